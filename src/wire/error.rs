@@ -1,0 +1,65 @@
+//! Typed errors for everything the codec can reject.
+//!
+//! Every decoder in [`crate::wire`] returns one of these instead of panicking, so that
+//! callers (the node, the inspector, fuzzers) can count and report bad input by cause.
+
+use thiserror::Error;
+
+/// Why a byte sequence could not be decoded (or a value could not be encoded).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum WireError {
+    /// The input ended before the structure it announced was complete.
+    #[error("truncated input: {0}")]
+    Truncated(&'static str),
+    /// A msgpack marker that cannot stand where it was found.
+    #[error("unexpected msgpack marker 0x{marker:02x} for {context}")]
+    UnexpectedMarker { marker: u8, context: &'static str },
+    /// An integer that does not fit the Go field it is decoded into.
+    #[error("integer {value} overflows field {field}")]
+    IntegerOverflow { value: i128, field: &'static str },
+    /// A message type byte the Go library does not define (or not in this position).
+    #[error("unknown message type {0}")]
+    UnknownMessageType(u8),
+    /// A length, count or size above a limit the Go library enforces.
+    #[error("{what} ({value}) exceeds limit {limit}")]
+    LimitExceeded { what: &'static str, value: u64, limit: u64 },
+    /// The packet's CRC-32 did not match its contents.
+    #[error("invalid checksum: expected {expected:08x}, computed {computed:08x}")]
+    BadChecksum { expected: u32, computed: u32 },
+    /// A label header of size zero.
+    #[error("label header cannot be empty when present")]
+    EmptyLabel,
+    /// A label longer than 255 bytes was configured.
+    #[error("label is too long ({0} bytes, at most 255)")]
+    LabelTooLong(usize),
+    /// The label on the wire differs from the configured one.
+    #[error("label mismatch: got {got:?}, expected {expected:?}")]
+    LabelMismatch { got: String, expected: String },
+    /// The encryption version byte is not 0 or 1.
+    #[error("unsupported encryption version {0}")]
+    UnsupportedEncryptionVersion(u8),
+    /// No key in the keyring authenticated the ciphertext.
+    #[error("no installed keys could decrypt the message")]
+    NoKeyDecrypts,
+    /// Version 0 PKCS#7 padding was malformed after a successful decryption.
+    #[error("invalid PKCS#7 padding")]
+    BadPadding,
+    /// A key that is not 16, 24 or 32 bytes long.
+    #[error("key size must be 16, 24 or 32 bytes, not {0}")]
+    BadKeySize(usize),
+    /// Input is encrypted but no keyring is configured, or the reverse.
+    #[error("encryption mismatch: {0}")]
+    EncryptionMismatch(&'static str),
+    /// The LZW stream is malformed (bad code, missing end code).
+    #[error("invalid LZW stream: {0}")]
+    BadLzw(&'static str),
+    /// A `compress` message named an algorithm other than LZW (0).
+    #[error("cannot decompress unknown algorithm {0}")]
+    UnknownCompression(u8),
+    /// A field holds a value the protocol does not allow (e.g. node state 7).
+    #[error("invalid value for {field}: {detail}")]
+    InvalidValue { field: &'static str, detail: String },
+}
+
+/// Result alias for codec operations.
+pub type Result<T> = std::result::Result<T, WireError>;
