@@ -22,7 +22,11 @@ pub enum WireError {
     UnknownMessageType(u8),
     /// A length, count or size above a limit the Go library enforces.
     #[error("{what} ({value}) exceeds limit {limit}")]
-    LimitExceeded { what: &'static str, value: u64, limit: u64 },
+    LimitExceeded {
+        what: &'static str,
+        value: u64,
+        limit: u64,
+    },
     /// The packet's CRC-32 did not match its contents.
     #[error("invalid checksum: expected {expected:08x}, computed {computed:08x}")]
     BadChecksum { expected: u32, computed: u32 },
