@@ -1,16 +1,30 @@
 //! The memberlist codec: messages, compound packets, LZW, AES-GCM, labels, CRC and
 //! the TCP stream framing. No I/O happens here.
 
+pub mod compound;
+pub mod crc;
+pub mod crypto;
 pub mod error;
 pub mod gostring;
+pub mod keyring;
+pub mod label;
+pub mod lzw;
 pub mod message_type;
 pub mod messages;
 pub mod msgpack;
+pub mod packet;
 
+pub use crypto::{EncryptionVersion, SecretKey};
 pub use error::{Result, WireError};
 pub use gostring::GoString;
+pub use keyring::Keyring;
+pub use label::Label;
 pub use message_type::MessageType;
 pub use messages::{
     Accusation, AckResp, Alive, Bytes, Compress, ErrResp, GoInt, IndirectPingReq, Message,
     NackResp, NodeState, Ping, PushNodeState, PushPullHeader, UserMsgHeader,
+};
+pub use packet::{
+    build_packet, peel_packet, peel_packet_owned, Encryption, LabelPolicy, Layers, PacketConfig,
+    PacketInfo, PacketOptions, PeeledPacket,
 };
