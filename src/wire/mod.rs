@@ -13,6 +13,7 @@ pub mod message_type;
 pub mod messages;
 pub mod msgpack;
 pub mod packet;
+pub mod stream;
 
 pub use crypto::{EncryptionVersion, SecretKey};
 pub use error::{Result, WireError};
@@ -27,4 +28,8 @@ pub use messages::{
 pub use packet::{
     build_packet, peel_packet, peel_packet_owned, Encryption, LabelPolicy, Layers, PacketConfig,
     PacketInfo, PacketOptions, PeeledPacket,
+};
+pub use stream::{
+    build_stream, decode_complete, decode_frame, Decoded, Side, StreamConfig, StreamFrame,
+    StreamMessage, StreamOptions,
 };

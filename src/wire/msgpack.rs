@@ -148,7 +148,8 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
-    fn take(&mut self, n: usize, ctx: &'static str) -> Result<&'a [u8]> {
+    /// Takes `n` raw bytes (the unframed trailers of push/pull and user messages).
+    pub fn take(&mut self, n: usize, ctx: &'static str) -> Result<&'a [u8]> {
         let end = self.pos.checked_add(n).ok_or(WireError::Truncated(ctx))?;
         let s = self
             .buf
