@@ -6,6 +6,7 @@ pub mod crc;
 pub mod crypto;
 pub mod error;
 pub mod gostring;
+pub mod json;
 pub mod keyring;
 pub mod label;
 pub mod lzw;

@@ -98,7 +98,7 @@ type packetInfo struct {
 
 // describePacket peels a UDP payload the way memberlist's ingestPacket does.
 func describePacket(buf []byte, keys [][]byte) (*packetInfo, error) {
-	info := &packetInfo{version: -1, keyIndex: -1}
+	info := &packetInfo{version: -1, keyIndex: -1, messages: []map[string]any{}}
 	var layers []string
 	if len(buf) > 0 && buf[0] == hasLabelMsg {
 		if len(buf) < 2 || buf[1] == 0 || len(buf) < 2+int(buf[1]) {
@@ -182,7 +182,7 @@ func walk(buf []byte, layers []string, out *[]map[string]any, top *[]string) err
 		}
 		return walk(plain, inner, out, top)
 	}
-	m, err := describeMessage(buf, layers)
+	m, err := describeMessage(buf, append([]string{}, layers...))
 	if err != nil {
 		return err
 	}
