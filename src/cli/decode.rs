@@ -1,0 +1,185 @@
+//! `memberlist decode --hex HEX`: peel one UDP payload and print every message in it,
+//! so that a user can paste a packet (from tcpdump -X, a log, a test) and read it.
+
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+use serde_json::{json, Value};
+
+use memberlist_interop::wire::{
+    json as wjson, peel_packet, Keyring, Label, LabelPolicy, PacketConfig, SecretKey, WireError,
+};
+
+use super::view;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The UDP payload as hex (spaces and colons allowed).
+    #[arg(long)]
+    hex: String,
+    /// A gossip key in base64 (repeatable; each is tried in order).
+    #[arg(long = "key")]
+    keys: Vec<String>,
+    /// The label the packet must carry; without it any label is accepted and shown.
+    #[arg(long)]
+    label: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    match decode(&args) {
+        Ok((rows, all_ok)) => {
+            for row in rows {
+                print_row(&row, args.format);
+            }
+            if all_ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("memberlist decode: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Decodes the packet into output rows (one per message or error) and whether every
+/// part decoded. Bad arguments are an `Err`; a bad packet is an error row.
+fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
+    let cleaned: String = args.hex.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    let bytes = hex::decode(&cleaned).map_err(|e| format!("--hex: {e}"))?;
+    let mut keys = args
+        .keys
+        .iter()
+        .map(|k| SecretKey::from_base64(k).map_err(|e| format!("--key: {e}")));
+    let keyring = match keys.next() {
+        None => None,
+        Some(primary) => Some(Keyring::with_keys(
+            primary?,
+            keys.collect::<Result<Vec<_>, _>>()?,
+        )),
+    };
+    let label = args
+        .label
+        .as_deref()
+        .map(Label::parse_optional)
+        .transpose()
+        .map_err(|e| format!("--label: {e}"))?
+        .flatten();
+    let policy = match &args.label {
+        Some(_) => LabelPolicy::Expect(label.as_ref()),
+        None => LabelPolicy::Any,
+    };
+    let cfg = PacketConfig {
+        label: policy,
+        keyring: keyring.as_ref(),
+        verify_incoming: true,
+    };
+    let mut rows = Vec::new();
+    let mut all_ok = true;
+    let have_keys = keyring.is_some();
+    let info = peel_packet(&bytes, &cfg, |layers, msg| {
+        let names: Vec<&str> = layers.as_slice().iter().map(|t| t.name()).collect();
+        rows.push(match msg {
+            Ok(m) => {
+                let mut v = wjson::message(&m);
+                if let Some(f) = v.get_mut("fields") {
+                    view::humanize(f);
+                }
+                v["layers"] = json!(names);
+                v
+            }
+            Err(e) => {
+                all_ok = false;
+                let top_level = names.iter().all(|n| *n == "has_label");
+                let text = if top_level {
+                    explain(&e, &bytes, have_keys)
+                } else {
+                    e.to_string()
+                };
+                json!({"layers": names, "error": text})
+            }
+        });
+    });
+    match info {
+        Ok(info) => {
+            for row in &mut rows {
+                if !info.label.is_empty() {
+                    row["label"] = json!(String::from_utf8_lossy(info.label));
+                }
+                if let Some((version, key)) = info.decrypted {
+                    row["key"] = json!(key);
+                    row["encryption_version"] = json!(version as u8);
+                }
+            }
+            Ok((rows, all_ok))
+        }
+        Err(e) => Ok((
+            vec![json!({"error": explain(&e, &bytes, keyring.is_some())})],
+            false,
+        )),
+    }
+}
+
+/// Names the likely cause for errors that a user would otherwise have to puzzle over.
+fn explain(e: &WireError, bytes: &[u8], have_keys: bool) -> String {
+    let body = match bytes.first() {
+        Some(244) => bytes
+            .get(2 + *bytes.get(1).unwrap_or(&0) as usize..)
+            .unwrap_or_default(),
+        _ => bytes,
+    };
+    match (e, body.first()) {
+        (WireError::NoKeyDecrypts, _) => {
+            format!("{e}: wrong key, or the packet was sealed with another label")
+        }
+        (_, Some(&v @ (0 | 1))) if !have_keys && body.len() >= 29 => {
+            format!("{e} (this may be an encrypted packet, version {v}: pass --key)")
+        }
+        _ => e.to_string(),
+    }
+}
+
+fn print_row(row: &Value, format: Format) {
+    match format {
+        Format::Json => println!("{row}"),
+        Format::Text => {
+            let mut layers: Vec<String> = row["layers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l.as_str().map(String::from))
+                .collect();
+            if let Some(k) = row.get("key") {
+                if let Some(l) = layers.iter_mut().find(|l| *l == "encrypt") {
+                    *l = format!("encrypt(v{}, key {k})", row["encryption_version"]);
+                }
+            }
+            let prefix = format!("[{}]", layers.join(" "));
+            if let Some(e) = row.get("error") {
+                println!("{prefix} error: {}", e.as_str().unwrap_or_default());
+            } else if let Some(p) = row.get("payload") {
+                println!(
+                    "{prefix} {} payload={}",
+                    row["type"].as_str().unwrap_or_default(),
+                    p.as_str().unwrap_or_default()
+                );
+            } else {
+                println!(
+                    "{prefix} {} {}",
+                    row["type"].as_str().unwrap_or_default(),
+                    view::text_fields(&row["fields"])
+                );
+            }
+        }
+    }
+}

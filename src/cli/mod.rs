@@ -1,0 +1,5 @@
+//! Subcommands of the `memberlist` binary, one module each.
+
+pub mod decode;
+pub mod keygen;
+pub mod view;

@@ -1,0 +1,70 @@
+//! Presentation of decoded messages for people: addresses as IP strings and version
+//! vectors as numbers, on top of the Go-named JSON of `wire::json`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use serde_json::Value;
+
+/// Byte fields that hold an IP address.
+const ADDRESS_FIELDS: [&str; 3] = ["Addr", "SourceAddr", "Target"];
+
+/// Renders 4- or 16-byte addresses as text (IPv4-mapped IPv6 as IPv4).
+pub fn ip(bytes: &[u8]) -> Option<IpAddr> {
+    match bytes.len() {
+        4 => Some(IpAddr::V4(Ipv4Addr::new(
+            bytes[0], bytes[1], bytes[2], bytes[3],
+        ))),
+        16 => {
+            let v6 = Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?);
+            Some(v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4))
+        }
+        _ => None,
+    }
+}
+
+/// Rewrites a `fields` object in place for display.
+pub fn humanize(fields: &mut Value) {
+    let Some(map) = fields.as_object_mut() else {
+        return;
+    };
+    for (k, v) in map.iter_mut() {
+        let Some(h) = v.as_str() else { continue };
+        let Ok(bytes) = hex::decode(h) else { continue };
+        if ADDRESS_FIELDS.contains(&k.as_str()) {
+            if let Some(addr) = ip(&bytes) {
+                *v = Value::String(addr.to_string());
+            }
+        } else if k == "Vsn" {
+            *v = bytes.iter().map(|&b| Value::from(b)).collect();
+        }
+    }
+}
+
+/// `Key=value` pairs on one line, in Go's field order as JSON gives it.
+pub fn text_fields(fields: &Value) -> String {
+    let Some(map) = fields.as_object() else {
+        return String::new();
+    };
+    map.iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_and_versions() {
+        let mut f = serde_json::json!({"Addr": "00000000000000000000ffff0a000001", "SourceAddr": "7f000001", "Vsn": "010502000000", "Meta": "6869"});
+        humanize(&mut f);
+        assert_eq!(
+            f,
+            serde_json::json!({"Addr": "10.0.0.1", "SourceAddr": "127.0.0.1", "Vsn": [1, 5, 2, 0, 0, 0], "Meta": "6869"})
+        );
+    }
+}
