@@ -5,16 +5,17 @@ use std::borrow::Cow;
 
 use memberlist_interop::wire::{
     build_packet, build_stream, decode_complete, peel_packet_owned, Accusation, AckResp, Alive,
-    Encryption, EncryptionVersion, GoString, IndirectPingReq, Keyring, Label, LabelPolicy,
-    Message, NackResp, NodeState, PacketConfig, PacketOptions, Ping, PushNodeState, SecretKey,
-    Side, StreamConfig, StreamMessage, StreamOptions,
+    Encryption, EncryptionVersion, GoString, IndirectPingReq, Keyring, Label, LabelPolicy, Message,
+    NackResp, NodeState, PacketConfig, PacketOptions, Ping, PushNodeState, SecretKey, Side,
+    StreamConfig, StreamMessage, StreamOptions,
 };
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 
 fn gostr() -> impl Strategy<Value = GoString<'static>> {
-    prop_oneof![vec(any::<u8>(), 0..40), vec(any::<u8>(), 30..300)].prop_map(|v| GoString(Cow::Owned(v)))
+    prop_oneof![vec(any::<u8>(), 0..40), vec(any::<u8>(), 30..300)]
+        .prop_map(|v| GoString(Cow::Owned(v)))
 }
 
 fn bytes() -> impl Strategy<Value = Cow<'static, [u8]>> {
@@ -24,24 +25,72 @@ fn bytes() -> impl Strategy<Value = Cow<'static, [u8]>> {
 fn message() -> impl Strategy<Value = Message<'static>> {
     prop_oneof![
         (any::<u32>(), gostr(), bytes(), any::<u16>(), gostr()).prop_map(|(s, n, a, p, sn)| {
-            Message::Ping(Ping { seq_no: s, node: n, source_addr: a, source_port: p, source_node: sn })
+            Message::Ping(Ping {
+                seq_no: s,
+                node: n,
+                source_addr: a,
+                source_port: p,
+                source_node: sn,
+            })
         }),
-        (any::<u32>(), option::of(bytes()), any::<u16>(), gostr(), any::<bool>(), bytes(), any::<u16>(), gostr())
-            .prop_map(|(s, t, p, n, k, a, sp, sn)| Message::IndirectPing(IndirectPingReq {
-                seq_no: s, target: t, port: p, node: n, nack: k, source_addr: a, source_port: sp, source_node: sn,
-            })),
-        (any::<u32>(), option::of(bytes())).prop_map(|(s, p)| Message::AckResp(AckResp { seq_no: s, payload: p })),
+        (
+            any::<u32>(),
+            option::of(bytes()),
+            any::<u16>(),
+            gostr(),
+            any::<bool>(),
+            bytes(),
+            any::<u16>(),
+            gostr()
+        )
+            .prop_map(|(s, t, p, n, k, a, sp, sn)| Message::IndirectPing(
+                IndirectPingReq {
+                    seq_no: s,
+                    target: t,
+                    port: p,
+                    node: n,
+                    nack: k,
+                    source_addr: a,
+                    source_port: sp,
+                    source_node: sn,
+                }
+            )),
+        (any::<u32>(), option::of(bytes())).prop_map(|(s, p)| Message::AckResp(AckResp {
+            seq_no: s,
+            payload: p
+        })),
         any::<u32>().prop_map(|s| Message::NackResp(NackResp { seq_no: s })),
         (any::<u32>(), gostr(), gostr(), any::<bool>()).prop_map(|(i, n, f, dead)| {
-            let a = Accusation { incarnation: i, node: n, from: f };
-            if dead { Message::Dead(a) } else { Message::Suspect(a) }
+            let a = Accusation {
+                incarnation: i,
+                node: n,
+                from: f,
+            };
+            if dead {
+                Message::Dead(a)
+            } else {
+                Message::Suspect(a)
+            }
         }),
-        (any::<u32>(), gostr(), option::of(bytes()), any::<u16>(), option::of(bytes()), option::of(bytes()))
-            .prop_map(|(i, n, a, p, m, v)| Message::Alive(Alive { incarnation: i, node: n, addr: a, port: p, meta: m, vsn: v })),
+        (
+            any::<u32>(),
+            gostr(),
+            option::of(bytes()),
+            any::<u16>(),
+            option::of(bytes()),
+            option::of(bytes())
+        )
+            .prop_map(|(i, n, a, p, m, v)| Message::Alive(Alive {
+                incarnation: i,
+                node: n,
+                addr: a,
+                port: p,
+                meta: m,
+                vsn: v
+            })),
         bytes().prop_map(Message::User),
     ]
 }
-
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
