@@ -3,4 +3,5 @@
 //! The [`wire`] module is the codec: pure functions over bytes that encode exactly
 //! what the Go library emits and decode anything it emits.
 
+pub mod inspect;
 pub mod wire;

@@ -1,5 +1,5 @@
-//! `memberlist decode --hex HEX`: peel one UDP payload and print every message in it,
-//! so that a user can paste a packet (from tcpdump -X, a log, a test) and read it.
+//! `memberlist decode`: a capture file (pcap/pcapng, or `-` for stdin) or one pasted
+//! UDP payload (`--hex`), printed one row per memberlist message.
 
 use std::process::ExitCode;
 
@@ -20,9 +20,24 @@ pub enum Format {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The UDP payload as hex (spaces and colons allowed).
+    /// A pcap or pcapng capture, or `-` for stdin (e.g. `tcpdump -U -w - port 7946`).
+    #[arg(required_unless_present = "hex", conflicts_with = "hex")]
+    input: Option<String>,
+    /// One UDP payload as hex (spaces and colons allowed) instead of a capture.
     #[arg(long)]
-    hex: String,
+    hex: Option<String>,
+    /// Gossip port to decode (repeatable); default 7946, 8301 and 8302.
+    #[arg(long = "port")]
+    ports: Vec<u16>,
+    /// Try every UDP and TCP payload, whatever its ports.
+    #[arg(long)]
+    any_port: bool,
+    /// A Serf or Consul keyring file: a JSON list of base64 keys.
+    #[arg(long)]
+    keyring_file: Option<std::path::PathBuf>,
+    /// Print counts per message type and source, errors, and the membership timeline.
+    #[arg(long)]
+    summary: bool,
     /// A gossip key in base64 (repeatable; each is tried in order).
     #[arg(long = "key")]
     keys: Vec<String>,
@@ -34,6 +49,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
+    if args.input.is_some() {
+        return super::capture::run(&args);
+    }
     match decode(&args) {
         Ok((rows, all_ok)) => {
             for row in rows {
@@ -55,7 +73,13 @@ pub fn run(args: Args) -> ExitCode {
 /// Decodes the packet into output rows (one per message or error) and whether every
 /// part decoded. Bad arguments are an `Err`; a bad packet is an error row.
 fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
-    let cleaned: String = args.hex.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    let cleaned: String = args
+        .hex
+        .as_deref()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .collect();
     let bytes = hex::decode(&cleaned).map_err(|e| format!("--hex: {e}"))?;
     let mut keys = args
         .keys
@@ -149,7 +173,69 @@ fn explain(e: &WireError, bytes: &[u8], have_keys: bool) -> String {
     }
 }
 
-fn print_row(row: &Value, format: Format) {
+impl Args {
+    /// The keys of `--key` (first is primary) and then those of `--keyring-file`.
+    pub fn keyring(&self) -> Result<Option<Keyring>, String> {
+        let mut texts = self.keys.clone();
+        if let Some(path) = &self.keyring_file {
+            let raw = std::fs::read(path)
+                .map_err(|e| format!("--keyring-file {}: {e}", path.display()))?;
+            let list: Vec<String> = serde_json::from_slice(&raw).map_err(|e| {
+                format!(
+                    "--keyring-file {}: not a JSON list of keys: {e}",
+                    path.display()
+                )
+            })?;
+            texts.extend(list);
+        }
+        let mut keys = texts
+            .iter()
+            .map(|k| SecretKey::from_base64(k).map_err(|e| format!("key {k:?}: {e}")));
+        Ok(match keys.next() {
+            None => None,
+            Some(primary) => Some(Keyring::with_keys(
+                primary?,
+                keys.collect::<Result<Vec<_>, _>>()?,
+            )),
+        })
+    }
+
+    pub fn label(&self) -> Result<Option<Label>, String> {
+        Ok(self
+            .label
+            .as_deref()
+            .map(Label::parse_optional)
+            .transpose()
+            .map_err(|e| format!("--label: {e}"))?
+            .flatten())
+    }
+
+    pub fn ports(&self) -> Vec<u16> {
+        if self.ports.is_empty() {
+            memberlist_interop::inspect::decode::DEFAULT_PORTS.to_vec()
+        } else {
+            self.ports.clone()
+        }
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    pub fn input(&self) -> &str {
+        self.input.as_deref().unwrap_or("-")
+    }
+
+    pub fn any_port(&self) -> bool {
+        self.any_port
+    }
+
+    pub fn summary(&self) -> bool {
+        self.summary
+    }
+}
+
+pub fn print_row(row: &Value, format: Format) {
     match format {
         Format::Json => println!("{row}"),
         Format::Text => {
@@ -164,7 +250,15 @@ fn print_row(row: &Value, format: Format) {
                     *l = format!("encrypt(v{}, key {k})", row["encryption_version"]);
                 }
             }
-            let prefix = format!("[{}]", layers.join(" "));
+            let mut prefix = format!("[{}]", layers.join(" "));
+            if let (Some(src), Some(dst)) = (row["src"].as_str(), row["dst"].as_str()) {
+                prefix = format!(
+                    "{:>5} {} {src} -> {dst} {} {prefix}",
+                    row["frame"],
+                    row["time"].as_str().unwrap_or_default(),
+                    row["transport"].as_str().unwrap_or_default()
+                );
+            }
             if let Some(e) = row.get("error") {
                 println!("{prefix} error: {}", e.as_str().unwrap_or_default());
             } else if let Some(p) = row.get("payload") {

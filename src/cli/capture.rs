@@ -1,0 +1,83 @@
+//! `memberlist decode FILE|-`: every gossip message in a capture, as text or JSON lines.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::process::ExitCode;
+
+use memberlist_interop::inspect::{CaptureReader, Inspector, InspectorConfig};
+
+use super::decode::{print_row, Args, Format};
+use super::view;
+
+pub fn run(args: &Args) -> ExitCode {
+    match inspect(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("memberlist decode: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Decodes the capture; `Ok(false)` when some rows were errors, `Err` when the
+/// capture itself could not be read (after printing what came before the damage).
+fn inspect(args: &Args) -> Result<bool, String> {
+    let input: Box<dyn Read> = match args.input() {
+        "-" => Box::new(std::io::stdin().lock()),
+        path => Box::new(File::open(path).map_err(|e| format!("{path}: {e}"))?),
+    };
+    let reader =
+        CaptureReader::new(BufReader::with_capacity(1 << 16, input)).map_err(|e| e.to_string())?;
+    let mut inspector = Inspector::new(InspectorConfig {
+        ports: args.ports(),
+        any_port: args.any_port(),
+        keyring: args.keyring()?,
+        label: args.label()?,
+    });
+    let mut rows = Vec::new();
+    let mut all_ok = true;
+    let mut failure = None;
+    let mut emit = |rows: &mut Vec<memberlist_interop::inspect::Row>| {
+        for r in rows.drain(..) {
+            all_ok &= r.body.is_ok();
+            if !args.summary() {
+                print_row(&present(r.to_json()), args.format());
+            }
+        }
+    };
+    for frame in reader {
+        match frame {
+            Ok(f) => inspector.frame(&f, &mut rows),
+            Err(e) => {
+                failure = Some(e.to_string());
+                break;
+            }
+        }
+        emit(&mut rows);
+    }
+    inspector.finish(&mut rows);
+    emit(&mut rows);
+    if args.summary() {
+        let s = inspector.summary.to_json();
+        match args.format() {
+            Format::Json => println!("{s}"),
+            Format::Text => println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default()),
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(all_ok),
+    }
+}
+
+/// Addresses as IPs, versions as numbers, in message fields and push/pull node lists.
+fn present(mut row: serde_json::Value) -> serde_json::Value {
+    if let Some(f) = row.get_mut("fields") {
+        view::humanize(f);
+    }
+    if let Some(nodes) = row.get_mut("nodes").and_then(|n| n.as_array_mut()) {
+        nodes.iter_mut().for_each(view::humanize);
+    }
+    row
+}

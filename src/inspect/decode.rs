@@ -1,0 +1,478 @@
+//! The inspector proper: frames in, one row per memberlist message (or per thing that
+//! did not decode) out, plus the counts and the membership timeline for `--summary`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::capture::Frame;
+use super::net::{self, Segment};
+use super::tcp::Direction;
+use crate::wire::{
+    decode_complete, decode_frame, json as wjson, peel_packet, Decoded, Keyring, Label,
+    LabelPolicy, PacketConfig, Side, StreamConfig, StreamFrame,
+};
+
+/// Serf's default port and Consul's LAN and WAN gossip ports.
+pub const DEFAULT_PORTS: [u16; 3] = [7946, 8301, 8302];
+
+pub struct InspectorConfig {
+    /// Ports whose traffic is gossip; ignored with `any_port`.
+    pub ports: Vec<u16>,
+    pub any_port: bool,
+    pub keyring: Option<Keyring>,
+    /// A label every packet must carry; `None` accepts any label and reports it.
+    pub label: Option<Label>,
+}
+
+/// One output row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub frame: u64,
+    pub time: Duration,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub transport: &'static str,
+    pub layers: Vec<&'static str>,
+    pub label: Option<String>,
+    /// Index of the keyring key that opened the packet or frame.
+    pub key: Option<usize>,
+    /// `{"type", "fields", …}` as `wire::json` gives it, or the error text.
+    pub body: Result<Value, String>,
+}
+
+impl Row {
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({
+            "frame": self.frame,
+            "time": format!("{}.{:06}", self.time.as_secs(), self.time.subsec_micros()),
+            "src": self.src.to_string(),
+            "dst": self.dst.to_string(),
+            "transport": self.transport,
+            "layers": self.layers,
+        });
+        if let Some(l) = &self.label {
+            v["label"] = json!(l);
+        }
+        if let Some(k) = self.key {
+            v["key"] = json!(k);
+        }
+        match &self.body {
+            Ok(Value::Object(m)) => v.as_object_mut().expect("object").extend(m.clone()),
+            Ok(other) => v["message"] = other.clone(),
+            Err(e) => v["error"] = json!(e),
+        }
+        v
+    }
+}
+
+/// Counts and the membership story told by the capture.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub frames: u64,
+    pub gossip_bytes: u64,
+    pub by_type: BTreeMap<String, u64>,
+    pub errors: BTreeMap<String, u64>,
+    pub decrypt_failures: u64,
+    pub by_source: BTreeMap<String, u64>,
+    /// (time, node, event) in capture order: alive, suspect (by whom), dead, left, refuted.
+    pub timeline: Vec<(Duration, String, String)>,
+    node_state: HashMap<String, (&'static str, u32)>,
+}
+
+impl Summary {
+    fn record(&mut self, row: &Row) {
+        *self.by_source.entry(row.src.to_string()).or_default() += 1;
+        let body = match &row.body {
+            Err(e) => {
+                if e.contains("no installed keys") {
+                    self.decrypt_failures += 1;
+                }
+                let cause = e.split(':').next().unwrap_or(e).to_string();
+                *self.errors.entry(cause).or_default() += 1;
+                return;
+            }
+            Ok(b) => b,
+        };
+        let t = body["type"].as_str().unwrap_or("?").to_string();
+        *self.by_type.entry(t.clone()).or_default() += 1;
+        let f = &body["fields"];
+        let node = f["Node"].as_str().unwrap_or_default().to_string();
+        let inc = f["Incarnation"].as_u64().unwrap_or(0) as u32;
+        let event = match t.as_str() {
+            "alive" => match self.node_state.get(&node) {
+                None => Some(("alive", "first seen alive".to_string())),
+                Some(("suspect", _)) => Some(("alive", format!("refuted (incarnation {inc})"))),
+                Some(("dead" | "left", _)) => {
+                    Some(("alive", format!("alive again (incarnation {inc})")))
+                }
+                _ => None,
+            },
+            "suspect" if self.node_state.get(&node).map(|s| s.0) != Some("suspect") => Some((
+                "suspect",
+                format!("suspected by {}", f["From"].as_str().unwrap_or("?")),
+            )),
+            "dead" => {
+                let left = f["From"] == f["Node"];
+                let (state, what) = if left {
+                    ("left", "left".to_string())
+                } else {
+                    (
+                        "dead",
+                        format!("declared dead by {}", f["From"].as_str().unwrap_or("?")),
+                    )
+                };
+                (self.node_state.get(&node).map(|s| s.0) != Some(state)).then_some((state, what))
+            }
+            _ => None,
+        };
+        if let Some((state, what)) = event {
+            self.node_state.insert(node.clone(), (state, inc));
+            self.timeline.push((row.time, node, what));
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "frames": self.frames,
+            "gossip_bytes": self.gossip_bytes,
+            "messages_by_type": self.by_type,
+            "rows_by_source": self.by_source,
+            "errors": self.errors,
+            "decryption_failures": self.decrypt_failures,
+            "timeline": self.timeline.iter().map(|(t, n, e)| json!({
+                "time": format!("{}.{:06}", t.as_secs(), t.subsec_micros()), "node": n, "event": e
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+struct Flow {
+    dir: Direction,
+    /// The direction's role; unknown until a SYN is seen or guessed from ports.
+    side: Option<Side>,
+    done: bool,
+    src: SocketAddr,
+    dst: SocketAddr,
+    last_frame: u64,
+    last_time: Duration,
+}
+
+impl Flow {
+    fn new(src: SocketAddr, dst: SocketAddr) -> Self {
+        Flow {
+            dir: Direction::default(),
+            side: None,
+            done: false,
+            src,
+            dst,
+            last_frame: 0,
+            last_time: Duration::ZERO,
+        }
+    }
+}
+
+/// Turns frames into rows.
+pub struct Inspector {
+    cfg: InspectorConfig,
+    flows: HashMap<(SocketAddr, SocketAddr), Flow>,
+    pub summary: Summary,
+}
+
+impl Inspector {
+    pub fn new(cfg: InspectorConfig) -> Self {
+        Inspector {
+            cfg,
+            flows: HashMap::new(),
+            summary: Summary::default(),
+        }
+    }
+
+    fn wanted(&self, src: &SocketAddr, dst: &SocketAddr) -> bool {
+        self.cfg.any_port
+            || self.cfg.ports.contains(&src.port())
+            || self.cfg.ports.contains(&dst.port())
+    }
+
+    fn label_policy(&self) -> LabelPolicy<'_> {
+        match &self.cfg.label {
+            Some(l) => LabelPolicy::Expect(Some(l)),
+            None => LabelPolicy::Any,
+        }
+    }
+
+    /// Feeds one frame, appending the rows it completes.
+    pub fn frame(&mut self, frame: &Frame, rows: &mut Vec<Row>) {
+        self.summary.frames += 1;
+        let seg = match net::parse(frame.link, &frame.data) {
+            Ok(s) => s,
+            Err(net::Malformed(why)) => {
+                *self
+                    .summary
+                    .errors
+                    .entry("malformed frame".into())
+                    .or_default() += 1;
+                let _ = why;
+                return;
+            }
+        };
+        match seg {
+            Segment::Udp { src, dst, payload } if self.wanted(&src, &dst) => {
+                self.summary.gossip_bytes += payload.len() as u64;
+                let start = rows.len();
+                self.udp(frame, src, dst, payload, rows);
+                for r in &rows[start..] {
+                    self.summary.record(r);
+                }
+            }
+            Segment::Tcp {
+                src,
+                dst,
+                seq,
+                syn,
+                ack,
+                fin,
+                rst,
+                payload,
+            } if self.wanted(&src, &dst) => {
+                self.summary.gossip_bytes += payload.len() as u64;
+                let start = rows.len();
+                self.tcp(frame, src, dst, seq, syn, ack, fin || rst, payload, rows);
+                for r in &rows[start..] {
+                    self.summary.record(r);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn udp(
+        &self,
+        frame: &Frame,
+        src: SocketAddr,
+        dst: SocketAddr,
+        payload: &[u8],
+        rows: &mut Vec<Row>,
+    ) {
+        let base = Row {
+            frame: frame.number,
+            time: frame.time,
+            src,
+            dst,
+            transport: "udp",
+            layers: vec![],
+            label: None,
+            key: None,
+            body: Ok(Value::Null),
+        };
+        // A capture mixes encrypted and plain traffic: only a version byte (0 or 1)
+        // after the label can start an encrypted packet, and a plain ping or indirect
+        // ping starts the same way, so those get both readings.
+        let body = crate::wire::label::strip(payload)
+            .map(|(_, b)| b)
+            .unwrap_or(payload);
+        let may_be_sealed = self.cfg.keyring.is_some() && matches!(body.first(), Some(0 | 1));
+        let sealed = PacketConfig {
+            label: self.label_policy(),
+            keyring: self.cfg.keyring.as_ref(),
+            verify_incoming: true,
+        };
+        let plain = PacketConfig {
+            keyring: None,
+            ..sealed
+        };
+        let first = if may_be_sealed { &sealed } else { &plain };
+        let mut out = Vec::new();
+        let result = Self::peel(payload, first, &base, &mut out);
+        if let (Err(e), true) = (&result, may_be_sealed) {
+            let mut alt = Vec::new();
+            if Self::peel(payload, &plain, &base, &mut alt).is_ok()
+                && alt.iter().all(|r| r.body.is_ok())
+            {
+                rows.extend(alt);
+                return;
+            }
+            let mut r = base;
+            r.body = Err(e.clone());
+            rows.push(r);
+            return;
+        }
+        match result {
+            Ok(()) => rows.extend(out),
+            Err(e) => {
+                let mut r = base;
+                r.body = Err(e);
+                rows.push(r);
+            }
+        }
+    }
+
+    fn peel(
+        payload: &[u8],
+        cfg: &PacketConfig<'_>,
+        base: &Row,
+        rows: &mut Vec<Row>,
+    ) -> Result<(), String> {
+        let info = peel_packet(payload, cfg, |layers, m| {
+            let mut r = base.clone();
+            r.layers = layers.as_slice().iter().map(|t| t.name()).collect();
+            r.body = m.map(|m| wjson::message(&m)).map_err(|e| e.to_string());
+            rows.push(r);
+        })
+        .map_err(|e| e.to_string())?;
+        for r in rows.iter_mut() {
+            r.label =
+                (!info.label.is_empty()).then(|| String::from_utf8_lossy(info.label).into_owned());
+            r.key = info.decrypted.map(|(_, k)| k);
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn tcp(
+        &mut self,
+        frame: &Frame,
+        src: SocketAddr,
+        dst: SocketAddr,
+        seq: u32,
+        syn: bool,
+        ack: bool,
+        end: bool,
+        payload: &[u8],
+        rows: &mut Vec<Row>,
+    ) {
+        let ports = self.cfg.ports.clone();
+        let flow = self
+            .flows
+            .entry((src, dst))
+            .or_insert_with(|| Flow::new(src, dst));
+        if syn {
+            flow.side = Some(if ack { Side::Acceptor } else { Side::Dialer });
+            // A new connection on a reused address pair starts afresh.
+            if flow.done || !flow.dir.data.is_empty() {
+                *flow = Flow {
+                    side: flow.side,
+                    ..Flow::new(src, dst)
+                };
+            }
+        }
+        flow.last_frame = frame.number;
+        flow.last_time = frame.time;
+        if flow.done {
+            return;
+        }
+        let grew = flow.dir.segment(seq, syn, payload);
+        if flow.side.is_none() && !flow.dir.data.is_empty() {
+            // Mid-stream: the side talking to the listening port is the dialer.
+            flow.side = Some(
+                if ports.contains(&dst.port()) || !ports.contains(&src.port()) {
+                    Side::Dialer
+                } else {
+                    Side::Acceptor
+                },
+            );
+        }
+        if grew || end {
+            let key = (src, dst);
+            self.try_stream(key, end, rows);
+        }
+    }
+
+    fn try_stream(&mut self, key: (SocketAddr, SocketAddr), end: bool, rows: &mut Vec<Row>) {
+        let Some(flow) = self.flows.get(&key) else {
+            return;
+        };
+        if flow.done || flow.dir.data.is_empty() {
+            return;
+        }
+        let cfg = StreamConfig {
+            label: match &self.cfg.label {
+                Some(l) => LabelPolicy::Expect(Some(l)),
+                None => LabelPolicy::Any,
+            },
+            keyring: self.cfg.keyring.as_ref(),
+            verify_incoming: false,
+            side: flow.side.unwrap_or(Side::Dialer),
+        };
+        let result = if end {
+            decode_complete(&flow.dir.data, &cfg).map(Some)
+        } else {
+            decode_frame(&flow.dir.data, &cfg).map(|d| match d {
+                Decoded::Frame(f) => Some(f),
+                Decoded::NeedMore => None,
+            })
+        };
+        let row = match result {
+            Ok(None) => return,
+            Ok(Some(f)) => stream_row(flow, f),
+            Err(e) => {
+                let mut text = e.to_string();
+                if flow.dir.midstream {
+                    text.push_str(" (capture started mid-stream)");
+                }
+                Row {
+                    body: Err(text),
+                    ..stream_row_base(flow)
+                }
+            }
+        };
+        rows.push(row);
+        if let Some(f) = self.flows.get_mut(&key) {
+            f.done = true;
+        }
+    }
+
+    /// Ends the capture: directions with undecoded bytes are decoded as complete.
+    pub fn finish(&mut self, rows: &mut Vec<Row>) {
+        let mut keys: Vec<_> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| !f.done && !f.dir.data.is_empty())
+            .map(|(k, f)| (f.last_frame, *k))
+            .collect();
+        keys.sort();
+        for (_, k) in keys {
+            let start = rows.len();
+            self.try_stream(k, true, rows);
+            for r in &rows[start..] {
+                self.summary.record(r);
+            }
+        }
+    }
+}
+
+fn stream_row_base(flow: &Flow) -> Row {
+    Row {
+        frame: flow.last_frame,
+        time: flow.last_time,
+        src: flow.src,
+        dst: flow.dst,
+        transport: "tcp",
+        layers: vec![],
+        label: None,
+        key: None,
+        body: Ok(Value::Null),
+    }
+}
+
+fn stream_row(flow: &Flow, f: StreamFrame) -> Row {
+    let mut layers = vec![];
+    if !f.label.is_empty() {
+        layers.push("has_label");
+    }
+    if f.decrypted.is_some() {
+        layers.push("encrypt");
+    }
+    if f.compressed {
+        layers.push("compress");
+    }
+    Row {
+        layers,
+        label: (!f.label.is_empty()).then(|| String::from_utf8_lossy(&f.label).into_owned()),
+        key: f.decrypted.map(|(_, k)| k),
+        body: Ok(wjson::stream_message(&f.message)),
+        ..stream_row_base(flow)
+    }
+}

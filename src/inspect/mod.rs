@@ -1,0 +1,10 @@
+//! The capture inspector: pcap/pcapng → link/IP → UDP datagrams and reassembled TCP
+//! streams → the codec → one row per memberlist message.
+
+pub mod capture;
+pub mod decode;
+pub mod net;
+pub mod tcp;
+
+pub use capture::{CaptureError, CaptureReader, Frame};
+pub use decode::{Inspector, InspectorConfig, Row, Summary};

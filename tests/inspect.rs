@@ -1,0 +1,316 @@
+//! The inspector on captures built from Go-produced fixtures: UDP datagrams and TCP
+//! streams split into reordered, retransmitted segments, in pcap and pcapng, on
+//! Ethernet, Linux SLL and raw IP; and damaged captures.
+
+use std::borrow::Cow;
+use std::process::Command;
+use std::time::Duration;
+
+use etherparse::PacketBuilder;
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+use pcap_file::pcapng::PcapNgWriter;
+use pcap_file::DataLink;
+use serde_json::Value;
+
+fn fixture(name: &str) -> (Vec<u8>, Value) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let bin = std::fs::read(dir.join(format!("{name}.bin"))).unwrap();
+    (
+        bin,
+        serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).unwrap()).unwrap(),
+    )
+}
+
+const A: [u8; 4] = [127, 0, 0, 1];
+const B: [u8; 4] = [127, 0, 0, 2];
+
+fn udp(src: [u8; 4], dst: [u8; 4], payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv4(src, dst, 64)
+        .udp(40000, 7946);
+    let mut out = Vec::new();
+    b.write(&mut out, payload).unwrap();
+    out
+}
+
+#[allow(clippy::too_many_arguments)] // one argument per TCP header field the test varies
+fn tcp(
+    src: [u8; 4],
+    sport: u16,
+    dst: [u8; 4],
+    dport: u16,
+    seq: u32,
+    syn: bool,
+    ack: bool,
+    fin: bool,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut b = PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv4(src, dst, 64)
+        .tcp(sport, dport, seq, 65535);
+    if syn {
+        b = b.syn();
+    }
+    if ack {
+        b = b.ack(1);
+    }
+    if fin {
+        b = b.fin();
+    }
+    let mut out = Vec::new();
+    b.write(&mut out, payload).unwrap();
+    out
+}
+
+/// A TCP conversation: handshake, the dialer's bytes in 3 segments sent out of order
+/// with a retransmission, the acceptor's reply, FINs.
+fn conversation(request: &[u8], reply: &[u8]) -> Vec<Vec<u8>> {
+    let (c, s) = (50000u16, 7946u16);
+    let third = request.len() / 3;
+    vec![
+        tcp(B, c, A, s, 1000, true, false, false, b""),
+        tcp(A, s, B, c, 9000, true, true, false, b""),
+        tcp(
+            B,
+            c,
+            A,
+            s,
+            1001 + third as u32,
+            false,
+            true,
+            false,
+            &request[third..2 * third],
+        ),
+        tcp(B, c, A, s, 1001, false, true, false, &request[..third]),
+        tcp(B, c, A, s, 1001, false, true, false, &request[..third]),
+        tcp(
+            B,
+            c,
+            A,
+            s,
+            1001 + 2 * third as u32,
+            false,
+            true,
+            true,
+            &request[2 * third..],
+        ),
+        tcp(A, s, B, c, 9001, false, true, true, reply),
+    ]
+}
+
+fn pcap(frames: &[Vec<u8>], link: DataLink) -> Vec<u8> {
+    let header = PcapHeader {
+        datalink: link,
+        ..Default::default()
+    };
+    let mut w = PcapWriter::with_header(Vec::new(), header).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        w.write_packet(&PcapPacket::new(
+            Duration::from_millis(1_700_000_000_000 + i as u64),
+            f.len() as u32,
+            f,
+        ))
+        .unwrap();
+    }
+    w.into_writer()
+}
+
+fn run(capture: &[u8], args: &[&str]) -> (Vec<Value>, i32, String) {
+    let path = std::env::temp_dir().join(format!(
+        "inspect-{}-{}.pcap",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::write(&path, capture).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_memberlist"))
+        .args(["decode", path.to_str().unwrap(), "--format", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).ok();
+    let rows = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (
+        rows,
+        out.status.code().unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::SeqCst)
+}
+
+#[test]
+fn udp_and_tcp_from_go_fixtures() {
+    let (probe, probe_side) = fixture("packet_compound_probe");
+    let (enc, enc_side) = fixture("packet_aes128_v1_label");
+    let (req, req_side) = fixture("stream_pushpull_join_compressed");
+    let (rep, _) = fixture("stream_ack");
+    let mut frames = vec![udp(A, B, &probe), udp(B, A, &enc)];
+    frames.extend(conversation(&req, &rep));
+    let key = enc_side["keys"][0].as_str().unwrap();
+    let (rows, code, err) = run(&pcap(&frames, DataLink::ETHERNET), &["--key", key]);
+    assert_eq!(code, 0, "{err} {rows:#?}");
+    let types: Vec<&str> = rows.iter().map(|r| r["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "ping",
+            "suspect",
+            "alive",
+            "alive",
+            "alive",
+            "push_pull",
+            "ack_resp"
+        ]
+    );
+    assert_eq!(
+        rows[1]["fields"]["Node"],
+        probe_side["messages"][1]["fields"]["Node"]
+    );
+    assert_eq!(rows[2]["key"], 0);
+    assert_eq!(rows[2]["label"], "prod");
+    assert_eq!(rows[2]["src"], "127.0.0.2:40000");
+    assert_eq!(rows[5]["transport"], "tcp");
+    assert_eq!(rows[5]["src"], "127.0.0.2:50000");
+    assert_eq!(rows[5]["layers"], serde_json::json!(["compress"]));
+    let names: Vec<&Value> = rows[5]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| &n["Name"])
+        .collect();
+    let want: Vec<&Value> = req_side["message"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| &n["Name"])
+        .collect();
+    assert_eq!(names, want);
+    assert_eq!(rows[6]["src"], "127.0.0.1:7946");
+
+    // Without the key: an error row for the encrypted packet, exit status 1.
+    let (rows, code, _) = run(&pcap(&frames, DataLink::ETHERNET), &[]);
+    assert_eq!(code, 1);
+    assert!(rows
+        .iter()
+        .any(|r| r["error"].is_string() && r["src"] == "127.0.0.2:40000"));
+}
+
+#[test]
+fn pcapng_and_other_link_types() {
+    let (probe, _) = fixture("packet_compound_probe");
+    let eth = udp(A, B, &probe);
+    // Raw IP: the Ethernet frame without its 14-byte header.
+    let raw = eth[14..].to_vec();
+    let (rows, code, _) = run(&pcap(std::slice::from_ref(&raw), DataLink::RAW), &[]);
+    assert_eq!((rows.len(), code), (2, 0));
+    // Linux cooked (SLL): 16-byte header, protocol 0x0800 at offset 14.
+    let mut sll = vec![0, 0, 0, 1, 0, 6, 1, 1, 1, 1, 1, 1, 0, 0, 0x08, 0x00];
+    sll.extend_from_slice(&raw);
+    let (rows, _, _) = run(&pcap(&[sll], DataLink::LINUX_SLL), &[]);
+    assert_eq!(rows.len(), 2);
+    // pcapng with one Ethernet interface.
+    let mut w = PcapNgWriter::new(Vec::new()).unwrap();
+    w.write_pcapng_block(InterfaceDescriptionBlock {
+        linktype: DataLink::ETHERNET,
+        snaplen: 65535,
+        options: vec![],
+    })
+    .unwrap();
+    w.write_pcapng_block(EnhancedPacketBlock {
+        interface_id: 0,
+        timestamp: Duration::from_secs(1),
+        original_len: eth.len() as u32,
+        data: Cow::Borrowed(&eth),
+        options: vec![],
+    })
+    .unwrap();
+    let (rows, code, _) = run(&w.into_inner(), &[]);
+    assert_eq!((rows.len(), code), (2, 0));
+    // Ports filter: with --port 1 nothing matches; --any-port finds it again.
+    let (rows, _, _) = run(
+        &pcap(std::slice::from_ref(&eth), DataLink::ETHERNET),
+        &["--port", "1"],
+    );
+    assert!(rows.is_empty());
+    let (rows, _, _) = run(
+        &pcap(&[eth], DataLink::ETHERNET),
+        &["--port", "1", "--any-port"],
+    );
+    assert_eq!(rows.len(), 2);
+}
+
+#[test]
+fn damaged_captures_end_with_a_clear_message() {
+    let (probe, _) = fixture("packet_compound_probe");
+    let good = pcap(&[udp(A, B, &probe), udp(A, B, &probe)], DataLink::ETHERNET);
+    // Cut inside the second record: the first one's rows, then exit 2 with a message.
+    let (rows, code, err) = run(&good[..good.len() - 10], &[]);
+    assert_eq!((rows.len(), code), (2, 2));
+    assert!(err.contains("damaged") || err.contains("capture"), "{err}");
+    let (rows, code, err) = run(b"this is not a capture at all", &[]);
+    assert_eq!((rows.len(), code), (0, 2));
+    assert!(err.contains("not a pcap"), "{err}");
+    // Random bytes on the port: an error row, no panic.
+    let (rows, code, _) = run(
+        &pcap(&[udp(A, B, &[7, 200, 1, 2, 3])], DataLink::ETHERNET),
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(rows[0]["error"].is_string());
+}
+
+#[test]
+fn summary_tells_the_membership_story() {
+    let (alive, _) = fixture("packet_compound_alives_compressed");
+    let (sus, _) = fixture("packet_compound_probe");
+    let (leave, _) = fixture("dead_leave");
+    let frames = [udp(A, B, &alive), udp(A, B, &sus), udp(B, A, &leave)];
+    let out = Command::new(env!("CARGO_BIN_EXE_memberlist"))
+        .args(["decode", "-", "--summary", "--format", "json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(&pcap(&frames, DataLink::ETHERNET))?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["messages_by_type"]["alive"], 3);
+    let events: Vec<String> = s["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["node"].as_str().unwrap(),
+                e["event"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "node-a first seen alive",
+            "node-b first seen alive",
+            "node-c first seen alive",
+            "node-b suspected by node-a",
+            "node-b left"
+        ]
+    );
+}
