@@ -189,26 +189,27 @@ pub struct StreamConfig<'k> {
 
 /// A decoded frame with the facts about its layers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamFrame {
+pub struct StreamFrame<'a> {
     /// The label header on the wire (dialer side), empty if none.
     pub label: Vec<u8>,
     pub decrypted: Option<(EncryptionVersion, usize)>,
     pub compressed: bool,
-    pub message: StreamMessage<'static>,
+    /// Borrowed from the input when the frame was neither encrypted nor compressed.
+    pub message: StreamMessage<'a>,
     /// Bytes of the input the frame used.
     pub consumed: usize,
 }
 
 /// The result of looking at the bytes of one stream direction so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decoded {
-    Frame(StreamFrame),
+pub enum Decoded<'a> {
+    Frame(StreamFrame<'a>),
     /// Not enough bytes yet; call again with more.
     NeedMore,
 }
 
 /// Decodes one direction's first frame from the bytes received so far.
-pub fn decode_frame(buf: &[u8], cfg: &StreamConfig<'_>) -> Result<Decoded> {
+pub fn decode_frame<'a>(buf: &'a [u8], cfg: &StreamConfig<'_>) -> Result<Decoded<'a>> {
     match decode_inner(buf, cfg) {
         Err(WireError::Truncated(_)) => Ok(Decoded::NeedMore),
         other => other.map(Decoded::Frame),
@@ -216,11 +217,11 @@ pub fn decode_frame(buf: &[u8], cfg: &StreamConfig<'_>) -> Result<Decoded> {
 }
 
 /// Decodes a complete direction (the connection has ended): truncation is an error.
-pub fn decode_complete(buf: &[u8], cfg: &StreamConfig<'_>) -> Result<StreamFrame> {
+pub fn decode_complete<'a>(buf: &'a [u8], cfg: &StreamConfig<'_>) -> Result<StreamFrame<'a>> {
     decode_inner(buf, cfg)
 }
 
-fn decode_inner(buf: &[u8], cfg: &StreamConfig<'_>) -> Result<StreamFrame> {
+fn decode_inner<'a>(buf: &'a [u8], cfg: &StreamConfig<'_>) -> Result<StreamFrame<'a>> {
     let (wire_label, rest) = match cfg.side {
         Side::Dialer => label::strip(buf)?,
         Side::Acceptor => (&[][..], buf),
@@ -283,7 +284,7 @@ fn decode_inner(buf: &[u8], cfg: &StreamConfig<'_>) -> Result<StreamFrame> {
         frame.decrypted = Some((EncryptionVersion::try_from(payload[0])?, key));
         // The whole frame is here; anything short inside it is damage, not "wait".
         let (message, compressed) = decode_plain(&plain).map_err(truncation_is_damage)?;
-        frame.message = message.into_owned();
+        frame.message = message;
         frame.compressed = compressed;
         frame.consumed = label_len + 5 + len;
         return Ok(frame);
@@ -294,7 +295,7 @@ fn decode_inner(buf: &[u8], cfg: &StreamConfig<'_>) -> Result<StreamFrame> {
         ));
     }
     let (message, compressed, used) = decode_plain_counted(rest)?;
-    frame.message = message.into_owned();
+    frame.message = message;
     frame.compressed = compressed;
     frame.consumed = label_len + used;
     Ok(frame)
@@ -311,11 +312,12 @@ fn truncation_is_damage(e: WireError) -> WireError {
 }
 
 fn decode_plain(buf: &[u8]) -> Result<(StreamMessage<'static>, bool)> {
-    decode_plain_counted(buf).map(|(m, c, _)| (m, c))
+    decode_plain_counted(buf).map(|(m, c, _)| (m.into_owned(), c))
 }
 
 /// Decodes a plain frame (possibly one compressed level); returns bytes consumed.
-fn decode_plain_counted(buf: &[u8]) -> Result<(StreamMessage<'static>, bool, usize)> {
+/// Only a compressed frame has to be copied out of `buf`.
+fn decode_plain_counted(buf: &[u8]) -> Result<(StreamMessage<'_>, bool, usize)> {
     let (&t, body) = buf
         .split_first()
         .ok_or(WireError::Truncated("stream message type"))?;
@@ -335,7 +337,7 @@ fn decode_plain_counted(buf: &[u8]) -> Result<(StreamMessage<'static>, bool, usi
         return Ok((m.into_owned(), true, used));
     }
     let (m, used) = decode_body(buf)?;
-    Ok((m.into_owned(), false, used))
+    Ok((m, false, used))
 }
 
 /// Decodes `[type][body]` of an uncompressed frame.
