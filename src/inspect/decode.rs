@@ -244,6 +244,13 @@ impl Inspector {
                     self.summary.record(r);
                 }
             }
+            Segment::Fragment { .. } => {
+                *self
+                    .summary
+                    .errors
+                    .entry("IP fragment (not reassembled)".into())
+                    .or_default() += 1;
+            }
             _ => {}
         }
     }
