@@ -1,7 +1,10 @@
 //! Wire-compatible Rust implementation of HashiCorp's `memberlist` gossip protocol.
 //!
 //! The [`wire`] module is the codec: pure functions over bytes that encode exactly
-//! what the Go library emits and decode anything it emits.
+//! what the Go library emits and decode anything it emits. The [`node`] module holds
+//! the pieces of a participating node (configuration, failure-detection math, the
+//! broadcast queue) as sans-I/O data structures.
 
 pub mod inspect;
+pub mod node;
 pub mod wire;

@@ -1,0 +1,15 @@
+//! The building blocks of a participating node: configuration, the protocol's
+//! scaling formulas, Lifeguard's health score and suspicion timers, the broadcast
+//! queue and the random choices over the node list.
+//!
+//! Everything here is sans-I/O and deterministic given its inputs: time is a
+//! [`Time`] passed in by the caller, randomness a caller-supplied `RngCore`. The node
+//! state machine is built on top of these pieces.
+
+pub mod cidr;
+pub mod config;
+pub mod time;
+
+pub use cidr::{Cidr, CidrError};
+pub use config::{Config, ConfigError};
+pub use time::Time;
