@@ -6,10 +6,17 @@
 //! [`Time`] passed in by the caller, randomness a caller-supplied `RngCore`. The node
 //! state machine is built on top of these pieces.
 
+pub mod awareness;
 pub mod cidr;
 pub mod config;
+mod gomath;
+pub mod scaling;
+pub mod suspicion;
 pub mod time;
 
+pub use awareness::Awareness;
 pub use cidr::{Cidr, CidrError};
 pub use config::{Config, ConfigError};
+pub use scaling::{push_pull_scale, retransmit_limit, suspicion_timeout};
+pub use suspicion::{confirmed_timeout, Confirm, Suspicion, SuspicionTimeouts};
 pub use time::Time;
