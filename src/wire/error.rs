@@ -30,6 +30,12 @@ pub enum WireError {
     /// The packet's CRC-32 did not match its contents.
     #[error("invalid checksum: expected {expected:08x}, computed {computed:08x}")]
     BadChecksum { expected: u32, computed: u32 },
+    /// A struct's map key that is empty (or nil): go-msgpack fails on it.
+    #[error("empty struct field name in msgpack map")]
+    EmptyMapKey,
+    /// A msgpack timestamp extension of a size go-msgpack cannot turn into a time.
+    #[error("msgpack timestamp extension of {0} bytes (must be 4, 8 or 12)")]
+    BadTimestamp(usize),
     /// A label header of size zero.
     #[error("label header cannot be empty when present")]
     EmptyLabel,

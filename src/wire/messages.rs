@@ -32,7 +32,7 @@ fn read_struct<'a>(
         StructForm::Map(n) => {
             for _ in 0..n {
                 let key = r.key()?;
-                if !field(key, r)? {
+                if !field(&key, r)? {
                     r.skip()?;
                 }
             }
@@ -50,7 +50,7 @@ fn read_struct<'a>(
 }
 
 fn string<'a>(r: &mut Reader<'a>, ctx: &'static str) -> Result<GoString<'a>> {
-    Ok(GoString(Cow::Borrowed(r.raw(ctx)?.unwrap_or_default())))
+    Ok(GoString(r.string(ctx)?.unwrap_or(Cow::Borrowed(&[]))))
 }
 
 fn empty<'a>() -> Bytes<'a> {

@@ -4,16 +4,30 @@
 //! strings *and* byte slices use the old "raw" markers (fixstr, str16, str32 — never
 //! str8 or bin), unsigned fields use minimal unsigned markers, and Go `int` fields use
 //! signed markers once above 127 (go-msgpack v2; v0.5 used unsigned ones). The
-//! [`Writer`] functions emit exactly that. Go's decoder is lenient, and so is
-//! [`Reader`]: it accepts every string/bin marker, array-encoded structs, nil for any
-//! field, either integer family, and skips unknown keys, so that we read anything any
-//! Go release emits. All reads are bounds-checked and never allocate.
+//! [`Writer`] functions emit exactly that. Go's decoder is lenient, and [`Reader`]
+//! accepts exactly what it accepts: every string/bin marker, arrays of small integers
+//! for strings and byte slices (and maps for byte slices), array-encoded structs, nil
+//! for any field or whole struct, either integer family, unknown keys skipped down to
+//! go-msgpack's nesting limit. It also refuses what Go refuses (empty keys, malformed
+//! timestamps in skipped values); `tests/go_decode_diff.rs` holds it to go-msgpack's
+//! verdicts. All reads are bounds-checked; only the integer-array forms allocate.
+
+use std::borrow::Cow;
 
 use super::error::{Result, WireError};
 
-/// Deepest nesting [`Reader::skip`] follows; Go structs in memberlist are flat, so
-/// anything deeper is hostile input rather than data.
-const MAX_SKIP_DEPTH: usize = 32;
+/// go-msgpack's default nesting limit (`decDefMaxDepth`): a decode fails once a
+/// container would sit at depth 1024, counting the struct being decoded as depth 1.
+const GO_MAX_DEPTH: usize = 1024;
+
+/// Deepest container nesting [`Reader::skip`] accepts inside a skipped value (the
+/// value's own container is level 1). The struct holding the value is at Go's depth 1,
+/// so this is exactly what go-msgpack accepts; recursion is bounded by it.
+pub const MAX_SKIP_NESTING: usize = GO_MAX_DEPTH - 2;
+
+/// msgpack's timestamp extension type (-1), which go-msgpack decodes, and so checks,
+/// even when it only skips a value.
+const TIMESTAMP_EXT: u8 = 0xff;
 
 /// Appends go-msgpack encodings to a byte vector.
 pub struct Writer<'o> {
@@ -170,10 +184,12 @@ impl<'a> Reader<'a> {
         self.buf.get(self.pos).copied()
     }
 
-    /// Reads a struct header: a map or an array.
+    /// Reads a struct header: a map or an array. A nil in place of the struct decodes
+    /// as the zero struct, as go-msgpack's top-level `Decode` does.
     pub fn struct_header(&mut self, ctx: &'static str) -> Result<StructForm> {
         let m = self.byte(ctx)?;
         Ok(match m {
+            0xc0 => StructForm::Map(0),
             0x80..=0x8f => StructForm::Map((m & 0x0f) as u32),
             0xde => StructForm::Map(self.be(2, ctx)? as u32),
             0xdf => StructForm::Map(self.be(4, ctx)? as u32),
@@ -189,24 +205,59 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// Reads a map key (any string or bin marker).
-    pub fn key(&mut self) -> Result<&'a [u8]> {
-        self.raw("map key")?.ok_or(WireError::UnexpectedMarker {
-            marker: 0xc0,
-            context: "map key",
-        })
+    /// Reads a struct's map key. Go reads keys like string fields (so arrays of small
+    /// integers spell keys too) and then fails on an empty key, nil included: its
+    /// field lookup indexes the first byte of the name.
+    pub fn key(&mut self) -> Result<Cow<'a, [u8]>> {
+        match self.string("map key")? {
+            Some(k) if !k.is_empty() => Ok(k),
+            _ => Err(WireError::EmptyMapKey),
+        }
     }
 
-    /// Reads a string or byte slice; `None` for nil. Accepts fixstr, str8/16/32,
-    /// bin8/16/32. Arrays of small integers are accepted by [`Reader::bytes`] only.
-    pub fn raw(&mut self, ctx: &'static str) -> Result<Option<&'a [u8]>> {
+    /// Reads a str/bin value; `None` for nil, and for any other marker, which is left
+    /// unread.
+    fn str_or_bin(&mut self, ctx: &'static str) -> Result<Option<Option<&'a [u8]>>> {
+        let Some(m) = self.peek() else {
+            return Err(WireError::Truncated(ctx));
+        };
+        let n = match m {
+            0xa0..=0xbf => {
+                self.pos += 1;
+                (m & 0x1f) as usize
+            }
+            0xd9 | 0xc4 => {
+                self.pos += 1;
+                self.be(1, ctx)? as usize
+            }
+            0xda | 0xc5 => {
+                self.pos += 1;
+                self.be(2, ctx)? as usize
+            }
+            0xdb | 0xc6 => {
+                self.pos += 1;
+                self.be(4, ctx)? as usize
+            }
+            0xc0 => {
+                self.pos += 1;
+                return Ok(Some(None));
+            }
+            _ => return Ok(None),
+        };
+        self.take(n, ctx).map(|b| Some(Some(b)))
+    }
+
+    /// Reads a Go `string` the way go-msgpack's `DecodeBytes` does: any str or bin
+    /// form, nil (`None`), or an array of integers 0..=255. Only the array form copies.
+    pub fn string(&mut self, ctx: &'static str) -> Result<Option<Cow<'a, [u8]>>> {
+        if let Some(raw) = self.str_or_bin(ctx)? {
+            return Ok(raw.map(Cow::Borrowed));
+        }
         let m = self.byte(ctx)?;
         let n = match m {
-            0xa0..=0xbf => (m & 0x1f) as usize,
-            0xd9 | 0xc4 => self.be(1, ctx)? as usize,
-            0xda | 0xc5 => self.be(2, ctx)? as usize,
-            0xdb | 0xc6 => self.be(4, ctx)? as usize,
-            0xc0 => return Ok(None),
+            0x90..=0x9f => (m & 0x0f) as usize,
+            0xdc => self.be(2, ctx)? as usize,
+            0xdd => self.be(4, ctx)? as usize,
             _ => {
                 return Err(WireError::UnexpectedMarker {
                     marker: m,
@@ -214,28 +265,34 @@ impl<'a> Reader<'a> {
                 })
             }
         };
-        self.take(n, ctx).map(Some)
+        self.small_ints(n, ctx).map(|v| Some(Cow::Owned(v)))
     }
 
-    /// Reads a `[]byte` field: any string/bin form, nil, or (as Go allows) an array
-    /// of integers 0..=255. The array form is the only one that has to copy.
-    pub fn bytes(&mut self, ctx: &'static str) -> Result<Option<std::borrow::Cow<'a, [u8]>>> {
-        use std::borrow::Cow;
-        let n = match self.peek() {
-            Some(m @ 0x90..=0x9f) => {
+    /// Reads a `[]byte` field: everything [`Reader::string`] takes and, because
+    /// go-msgpack fills a byte slice like any other slice, also a map, whose keys and
+    /// values are read in turn as the bytes.
+    pub fn bytes(&mut self, ctx: &'static str) -> Result<Option<Cow<'a, [u8]>>> {
+        let pairs = match self.peek() {
+            Some(m @ 0x80..=0x8f) => {
                 self.pos += 1;
                 (m & 0x0f) as usize
             }
-            Some(0xdc) => {
+            Some(0xde) => {
                 self.pos += 1;
                 self.be(2, ctx)? as usize
             }
-            Some(0xdd) => {
+            Some(0xdf) => {
                 self.pos += 1;
                 self.be(4, ctx)? as usize
             }
-            _ => return Ok(self.raw(ctx)?.map(Cow::Borrowed)),
+            _ => return self.string(ctx),
         };
+        self.small_ints(2 * pairs, ctx).map(|v| Some(Cow::Owned(v)))
+    }
+
+    /// Reads `n` integers that must each fit a byte (nil counts as 0), as go-msgpack
+    /// decodes the elements of a `[]uint8`.
+    fn small_ints(&mut self, n: usize, ctx: &'static str) -> Result<Vec<u8>> {
         // Each element takes at least one byte, so the remaining input bounds `n`.
         if n > self.buf.len() - self.pos {
             return Err(WireError::Truncated(ctx));
@@ -248,7 +305,7 @@ impl<'a> Reader<'a> {
                 field: ctx,
             })?);
         }
-        Ok(Some(Cow::Owned(v)))
+        Ok(v)
     }
 
     /// Reads any integer marker as a wide signed value, with the marker family.
@@ -326,45 +383,65 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Skips one value of any type (unknown struct keys), bounded in depth.
+    /// Skips one value of any type (an unknown struct key's value), accepting what
+    /// go-msgpack's `swallow` accepts: containers nested at most [`MAX_SKIP_NESTING`]
+    /// deep, and timestamp extensions only of a valid size. Iterative, so hostile
+    /// nesting costs a bounded vector rather than stack.
     pub fn skip(&mut self) -> Result<()> {
-        self.skip_depth(0)
+        // Values still to skip in each open container, innermost last.
+        let mut open: Vec<u64> = Vec::new();
+        loop {
+            if let Some(items) = self.skip_head()? {
+                if open.len() >= MAX_SKIP_NESTING {
+                    return Err(WireError::LimitExceeded {
+                        what: "msgpack nesting depth",
+                        value: open.len() as u64 + 1,
+                        limit: MAX_SKIP_NESTING as u64,
+                    });
+                }
+                open.push(items);
+            }
+            // Step to the next value, closing every container that has none left.
+            loop {
+                match open.last_mut() {
+                    None => return Ok(()),
+                    Some(0) => {
+                        open.pop();
+                    }
+                    Some(left) => {
+                        *left -= 1;
+                        break;
+                    }
+                }
+            }
+        }
     }
 
-    fn skip_depth(&mut self, depth: usize) -> Result<()> {
+    /// Skips one value's marker and payload; for a container, returns how many values
+    /// it holds (a map's keys and values counted apart), still to be skipped.
+    fn skip_head(&mut self) -> Result<Option<u64>> {
         const CTX: &str = "skipped value";
-        if depth > MAX_SKIP_DEPTH {
-            return Err(WireError::LimitExceeded {
-                what: "msgpack nesting depth",
-                value: depth as u64,
-                limit: MAX_SKIP_DEPTH as u64,
-            });
-        }
         let m = self.byte(CTX)?;
-        let (fixed, items): (usize, u64) = match m {
-            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0),
-            0x80..=0x8f => (0, 2 * (m & 0x0f) as u64),
-            0x90..=0x9f => (0, (m & 0x0f) as u64),
-            0xa0..=0xbf => ((m & 0x1f) as usize, 0),
-            0xc4 | 0xd9 => (self.be(1, CTX)? as usize, 0),
-            0xc5 | 0xda => (self.be(2, CTX)? as usize, 0),
-            0xc6 | 0xdb => (self.be(4, CTX)? as usize, 0),
-            0xc7 => (self.be(1, CTX)? as usize + 1, 0),
-            0xc8 => (self.be(2, CTX)? as usize + 1, 0),
-            0xc9 => (self.be(4, CTX)? as usize + 1, 0),
-            0xca | 0xce | 0xd2 => (4, 0),
-            0xcb | 0xcf | 0xd3 => (8, 0),
-            0xcc | 0xd0 => (1, 0),
-            0xcd | 0xd1 => (2, 0),
-            0xd4 => (2, 0),
-            0xd5 => (3, 0),
-            0xd6 => (5, 0),
-            0xd7 => (9, 0),
-            0xd8 => (17, 0),
-            0xdc => (0, self.be(2, CTX)?),
-            0xdd => (0, self.be(4, CTX)?),
-            0xde => (0, 2 * self.be(2, CTX)?),
-            0xdf => (0, 2 * self.be(4, CTX)?),
+        let (fixed, items): (usize, Option<u64>) = match m {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, None),
+            0x80..=0x8f => (0, Some(2 * (m & 0x0f) as u64)),
+            0x90..=0x9f => (0, Some((m & 0x0f) as u64)),
+            0xa0..=0xbf => ((m & 0x1f) as usize, None),
+            0xc4 | 0xd9 => (self.be(1, CTX)? as usize, None),
+            0xc5 | 0xda => (self.be(2, CTX)? as usize, None),
+            0xc6 | 0xdb => (self.be(4, CTX)? as usize, None),
+            0xc7 => (self.ext_len(1)?, None),
+            0xc8 => (self.ext_len(2)?, None),
+            0xc9 => (self.ext_len(4)?, None),
+            0xd4..=0xd8 => (self.fixext_len(1 << (m - 0xd4))?, None),
+            0xca | 0xce | 0xd2 => (4, None),
+            0xcb | 0xcf | 0xd3 => (8, None),
+            0xcc | 0xd0 => (1, None),
+            0xcd | 0xd1 => (2, None),
+            0xdc => (0, Some(self.be(2, CTX)?)),
+            0xdd => (0, Some(self.be(4, CTX)?)),
+            0xde => (0, Some(2 * self.be(2, CTX)?)),
+            0xdf => (0, Some(2 * self.be(4, CTX)?)),
             0xc1 => {
                 return Err(WireError::UnexpectedMarker {
                     marker: m,
@@ -373,14 +450,27 @@ impl<'a> Reader<'a> {
             }
         };
         self.take(fixed, CTX)?;
-        // Every item needs at least one byte: fail fast on absurd counts.
-        if items > (self.buf.len() - self.pos) as u64 {
+        // Every value needs at least one byte: fail fast on absurd counts.
+        if items.is_some_and(|n| n > (self.buf.len() - self.pos) as u64) {
             return Err(WireError::Truncated(CTX));
         }
-        for _ in 0..items {
-            self.skip_depth(depth + 1)?;
+        Ok(items)
+    }
+
+    /// Reads an ext8/16/32 header (length, then type) and returns the data length.
+    fn ext_len(&mut self, width: usize) -> Result<usize> {
+        let len = self.be(width, "skipped value")? as usize;
+        self.fixext_len(len)
+    }
+
+    /// Reads an extension's type byte; go-msgpack turns a timestamp into a time and
+    /// fails unless it is 4, 8 or 12 bytes long.
+    fn fixext_len(&mut self, len: usize) -> Result<usize> {
+        let ty = self.byte("skipped value")?;
+        if ty == TIMESTAMP_EXT && !matches!(len, 4 | 8 | 12) {
+            return Err(WireError::BadTimestamp(len));
         }
-        Ok(())
+        Ok(len)
     }
 }
 
@@ -412,16 +502,25 @@ mod tests {
 
     #[test]
     fn reader_accepts_go_lenient_forms() {
-        let mut r = Reader::new(&[0xd9, 2, b'h', b'i', 0xc4, 1, 7]);
-        assert_eq!(r.raw("x").unwrap(), Some(&b"hi"[..]));
-        assert_eq!(r.raw("x").unwrap(), Some(&[7u8][..]));
-        let mut r = Reader::new(&[0x93, 1, 0xcc, 200, 3]);
-        assert_eq!(r.bytes("x").unwrap().unwrap().as_ref(), &[1, 200, 3]);
+        let mut r = Reader::new(&[0xd9, 2, b'h', b'i', 0xc4, 1, 7, 0x92, 0x68, 0xcc, 0x69]);
+        assert_eq!(r.string("x").unwrap().unwrap().as_ref(), b"hi");
+        assert_eq!(r.string("x").unwrap().unwrap().as_ref(), &[7]);
+        assert_eq!(r.string("x").unwrap().unwrap().as_ref(), b"hi");
+        // A map spells a []byte field (keys and values in turn) but not a string.
+        assert!(Reader::new(&[0x81, 1, 2]).string("x").is_err());
+        let mut r = Reader::new(&[0x81, 1, 2]);
+        assert_eq!(r.bytes("x").unwrap().unwrap().as_ref(), &[1, 2]);
+        let mut r = Reader::new(&[0x93, 1, 0xcc, 200, 0xc0]);
+        assert_eq!(r.bytes("x").unwrap().unwrap().as_ref(), &[1, 200, 0]);
         let mut r = Reader::new(&[0x92, 1, 0xcd, 1, 0]);
         assert!(matches!(
             r.bytes("x"),
             Err(WireError::IntegerOverflow { .. })
         ));
+        // Keys: any string form, never empty.
+        assert_eq!(Reader::new(&[0x91, 0x41]).key().unwrap().as_ref(), b"A");
+        assert_eq!(Reader::new(&[0xa0]).key(), Err(WireError::EmptyMapKey));
+        assert_eq!(Reader::new(&[0xc0]).key(), Err(WireError::EmptyMapKey));
         let mut r = Reader::new(&[0xd0, 0xff]);
         assert!(r.uint("x").is_err());
         let mut r = Reader::new(&[0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
@@ -430,12 +529,29 @@ mod tests {
 
     #[test]
     fn skip_bounds_depth_and_counts() {
-        let deep = vec![0x91; 100];
-        assert!(Reader::new(&deep).skip().is_err());
+        // Go's limit: 1022 nested containers inside a skipped value pass, 1023 fail.
+        let nested = |n: usize| [vec![0x91; n], vec![0x00]].concat();
+        let ok = nested(MAX_SKIP_NESTING);
+        let mut r = Reader::new(&ok);
+        r.skip().unwrap();
+        assert_eq!(r.position(), ok.len());
+        assert!(matches!(
+            Reader::new(&nested(MAX_SKIP_NESTING + 1)).skip(),
+            Err(WireError::LimitExceeded { .. })
+        ));
         let mut r = Reader::new(&[0xdd, 0xff, 0xff, 0xff, 0xff]);
         assert_eq!(r.skip(), Err(WireError::Truncated("skipped value")));
         let mut r = Reader::new(&[0x82, 0xa1, b'a', 1, 0xa1, b'b', 0x90, 0x05]);
         r.skip().unwrap();
         assert_eq!(r.rest(), &[0x05]);
+        // Timestamps (ext type -1) must be 4, 8 or 12 bytes; other types any size.
+        let mut r = Reader::new(&[0xd6, 0xff, 0, 0, 0, 1, 0xd5, 0x07, 1, 2, 0xc7, 0, 0xff]);
+        r.skip().unwrap();
+        r.skip().unwrap();
+        assert_eq!(r.skip(), Err(WireError::BadTimestamp(0)));
+        assert_eq!(
+            Reader::new(&[0xd8, 0xff]).skip(),
+            Err(WireError::BadTimestamp(16))
+        );
     }
 }
