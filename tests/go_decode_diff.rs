@@ -1,13 +1,14 @@
 //! Differential test against go-msgpack v2: `fixtures/decode_diff.jsonl` holds bodies
 //! (valid, odd and damaged) and what Go's decoder made of each when decoding into
-//! memberlist's structs (see `interop/cmd/decodediff`). Our decoder must accept exactly
-//! the bodies Go accepts and yield the same field values.
+//! memberlist's structs (see `interop/cmd/decodediff`), and LZW streams with what
+//! memberlist's `decompressBuffer` made of them. Our decoders must accept exactly what
+//! Go accepts and yield the same values.
 
 use std::path::Path;
 
 use memberlist_interop::wire::msgpack::Reader;
 use memberlist_interop::wire::{
-    Accusation, AckResp, Alive, Bytes, Compress, ErrResp, GoString, IndirectPingReq, NackResp,
+    lzw, Accusation, AckResp, Alive, Bytes, Compress, ErrResp, GoString, IndirectPingReq, NackResp,
     Ping, PushNodeState, PushPullHeader, Result, UserMsgHeader,
 };
 use serde_json::{json, Value};
@@ -71,6 +72,10 @@ fn decode(name: &str, body: &[u8]) -> Result<Value> {
         "compress" => {
             let m = Compress::read(r)?;
             json!({"Algo": m.algo, "Buf": ob(&m.buf)})
+        }
+        "lzw" => {
+            let plain = lzw::decompress(body, lzw::MAX_DECOMPRESSED_BYTES)?;
+            json!({"len": plain.len(), "crc32": crc32fast::hash(&plain)})
         }
         other => panic!("corpus names an unknown struct {other}"),
     })

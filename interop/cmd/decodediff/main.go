@@ -1,6 +1,7 @@
 // Command decodediff writes a corpus of msgpack bodies, odd and damaged ones included,
 // together with what go-msgpack v2 (the codec memberlist pins) makes of each when it
-// decodes it into memberlist's structs exactly as memberlist's decode() does. The Rust
+// decodes it into memberlist's structs exactly as memberlist's decode() does, and of
+// LZW streams with what memberlist's decompressBuffer makes of them. The Rust
 // test tests/go_decode_diff.rs decodes the same bodies and must reach the same verdict
 // and the same field values. The corpus is deterministic (seeded), so `check` can
 // regenerate it and compare it with the committed file.
@@ -21,8 +22,9 @@ import (
 )
 
 const (
-	seed  = 20260705
-	cases = 3000
+	seed     = 20260705
+	cases    = 3000
+	lzwCount = 300
 )
 
 func main() {
@@ -37,7 +39,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		fmt.Printf("decodediff: wrote %d cases to %s\n", cases, os.Args[2])
+		fmt.Printf("decodediff: wrote %d cases to %s\n", cases+lzwCount, os.Args[2])
 	case "check":
 		old, err := os.ReadFile(os.Args[2])
 		if err != nil {
@@ -48,7 +50,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "decodediff: %s differs from what Go produces now\n", os.Args[2])
 			os.Exit(1)
 		}
-		fmt.Printf("decodediff: %s matches (%d cases)\n", os.Args[2], cases)
+		fmt.Printf("decodediff: %s matches (%d cases)\n", os.Args[2], cases+lzwCount)
 	}
 }
 
@@ -87,15 +89,22 @@ func build() []byte {
 			rec.OK = true
 			rec.Fields = fields(v.Elem())
 		}
-		line, err := json.Marshal(rec)
-		if err != nil {
-			panic(err)
-		}
-		w.Write(line)
-		w.WriteByte('\n')
+		writeRecord(w, rec)
+	}
+	for _, rec := range lzwCases(rng, lzwCount) {
+		writeRecord(w, rec)
 	}
 	w.Flush()
 	return out.Bytes()
+}
+
+func writeRecord(w *bufio.Writer, rec record) {
+	line, err := json.Marshal(rec)
+	if err != nil {
+		panic(err)
+	}
+	w.Write(line)
+	w.WriteByte('\n')
 }
 
 // fields renders a decoded struct: numbers and bools as JSON, Go strings and byte
