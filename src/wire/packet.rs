@@ -104,7 +104,11 @@ pub fn compress_message(payload: &[u8]) -> Vec<u8> {
 
 /// Decodes a `compress` body (after the `9`) and inflates it within Go's limit.
 pub fn decompress_message(body: &[u8]) -> Result<Vec<u8>> {
-    let c = Compress::read(&mut Reader::new(body))?;
+    inflate(&Compress::read(&mut Reader::new(body))?)
+}
+
+/// Inflates a decoded `compress` message within Go's limit.
+pub fn inflate(c: &Compress<'_>) -> Result<Vec<u8>> {
     if c.algo != 0 {
         return Err(WireError::UnknownCompression(c.algo));
     }

@@ -17,10 +17,10 @@ use super::keyring::Keyring;
 use super::label::{self, Label};
 use super::message_type::MessageType;
 use super::messages::{
-    AckResp, Bytes, ErrResp, GoInt, Ping, PushNodeState, PushPullHeader, UserMsgHeader,
+    AckResp, Bytes, Compress, ErrResp, GoInt, Ping, PushNodeState, PushPullHeader, UserMsgHeader,
 };
 use super::msgpack::Reader;
-use super::packet::{compress_message, decompress_message, Encryption, LabelPolicy};
+use super::packet::{compress_message, inflate, Encryption, LabelPolicy};
 
 /// Largest encrypted frame and largest push/pull user state (Go's `maxPushStateBytes`).
 pub const MAX_PUSH_STATE_BYTES: usize = 20 * 1024 * 1024;
@@ -322,11 +322,11 @@ fn decode_plain_counted(buf: &[u8]) -> Result<(StreamMessage<'_>, bool, usize)> 
         .split_first()
         .ok_or(WireError::Truncated("stream message type"))?;
     if t == MessageType::Compress as u8 {
+        // A partial compress map reads as truncated, so the caller waits for more.
         let mut r = Reader::new(body);
-        // Measure the compress map first so that a partial one waits for more bytes.
-        r.skip()?;
+        let compress = Compress::read(&mut r)?;
         let used = 1 + r.position();
-        let inner = decompress_message(&body[..r.position()])?;
+        let inner = inflate(&compress)?;
         if inner.is_empty() {
             return Err(WireError::InvalidValue {
                 field: "compress",
@@ -499,6 +499,31 @@ mod tests {
             decode_complete(&bytes, &none),
             Err(WireError::EncryptionMismatch(_))
         ));
+    }
+
+    #[test]
+    fn compressed_frame_takes_what_go_takes() {
+        // An unknown key in the compress map may nest as deep as go-msgpack allows.
+        let mut b = vec![MessageType::Compress as u8];
+        let mut inner = vec![MessageType::Ping as u8];
+        Ping::default().encode(&mut inner);
+        Compress {
+            algo: 0,
+            buf: Some(crate::wire::lzw::compress(&inner).into()),
+        }
+        .encode(&mut b);
+        b[1] = 0x83;
+        b.extend_from_slice(&[0xa1, b'X']);
+        b.extend(std::iter::repeat_n(
+            0x91,
+            crate::wire::msgpack::MAX_SKIP_NESTING,
+        ));
+        b.push(0);
+        let f = decode_complete(&b, &cfg(Side::Acceptor)).unwrap();
+        assert_eq!(
+            (f.message, f.compressed, f.consumed),
+            (StreamMessage::Ping(Ping::default()), true, b.len())
+        );
     }
 
     #[test]
