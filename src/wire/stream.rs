@@ -527,6 +527,31 @@ mod tests {
     }
 
     #[test]
+    fn encrypted_frame_with_empty_plaintext_is_an_error() {
+        // Go v0.7.0 indexes the first plaintext byte unchecked and crashes the process
+        // on this frame; we report it as damage.
+        let ring = Keyring::new(SecretKey::new(&[0; 16]).unwrap());
+        let len = crate::wire::crypto::encrypted_length(EncryptionVersion::V1, 0) as u32;
+        let mut b = vec![MessageType::Encrypt as u8];
+        b.extend_from_slice(&len.to_be_bytes());
+        let aad = b.clone();
+        Encryption {
+            keyring: &ring,
+            version: EncryptionVersion::V1,
+            nonce: Some([0; 12]),
+        }
+        .seal(&[], &aad, &mut b);
+        let c = StreamConfig {
+            keyring: Some(&ring),
+            ..cfg(Side::Acceptor)
+        };
+        assert!(matches!(
+            decode_frame(&b, &c),
+            Err(WireError::InvalidValue { .. })
+        ));
+    }
+
+    #[test]
     fn go_limits() {
         // Header values as in Go's tests: Nodes 10,000,000; UserStateLen 30,000,000.
         let mut b = vec![6];
