@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/memberlist-interop/interop/internal/wire"
 )
 
 func sideKeys(side map[string]any) ([][]byte, error) {
@@ -73,7 +75,7 @@ func verifyOne(f fixture) error {
 			}
 		}
 	case "lzw":
-		plain, err := lzwDecompress(f.bin)
+		plain, err := wire.LZWDecompress(f.bin)
 		if err != nil {
 			return err
 		}
@@ -91,7 +93,7 @@ func verifyOne(f fixture) error {
 		k, _ := base64.StdEncoding.DecodeString(side["key"].(string))
 		aad, _ := hex.DecodeString(side["aad"].(string))
 		want, _ := hex.DecodeString(side["plain"].(string))
-		plain, _, err := decryptPayload([][]byte{k}, f.bin, aad)
+		plain, _, err := wire.DecryptPayload([][]byte{k}, f.bin, aad)
 		if err != nil {
 			return err
 		}
@@ -134,15 +136,15 @@ func verify(dir string) error {
 func describeHeaderOrMessage(buf []byte) (map[string]any, error) {
 	var v any
 	switch {
-	case len(buf) > 0 && buf[0] == pushPullMsg:
-		v = &pushPullHeader{}
-	case len(buf) > 0 && buf[0] == userMsg:
-		v = &userMsgHeader{}
+	case len(buf) > 0 && buf[0] == wire.PushPullMsg:
+		v = &wire.PushPullHeader{}
+	case len(buf) > 0 && buf[0] == wire.UserMsg:
+		v = &wire.UserMsgHeader{}
 	default:
 		return describeMessage(buf, nil)
 	}
-	if err := decodeBody(buf[1:], v); err != nil {
+	if err := wire.DecodeBody(buf[1:], v); err != nil {
 		return nil, err
 	}
-	return map[string]any{"type": typeNames[buf[0]], "fields": jsonFields(v)}, nil
+	return map[string]any{"type": wire.TypeNames[buf[0]], "fields": jsonFields(v)}, nil
 }
