@@ -238,7 +238,7 @@ func describeStream(buf []byte, dialer bool, label string, keys [][]byte) (*stre
 		if err := dec.Decode(&h); err != nil {
 			return nil, err
 		}
-		if h.Nodes < 0 || h.Nodes > 1024*1024 || h.UserStateLen < 0 || h.UserStateLen > 20*1024*1024 {
+		if h.Nodes < 0 || h.Nodes > wire.MaxPushNodes || h.UserStateLen < 0 || h.UserStateLen > wire.MaxUserState {
 			return nil, fmt.Errorf("push/pull header out of limits")
 		}
 		nodes := []any{}
@@ -260,7 +260,7 @@ func describeStream(buf []byte, dialer bool, label string, keys [][]byte) (*stre
 		if err := dec.Decode(&h); err != nil {
 			return nil, err
 		}
-		if h.UserMsgLen < 0 || h.UserMsgLen > 20*1024*1024 || r.Len() < h.UserMsgLen {
+		if h.UserMsgLen < 0 || h.UserMsgLen > wire.MaxUserMsg || r.Len() < h.UserMsgLen {
 			return nil, fmt.Errorf("bad user message length %d", h.UserMsgLen)
 		}
 		p := make([]byte, h.UserMsgLen)

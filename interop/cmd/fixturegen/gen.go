@@ -224,6 +224,24 @@ func genEncoder() []fixture {
 		g.message(fmt.Sprintf("int_pushpull_nodes_%d", v), "Go int Nodes boundary (header only)", wire.PushPullMsg, &wire.PushPullHeader{Nodes: int(v)})
 		g.message(fmt.Sprintf("int_pushpull_userstatelen_%d", v), "Go int UserStateLen boundary (header only)", wire.PushPullMsg, &wire.PushPullHeader{UserStateLen: int(v), Join: true})
 		g.message(fmt.Sprintf("int_user_len_%d", v), "Go int UserMsgLen boundary (header only)", wire.UserMsg, &wire.UserMsgHeader{UserMsgLen: int(v)})
+		g.message(fmt.Sprintf("int_ack_seqno_%d", v), "uint32 SeqNo boundary", wire.AckRespMsg, &wire.AckResp{SeqNo: uint32(v)})
+		g.message(fmt.Sprintf("int_nack_seqno_%d", v), "uint32 SeqNo boundary", wire.NackRespMsg, &wire.NackResp{SeqNo: uint32(v)})
+		g.message(fmt.Sprintf("int_indirect_ping_seqno_%d", v), "uint32 SeqNo boundary", wire.IndirectPingMsg, &wire.IndirectPingReq{SeqNo: uint32(v), Target: ip4("10.0.0.2"), Port: 7946, Node: "n"})
+		g.message(fmt.Sprintf("int_suspect_incarnation_%d", v), "uint32 Incarnation boundary", wire.SuspectMsg, &wire.Suspect{Incarnation: uint32(v), Node: "n", From: "m"})
+		g.message(fmt.Sprintf("int_dead_incarnation_%d", v), "uint32 Incarnation boundary", wire.DeadMsg, &wire.Dead{Incarnation: uint32(v), Node: "n", From: "m"})
+		// Push/pull node states only travel in a stream: one node per frame.
+		one := func(n wire.PushNodeState) []byte { return pushPull(false, []wire.PushNodeState{n}, nil) }
+		base := wire.PushNodeState{Name: "n", Addr: ip4("10.0.0.1"), Port: 7946, Incarnation: 1, Vsn: vsn}
+		st, inc := base, base
+		st.State, inc.Incarnation = int(v), uint32(v)
+		g.stream(fmt.Sprintf("int_pushnode_state_%d", v), "Go int State (NodeStateType) boundary; Go accepts any value", one(st), false, false, -1, nil, "")
+		g.stream(fmt.Sprintf("int_pushnode_incarnation_%d", v), "uint32 Incarnation boundary in a node state", one(inc), false, false, -1, nil, "")
+		if v <= 65535 {
+			g.message(fmt.Sprintf("int_indirect_ping_port_%d", v), "uint16 Port boundary", wire.IndirectPingMsg, &wire.IndirectPingReq{SeqNo: 1, Target: ip4("10.0.0.2"), Port: uint16(v), Node: "n"})
+			port := base
+			port.Port = uint16(v)
+			g.stream(fmt.Sprintf("int_pushnode_port_%d", v), "uint16 Port boundary in a node state", one(port), false, false, -1, nil, "")
+		}
 	}
 	// Strings and byte fields of boundary lengths.
 	for _, n := range lengths {
@@ -233,6 +251,12 @@ func genEncoder() []fixture {
 		g.message(fmt.Sprintf("len_ack_payload_%d", n), "[]byte Payload length boundary", wire.AckRespMsg, &wire.AckResp{SeqNo: 1, Payload: []byte(s)})
 		g.message(fmt.Sprintf("len_err_%d", n), "string Error length boundary", wire.ErrMsg, &wire.ErrResp{Error: s})
 	}
+	for _, n := range []int{0, 31, 32, 255, 256} {
+		s := strings.Repeat("y", n)
+		g.message(fmt.Sprintf("len_suspect_from_%d", n), "string From length boundary", wire.SuspectMsg, &wire.Suspect{Incarnation: 1, Node: "n", From: s})
+	}
+	g.message("alive_vsn_empty", "alive, empty non-nil Vsn", wire.AliveMsg, &wire.Alive{Incarnation: 1, Node: "n", Addr: ip4("10.0.0.1"), Port: 7946, Vsn: []byte{}})
+	g.message("alive_addr_nil", "alive, nil Addr", wire.AliveMsg, &wire.Alive{Incarnation: 1, Node: "n", Port: 7946, Vsn: vsn})
 	// Old codec (memberlist <= v0.5.0): Go int fields with unsigned markers.
 	for _, v := range []int{128, 256, 65536} {
 		for _, c := range []struct {
@@ -260,7 +284,7 @@ func genEncoder() []fixture {
 		alives = append(alives, wire.Encode(wire.AliveMsg, &wire.Alive{Incarnation: 1, Node: n, Addr: ip4(fmt.Sprintf("10.0.0.%d", i+1)), Port: 7946, Vsn: vsn}))
 	}
 	user := append([]byte{wire.UserMsg}, []byte("hello from go")...)
-	g.packet("packet_ping", "bare ping", g.udp([][]byte{pingB}, true, false, -1, nil, ""), nil)
+	g.packet("packet_ping", "bare ping: compression is on, but LZW would make it longer, so memberlist sends it uncompressed", g.udp([][]byte{pingB}, true, false, -1, nil, ""), nil)
 	g.packet("packet_ping_crc", "ping with CRC (peer PMax 5)", g.udp([][]byte{pingB}, true, true, -1, nil, ""), nil)
 	g.packet("packet_compound_probe", "probe of a suspect node: ping + suspect", g.udp([][]byte{pingB, susB}, true, false, -1, nil, ""), nil)
 	g.packet("packet_compound_alives_uncompressed", "three alives, compression off", g.udp(alives, false, false, -1, nil, ""), nil)
