@@ -12,6 +12,8 @@ import (
 	"hash/crc32"
 	"reflect"
 
+	"github.com/memberlist-interop/interop/internal/wire"
+
 	"github.com/hashicorp/go-msgpack/v2/codec"
 )
 
@@ -42,46 +44,24 @@ func jsonFields(v any) map[string]any {
 	return out
 }
 
-func newStruct(t byte) (any, error) {
-	switch t {
-	case pingMsg:
-		return &ping{}, nil
-	case indirectPingMsg:
-		return &indirectPingReq{}, nil
-	case ackRespMsg:
-		return &ackResp{}, nil
-	case nackRespMsg:
-		return &nackResp{}, nil
-	case suspectMsg:
-		return &suspect{}, nil
-	case aliveMsg:
-		return &alive{}, nil
-	case deadMsg:
-		return &dead{}, nil
-	case errMsg:
-		return &errResp{}, nil
-	}
-	return nil, fmt.Errorf("message type %d not supported here", t)
-}
-
 // describeMessage describes one packet-level message (type byte + body).
 func describeMessage(buf []byte, layers []string) (map[string]any, error) {
 	if len(buf) == 0 {
 		return nil, fmt.Errorf("missing message type byte")
 	}
-	m := map[string]any{"type": typeNames[buf[0]]}
+	m := map[string]any{"type": wire.TypeNames[buf[0]]}
 	if layers != nil {
 		m["layers"] = append([]string{}, layers...)
 	}
-	if buf[0] == userMsg {
+	if buf[0] == wire.UserMsg {
 		m["payload"] = hex.EncodeToString(buf[1:])
 		return m, nil
 	}
-	v, err := newStruct(buf[0])
+	v, err := wire.NewStruct(buf[0])
 	if err != nil {
 		return nil, err
 	}
-	if err := decodeBody(buf[1:], v); err != nil {
+	if err := wire.DecodeBody(buf[1:], v); err != nil {
 		return nil, err
 	}
 	m["fields"] = jsonFields(v)
@@ -100,7 +80,7 @@ type packetInfo struct {
 func describePacket(buf []byte, keys [][]byte) (*packetInfo, error) {
 	info := &packetInfo{version: -1, keyIndex: -1, messages: []map[string]any{}}
 	var layers []string
-	if len(buf) > 0 && buf[0] == hasLabelMsg {
+	if len(buf) > 0 && buf[0] == wire.HasLabelMsg {
 		if len(buf) < 2 || buf[1] == 0 || len(buf) < 2+int(buf[1]) {
 			return nil, fmt.Errorf("bad label header")
 		}
@@ -109,7 +89,7 @@ func describePacket(buf []byte, keys [][]byte) (*packetInfo, error) {
 		layers = append(layers, "has_label")
 	}
 	if len(keys) > 0 {
-		plain, idx, err := decryptPayload(keys, buf, []byte(info.label))
+		plain, idx, err := wire.DecryptPayload(keys, buf, []byte(info.label))
 		if err != nil {
 			return nil, err
 		}
@@ -118,7 +98,7 @@ func describePacket(buf []byte, keys [][]byte) (*packetInfo, error) {
 		buf = plain
 		layers = append(layers, "encrypt")
 	}
-	if len(buf) >= 5 && buf[0] == hasCrcMsg {
+	if len(buf) >= 5 && buf[0] == wire.HasCrcMsg {
 		if crc32.ChecksumIEEE(buf[5:]) != binary.BigEndian.Uint32(buf[1:5]) {
 			return nil, fmt.Errorf("invalid checksum")
 		}
@@ -144,7 +124,7 @@ func walk(buf []byte, layers []string, out *[]map[string]any, top *[]string) err
 		return append(append([]string{}, layers...), l)
 	}
 	switch buf[0] {
-	case compoundMsg:
+	case wire.CompoundMsg:
 		inner := grow("compound")
 		if len(buf) < 2 {
 			return fmt.Errorf("missing compound length byte")
@@ -167,16 +147,16 @@ func walk(buf []byte, layers []string, out *[]map[string]any, top *[]string) err
 			rest = rest[l:]
 		}
 		return nil
-	case compressMsg:
+	case wire.CompressMsg:
 		inner := grow("compress")
-		var c compress
-		if err := decodeBody(buf[1:], &c); err != nil {
+		var c wire.Compress
+		if err := wire.DecodeBody(buf[1:], &c); err != nil {
 			return err
 		}
 		if c.Algo != 0 {
 			return fmt.Errorf("cannot decompress unknown algorithm %d", c.Algo)
 		}
-		plain, err := lzwDecompress(c.Buf)
+		plain, err := wire.LZWDecompress(c.Buf)
 		if err != nil {
 			return err
 		}
@@ -201,7 +181,7 @@ type streamInfo struct {
 // describeStream reads what one side wrote on a connection (readStream's order).
 func describeStream(buf []byte, dialer bool, label string, keys [][]byte) (*streamInfo, error) {
 	info := &streamInfo{version: -1, keyIndex: -1}
-	if dialer && len(buf) > 0 && buf[0] == hasLabelMsg {
+	if dialer && len(buf) > 0 && buf[0] == wire.HasLabelMsg {
 		if len(buf) < 2 || buf[1] == 0 || len(buf) < 2+int(buf[1]) {
 			return nil, fmt.Errorf("bad label header")
 		}
@@ -213,7 +193,7 @@ func describeStream(buf []byte, dialer bool, label string, keys [][]byte) (*stre
 	if len(buf) == 0 {
 		return nil, fmt.Errorf("empty stream")
 	}
-	if buf[0] == encryptMsg {
+	if buf[0] == wire.EncryptMsg {
 		if len(buf) < 5 {
 			return nil, fmt.Errorf("truncated encrypted frame")
 		}
@@ -222,7 +202,7 @@ func describeStream(buf []byte, dialer bool, label string, keys [][]byte) (*stre
 			return nil, fmt.Errorf("truncated encrypted frame")
 		}
 		aad := append(append([]byte{}, buf[:5]...), label...)
-		plain, idx, err := decryptPayload(keys, buf[5:5+l], aad)
+		plain, idx, err := wire.DecryptPayload(keys, buf[5:5+l], aad)
 		if err != nil {
 			return nil, err
 		}
@@ -231,12 +211,12 @@ func describeStream(buf []byte, dialer bool, label string, keys [][]byte) (*stre
 		info.layers = append(info.layers, "encrypt")
 		buf = plain
 	}
-	if len(buf) > 0 && buf[0] == compressMsg {
-		var c compress
-		if err := decodeBody(buf[1:], &c); err != nil {
+	if len(buf) > 0 && buf[0] == wire.CompressMsg {
+		var c wire.Compress
+		if err := wire.DecodeBody(buf[1:], &c); err != nil {
 			return nil, err
 		}
-		plain, err := lzwDecompress(c.Buf)
+		plain, err := wire.LZWDecompress(c.Buf)
 		if err != nil {
 			return nil, err
 		}
@@ -251,19 +231,19 @@ func describeStream(buf []byte, dialer bool, label string, keys [][]byte) (*stre
 	}
 	r := bytes.NewReader(buf[1:])
 	dec := codec.NewDecoder(r, &codec.MsgpackHandle{})
-	m := map[string]any{"type": typeNames[buf[0]]}
+	m := map[string]any{"type": wire.TypeNames[buf[0]]}
 	switch buf[0] {
-	case pushPullMsg:
-		var h pushPullHeader
+	case wire.PushPullMsg:
+		var h wire.PushPullHeader
 		if err := dec.Decode(&h); err != nil {
 			return nil, err
 		}
-		if h.Nodes < 0 || h.Nodes > 1024*1024 || h.UserStateLen < 0 || h.UserStateLen > 20*1024*1024 {
+		if h.Nodes < 0 || h.Nodes > wire.MaxPushNodes || h.UserStateLen < 0 || h.UserStateLen > wire.MaxUserState {
 			return nil, fmt.Errorf("push/pull header out of limits")
 		}
 		nodes := []any{}
 		for i := 0; i < h.Nodes; i++ {
-			var n pushNodeState
+			var n wire.PushNodeState
 			if err := dec.Decode(&n); err != nil {
 				return nil, err
 			}
@@ -275,19 +255,19 @@ func describeStream(buf []byte, dialer bool, label string, keys [][]byte) (*stre
 		us := make([]byte, h.UserStateLen)
 		r.Read(us)
 		m["fields"], m["nodes"], m["user_state"] = jsonFields(&h), nodes, hex.EncodeToString(us)
-	case userMsg:
-		var h userMsgHeader
+	case wire.UserMsg:
+		var h wire.UserMsgHeader
 		if err := dec.Decode(&h); err != nil {
 			return nil, err
 		}
-		if h.UserMsgLen < 0 || h.UserMsgLen > 20*1024*1024 || r.Len() < h.UserMsgLen {
+		if h.UserMsgLen < 0 || h.UserMsgLen > wire.MaxUserMsg || r.Len() < h.UserMsgLen {
 			return nil, fmt.Errorf("bad user message length %d", h.UserMsgLen)
 		}
 		p := make([]byte, h.UserMsgLen)
 		r.Read(p)
 		m["fields"], m["payload"] = jsonFields(&h), hex.EncodeToString(p)
 	default:
-		v, err := newStruct(buf[0])
+		v, err := wire.NewStruct(buf[0])
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/memberlist-interop/interop/internal/wire"
 )
 
 func sideKeys(side map[string]any) ([][]byte, error) {
@@ -54,7 +56,7 @@ func verifyOne(f fixture) error {
 			return err
 		}
 		got := normalize(packetSide(info, keys))
-		for _, k := range []string{"label", "layers", "messages", "encryption_version"} {
+		for _, k := range []string{"label", "layers", "messages", "encryption_version", "key_index"} {
 			if !same(got[k], side[k]) {
 				return fmt.Errorf("%s: decoded %v, sidecar says %v", k, got[k], side[k])
 			}
@@ -67,13 +69,13 @@ func verifyOne(f fixture) error {
 			return err
 		}
 		got := normalize(streamSide(info, dialer, keys))
-		for _, k := range []string{"layers", "message", "encryption_version"} {
+		for _, k := range []string{"layers", "message", "encryption_version", "key_index"} {
 			if !same(got[k], side[k]) {
 				return fmt.Errorf("%s: decoded %v, sidecar says %v", k, got[k], side[k])
 			}
 		}
 	case "lzw":
-		plain, err := lzwDecompress(f.bin)
+		plain, err := wire.LZWDecompress(f.bin)
 		if err != nil {
 			return err
 		}
@@ -91,7 +93,7 @@ func verifyOne(f fixture) error {
 		k, _ := base64.StdEncoding.DecodeString(side["key"].(string))
 		aad, _ := hex.DecodeString(side["aad"].(string))
 		want, _ := hex.DecodeString(side["plain"].(string))
-		plain, _, err := decryptPayload([][]byte{k}, f.bin, aad)
+		plain, _, err := wire.DecryptPayload([][]byte{k}, f.bin, aad)
 		if err != nil {
 			return err
 		}
@@ -118,15 +120,13 @@ func verify(dir string) error {
 			problems = append(problems, fmt.Sprintf("%s: %v", name, err))
 		}
 	}
-	real, err := verifyWithNode(fs)
-	if err != nil {
-		problems = append(problems, err.Error())
-	}
+	real, failures := verifyWithNode(fs)
+	problems = append(problems, failures...)
 	if len(problems) > 0 {
 		sort.Strings(problems)
-		return fmt.Errorf("%d of %d fixtures written by Rust fail in Go:\n%s", len(problems), len(fs), strings.Join(problems, "\n"))
+		return fmt.Errorf("%d failures among %d fixtures written by Rust:\n%s", len(problems), len(fs), strings.Join(problems, "\n"))
 	}
-	fmt.Printf("verify: %d fixtures OK (%d also accepted by a real memberlist node)\n", len(fs), real)
+	fmt.Printf("verify: %d fixtures OK (%d also fed to a real memberlist node, which acted on them)\n", len(fs), real)
 	return nil
 }
 
@@ -134,15 +134,15 @@ func verify(dir string) error {
 func describeHeaderOrMessage(buf []byte) (map[string]any, error) {
 	var v any
 	switch {
-	case len(buf) > 0 && buf[0] == pushPullMsg:
-		v = &pushPullHeader{}
-	case len(buf) > 0 && buf[0] == userMsg:
-		v = &userMsgHeader{}
+	case len(buf) > 0 && buf[0] == wire.PushPullMsg:
+		v = &wire.PushPullHeader{}
+	case len(buf) > 0 && buf[0] == wire.UserMsg:
+		v = &wire.UserMsgHeader{}
 	default:
 		return describeMessage(buf, nil)
 	}
-	if err := decodeBody(buf[1:], v); err != nil {
+	if err := wire.DecodeBody(buf[1:], v); err != nil {
 		return nil, err
 	}
-	return map[string]any{"type": typeNames[buf[0]], "fields": jsonFields(v)}, nil
+	return map[string]any{"type": wire.TypeNames[buf[0]], "fields": jsonFields(v)}, nil
 }
