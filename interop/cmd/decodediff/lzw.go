@@ -2,15 +2,12 @@ package main
 
 import (
 	"bytes"
-	"compress/lzw"
 	"encoding/hex"
 	"hash/crc32"
-	"io"
 	"math/rand"
-)
 
-// memberlist's maxDecompressedBytes.
-const maxDecompressedBytes = 40 * 1024 * 1024
+	"github.com/memberlist-interop/interop/internal/wire"
+)
 
 // lzwCases are LZW streams as memberlist's compress.Buf carries them: Go's own output
 // for assorted inputs (some long enough to fill the code table and start over), then
@@ -37,11 +34,7 @@ func lzwCases(rng *rand.Rand, n int) []record {
 			plain = make([]byte, 2500+rng.Intn(1500))
 			rng.Read(plain)
 		}
-		var buf bytes.Buffer
-		w := lzw.NewWriter(&buf, lzw.LSB, 8)
-		w.Write(plain)
-		w.Close()
-		b := buf.Bytes()
+		b := wire.LZWCompress(plain)
 		switch k := rng.Intn(10); {
 		case k < 3:
 		case k < 5:
@@ -55,7 +48,7 @@ func lzwCases(rng *rand.Rand, n int) []record {
 			rng.Read(b)
 		}
 		rec := record{Struct: "lzw", Hex: hex.EncodeToString(b)}
-		if got, err := decompress(b); err != nil {
+		if got, err := wire.LZWDecompress(b); err != nil {
 			rec.Error = err.Error()
 		} else {
 			rec.OK = true
@@ -65,19 +58,4 @@ func lzwCases(rng *rand.Rand, n int) []record {
 		out = append(out, rec)
 	}
 	return out
-}
-
-// decompress is memberlist's decompressBuffer for an LZW compress message.
-func decompress(b []byte) ([]byte, error) {
-	r := lzw.NewReader(bytes.NewReader(b), lzw.LSB, 8)
-	defer r.Close()
-	var out bytes.Buffer
-	n, err := io.CopyN(&out, r, maxDecompressedBytes+1)
-	if err != nil && err != io.EOF {
-		return nil, err
-	}
-	if n > maxDecompressedBytes {
-		return nil, io.ErrShortBuffer
-	}
-	return out.Bytes(), nil
 }

@@ -19,6 +19,8 @@ import (
 	"math/rand"
 	"os"
 	"reflect"
+
+	"github.com/memberlist-interop/interop/internal/wire"
 )
 
 const (
@@ -83,7 +85,7 @@ func build() []byte {
 		t, body := it.t, it.body
 		rec := record{Struct: t.name, Hex: hex.EncodeToString(body)}
 		v := reflect.New(reflect.TypeOf(t.zero))
-		if err := decode(body, v.Interface()); err != nil {
+		if err := wire.DecodeBody(body, v.Interface()); err != nil {
 			rec.Error = err.Error()
 		} else {
 			rec.OK = true
