@@ -208,7 +208,13 @@ impl<'a> Reader<'a> {
     /// Reads a struct's map key. Go reads keys like string fields (so arrays of small
     /// integers spell keys too) and then fails on an empty key, nil included: its
     /// field lookup indexes the first byte of the name.
+    #[inline]
     pub fn key(&mut self) -> Result<Cow<'a, [u8]>> {
+        // Fast path: the non-empty fixstr Go writes.
+        if let Some(m @ 0xa1..=0xbf) = self.peek() {
+            self.pos += 1;
+            return self.take((m & 0x1f) as usize, "map key").map(Cow::Borrowed);
+        }
         match self.string("map key")? {
             Some(k) if !k.is_empty() => Ok(k),
             _ => Err(WireError::EmptyMapKey),
@@ -217,6 +223,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a str/bin value; `None` for nil, and for any other marker, which is left
     /// unread.
+    #[inline]
     fn str_or_bin(&mut self, ctx: &'static str) -> Result<Option<Option<&'a [u8]>>> {
         let Some(m) = self.peek() else {
             return Err(WireError::Truncated(ctx));
@@ -249,6 +256,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a Go `string` the way go-msgpack's `DecodeBytes` does: any str or bin
     /// form, nil (`None`), or an array of integers 0..=255. Only the array form copies.
+    #[inline]
     pub fn string(&mut self, ctx: &'static str) -> Result<Option<Cow<'a, [u8]>>> {
         if let Some(raw) = self.str_or_bin(ctx)? {
             return Ok(raw.map(Cow::Borrowed));
@@ -271,6 +279,7 @@ impl<'a> Reader<'a> {
     /// Reads a `[]byte` field: everything [`Reader::string`] takes and, because
     /// go-msgpack fills a byte slice like any other slice, also a map, whose keys and
     /// values are read in turn as the bytes.
+    #[inline]
     pub fn bytes(&mut self, ctx: &'static str) -> Result<Option<Cow<'a, [u8]>>> {
         let pairs = match self.peek() {
             Some(m @ 0x80..=0x8f) => {
