@@ -1,25 +1,47 @@
-//! The building blocks of a participating node: configuration, the protocol's
-//! scaling formulas, Lifeguard's health score and suspicion timers, the broadcast
-//! queue and the random choices over the node list.
+//! A participating member, as a sans-I/O state machine ([`Machine`]) plus the
+//! pieces it stands on: configuration, the protocol's scaling formulas, Lifeguard's
+//! health score and suspicion timers, the broadcast queue and the random choices
+//! over the member list.
 //!
-//! Everything here is sans-I/O and deterministic given its inputs: time is a
-//! [`Time`] passed in by the caller, randomness a caller-supplied `RngCore`. The node
-//! state machine is built on top of these pieces.
+//! Everything here is deterministic given its inputs: time is a [`Time`] passed in by
+//! the caller, randomness a caller-seeded generator. The tokio shell
+//! ([`runtime`]) and the simulator drive the same machine.
 
 pub mod awareness;
 pub mod cidr;
 pub mod config;
+pub mod delegate;
+pub mod events;
 mod gomath;
+mod ingest;
+pub mod machine;
+pub mod member;
+mod membership;
 pub mod node_list;
+mod probe;
 pub mod queue;
+pub mod runtime;
 pub mod scaling;
+mod send;
+pub mod stats;
+pub mod streams;
 pub mod suspicion;
 pub mod time;
 
 pub use awareness::Awareness;
 pub use cidr::{Cidr, CidrError};
 pub use config::{Config, ConfigError};
+pub use delegate::{Delegate, NoDelegate, Refusal};
+pub use events::{Event, EventDelegate};
+pub use machine::{
+    JoinId, JoinOutcome, Machine, NodeError, Output, StreamId, StreamRequest, Transmit,
+    META_MAX_SIZE,
+};
+pub use member::{Member, State, Versions};
 pub use queue::{Broadcast, BroadcastId, BroadcastQueue, Kind, NodeBroadcast};
+pub use runtime::{Memberlist, RuntimeError};
 pub use scaling::{push_pull_scale, retransmit_limit, suspicion_timeout};
+pub use stats::{Counter, Diagnostic, Stats};
+pub use streams::StreamReply;
 pub use suspicion::{confirmed_timeout, Confirm, Suspicion, SuspicionTimeouts};
 pub use time::Time;

@@ -1,0 +1,87 @@
+//! The application's hooks into the node (Go's `Delegate`, `EventDelegate`,
+//! `PingDelegate`, `AliveDelegate`, `MergeDelegate` and `ConflictDelegate` in one trait).
+//!
+//! The state machine calls these synchronously while it handles an input, so they
+//! must not block. Every method has a default that does what Go does when the
+//! corresponding delegate is not set, so an application implements only what it uses.
+
+use std::time::Duration;
+
+use super::member::Member;
+
+/// Why a delegate refused a node or a merge; the text is logged and counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal(pub String);
+
+pub trait Delegate {
+    /// A message that arrived in a user packet or a reliable user stream.
+    fn notify_msg(&mut self, msg: &[u8]) {
+        let _ = msg;
+    }
+
+    /// User broadcasts to piggyback, each at most `limit` bytes including
+    /// `overhead` per message. Called for every outgoing packet with room left.
+    fn get_broadcasts(&mut self, overhead: usize, limit: usize) -> Vec<Vec<u8>> {
+        let _ = (overhead, limit);
+        Vec::new()
+    }
+
+    /// Our part of a push/pull exchange (Serf puts its own state here).
+    fn local_state(&mut self, join: bool) -> Vec<u8> {
+        let _ = join;
+        Vec::new()
+    }
+
+    /// The peer's part of a push/pull exchange; not called when it sent none.
+    fn merge_remote_state(&mut self, state: &[u8], join: bool) {
+        let _ = (state, join);
+    }
+
+    /// A member was seen alive for the first time, or again after dead or left.
+    fn notify_join(&mut self, member: &Member) {
+        let _ = member;
+    }
+
+    /// A member was declared dead or left.
+    fn notify_leave(&mut self, member: &Member) {
+        let _ = member;
+    }
+
+    /// A live member changed its meta.
+    fn notify_update(&mut self, member: &Member) {
+        let _ = member;
+    }
+
+    /// Another address claims an existing member's name.
+    fn notify_conflict(&mut self, existing: &Member, other: &Member) {
+        let _ = (existing, other);
+    }
+
+    /// Payload for the acks we send (Serf and Consul put network coordinates here).
+    fn ack_payload(&mut self) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// A direct probe was acked after `rtt`, with the peer's ack payload.
+    fn notify_ping_complete(&mut self, member: &Member, rtt: Duration, payload: &[u8]) {
+        let _ = (member, rtt, payload);
+    }
+
+    /// Vets every alive message before it changes the member list.
+    fn notify_alive(&mut self, member: &Member) -> Result<(), Refusal> {
+        let _ = member;
+        Ok(())
+    }
+
+    /// Vets the member list a peer sends when joining (push/pull with `join` set).
+    fn notify_merge(&mut self, members: &[Member]) -> Result<(), Refusal> {
+        let _ = members;
+        Ok(())
+    }
+}
+
+/// A delegate that uses none of the hooks.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoDelegate;
+
+impl Delegate for NoDelegate {}

@@ -1,0 +1,74 @@
+//! Datagrams in: peel the layers with the codec, then act on each message.
+
+use std::net::SocketAddr;
+
+use super::delegate::Delegate;
+use super::machine::Machine;
+use super::member::ip_from_bytes;
+use super::stats::Counter;
+use super::time::Time;
+use crate::wire::{peel_packet, Message};
+
+impl<D: Delegate> Machine<D> {
+    /// A datagram from `from`. Whatever does not decode is counted and dropped; the
+    /// messages that do decode in the same packet are still handled, as in Go.
+    pub fn handle_packet(&mut self, now: Time, from: SocketAddr, packet: &[u8]) {
+        let mut messages = Vec::new();
+        let mut bad = Vec::new();
+        let cfg = self.packet_config();
+        let peeled = peel_packet(packet, &cfg, |_, m| match m {
+            Ok(m) => messages.push(m.into_owned()),
+            Err(e) => bad.push(e),
+        });
+        if let Err(e) = peeled {
+            self.stats
+                .count(Counter::BadPackets, || format!("packet from {from}: {e}"));
+            return;
+        }
+        for e in bad {
+            self.stats
+                .count(Counter::BadMessages, || format!("packet from {from}: {e}"));
+        }
+        for m in messages {
+            self.handle_message(now, from, m);
+        }
+    }
+
+    fn handle_message(&mut self, now: Time, from: SocketAddr, m: Message<'_>) {
+        match m {
+            Message::Ping(p) => self.handle_ping(from, &p),
+            Message::IndirectPing(req) => self.handle_indirect_ping(now, from, &req),
+            Message::AckResp(ack) => self.handle_ack(now, &ack),
+            Message::NackResp(nack) => self.handle_nack(&nack),
+            Message::Suspect(s) => self.suspect_node(&s, now),
+            Message::Dead(d) => {
+                self.dead_node(&d, now);
+            }
+            Message::Alive(mut a) => {
+                if !self.config.ip_allowed(from.ip()) {
+                    self.stats.count(Counter::RefusedAlive, || {
+                        format!("alive from {from}: sender not in the allowed networks")
+                    });
+                    return;
+                }
+                if !self.config.cidrs_allowed.is_empty() {
+                    let inner = ip_from_bytes(a.addr.as_deref().unwrap_or_default());
+                    if inner.is_some_and(|ip| !self.config.ip_allowed(ip)) {
+                        self.stats.count(Counter::RefusedAlive, || {
+                            format!("alive from {from}: advertised address not allowed")
+                        });
+                        return;
+                    }
+                }
+                if self.config.protocol_version < 2 || a.port == 0 {
+                    a.port = self.config.bind_port;
+                }
+                self.alive_node(&a, false, now);
+            }
+            Message::User(payload) => self.delegate.notify_msg(&payload),
+            Message::Err(e) => self.stats.count(Counter::BadMessages, || {
+                format!("error message from {from}: {}", e.error)
+            }),
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! The tokio shell around [`Machine`]: one UDP socket and one TCP listener on the
+//! same port, a task that owns the machine, and a cloneable handle to talk to it.
+//!
+//! The shell only moves bytes and time. It feeds datagrams, stream frames and timer
+//! expiries to the machine and carries out what the machine asks (send a datagram,
+//! run a stream exchange), so all protocol behaviour stays in the machine, where the
+//! simulator tests it.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::config::Config;
+use super::delegate::Delegate;
+use super::machine::{JoinId, Machine, NodeError, Output, StreamId, StreamRequest};
+use super::streams::StreamReply;
+use super::time::Time;
+use crate::wire::{decode_frame, Decoded, Keyring, Label, LabelPolicy, Side, StreamConfig};
+use crate::wire::{StreamMessage, WireError};
+
+/// Largest datagram we read; Go's transport uses the same.
+const UDP_RECV_BUFFER: usize = 65_536;
+/// Largest stream frame we buffer: Go's push/pull state limit plus room for framing.
+const MAX_STREAM_BYTES: usize = 48 * 1024 * 1024;
+
+type Job<D> = Box<dyn FnOnce(&mut Shell<D>) + Send>;
+
+/// A running member. Cloning gives another handle to the same member.
+pub struct Memberlist<D> {
+    jobs: mpsc::UnboundedSender<Job<D>>,
+    local_addr: SocketAddr,
+}
+
+impl<D> Clone for Memberlist<D> {
+    fn clone(&self) -> Self {
+        Memberlist {
+            jobs: self.jobs.clone(),
+            local_addr: self.local_addr,
+        }
+    }
+}
+
+/// Why the running member could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("the member has shut down")]
+    Shutdown,
+    #[error("joined no member: {0}")]
+    Join(String),
+    #[error("timed out waiting for the {0} broadcast to be sent")]
+    BroadcastTimeout(&'static str),
+    #[error("cannot advertise {0}: set an advertise address")]
+    Advertise(IpAddr),
+}
+
+impl<D: Delegate + Send + 'static> Memberlist<D> {
+    /// Binds the sockets, creates the machine with `meta` and starts the task.
+    pub async fn start(config: Config, meta: Vec<u8>, delegate: D) -> Result<Self, RuntimeError> {
+        let (udp, tcp) = bind(config.bind_addr, config.bind_port).await?;
+        let bound = tcp.local_addr()?;
+        let advertise = match config.advertise_addr {
+            Some(ip) => SocketAddr::new(ip, config.advertise_port),
+            None if bound.ip().is_unspecified() => {
+                let ip = outbound_ip(bound.ip()).ok_or(RuntimeError::Advertise(bound.ip()))?;
+                SocketAddr::new(ip, bound.port())
+            }
+            None => bound,
+        };
+        let epoch = Instant::now();
+        let machine = Machine::new(
+            config,
+            advertise,
+            meta,
+            delegate,
+            StdRng::from_entropy(),
+            Time::ZERO,
+        )?;
+        let (jobs, job_rx) = mpsc::unbounded_channel();
+        let (replies, reply_rx) = mpsc::unbounded_channel();
+        let (inbound, inbound_rx) = mpsc::unbounded_channel();
+        let shell = Shell {
+            machine,
+            epoch,
+            udp,
+            replies,
+            inbound,
+            joins: Vec::new(),
+            stopped: false,
+        };
+        tokio::spawn(shell.run(tcp, job_rx, reply_rx, inbound_rx));
+        Ok(Memberlist {
+            jobs,
+            local_addr: advertise,
+        })
+    }
+
+    /// The address we advertise (the bound port when it was 0 in the config).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Runs `f` on the machine inside its task and returns the result.
+    pub async fn with<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Machine<D>, Time) -> R + Send + 'static,
+    ) -> Result<R, RuntimeError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job<D> = Box::new(move |shell: &mut Shell<D>| {
+            let now = shell.now();
+            let _ = tx.send(f(&mut shell.machine, now));
+        });
+        self.jobs.send(job).map_err(|_| RuntimeError::Shutdown)?;
+        rx.await.map_err(|_| RuntimeError::Shutdown)
+    }
+
+    /// Joins through the given members; succeeds if at least one answered.
+    pub async fn join(&self, peers: Vec<SocketAddr>) -> Result<usize, RuntimeError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job<D> = Box::new(move |shell: &mut Shell<D>| {
+            let now = shell.now();
+            let id = shell.machine.join(now, &peers);
+            shell.joins.push((id, tx));
+        });
+        self.jobs.send(job).map_err(|_| RuntimeError::Shutdown)?;
+        let outcome = rx.await.map_err(|_| RuntimeError::Shutdown)?;
+        if outcome.joined == 0 && !outcome.errors.is_empty() {
+            return Err(RuntimeError::Join(outcome.errors.join("; ")));
+        }
+        Ok(outcome.joined)
+    }
+
+    /// Broadcasts new meta and waits (up to `timeout`) until it has been gossiped.
+    pub async fn update_meta(&self, meta: Vec<u8>, timeout: Duration) -> Result<(), RuntimeError> {
+        let id = self.with(move |m, now| m.update_meta(now, meta)).await??;
+        self.wait_for(timeout, "meta update", move |m| m.broadcast_done(id))
+            .await
+    }
+
+    /// Leaves gracefully: broadcasts our departure and waits (up to `timeout`) until
+    /// it has been gossiped. The member keeps running until [`Self::shutdown`].
+    pub async fn leave(&self, timeout: Duration) -> Result<(), RuntimeError> {
+        self.with(|m, now| m.leave(now)).await?;
+        self.wait_for(timeout, "leave", |m| m.leave_broadcast_done())
+            .await
+    }
+
+    /// Stops the task and closes the sockets, without telling anyone.
+    pub async fn shutdown(&self) -> Result<(), RuntimeError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job<D> = Box::new(move |shell: &mut Shell<D>| {
+            shell.stopped = true;
+            let _ = tx.send(());
+        });
+        self.jobs.send(job).map_err(|_| RuntimeError::Shutdown)?;
+        rx.await.map_err(|_| RuntimeError::Shutdown)
+    }
+
+    async fn wait_for(
+        &self,
+        timeout: Duration,
+        what: &'static str,
+        done: impl Fn(&Machine<D>) -> bool + Send + Sync + Clone + 'static,
+    ) -> Result<(), RuntimeError> {
+        let until = Instant::now() + timeout;
+        loop {
+            let check = done.clone();
+            if self.with(move |m, _| check(m)).await? {
+                return Ok(());
+            }
+            if Instant::now() >= until {
+                return Err(RuntimeError::BroadcastTimeout(what));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// The outcome of an outgoing stream exchange, back to the machine's task.
+struct Reply {
+    id: StreamId,
+    result: Result<Option<StreamMessage<'static>>, String>,
+}
+
+/// A frame read from an accepted connection, waiting for the machine's answer.
+struct Inbound {
+    from: SocketAddr,
+    frame: Result<StreamMessage<'static>, WireError>,
+    answer: oneshot::Sender<Option<Vec<u8>>>,
+}
+
+/// The task's state: the machine and what it needs to carry out outputs.
+struct Shell<D> {
+    machine: Machine<D>,
+    epoch: Instant,
+    udp: UdpSocket,
+    replies: mpsc::UnboundedSender<Reply>,
+    inbound: mpsc::UnboundedSender<Inbound>,
+    joins: Vec<(JoinId, oneshot::Sender<super::machine::JoinOutcome>)>,
+    stopped: bool,
+}
+
+impl<D: Delegate + Send + 'static> Shell<D> {
+    fn now(&self) -> Time {
+        Time::from_epoch(self.epoch.elapsed())
+    }
+
+    fn instant(&self, t: Time) -> Instant {
+        self.epoch
+            .checked_add(t.since_epoch())
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365))
+    }
+
+    async fn run(
+        mut self,
+        tcp: TcpListener,
+        mut jobs: mpsc::UnboundedReceiver<Job<D>>,
+        mut replies: mpsc::UnboundedReceiver<Reply>,
+        mut inbound: mpsc::UnboundedReceiver<Inbound>,
+    ) {
+        let mut buf = vec![0u8; UDP_RECV_BUFFER];
+        while !self.stopped {
+            self.flush().await;
+            let wake = self
+                .machine
+                .poll_timeout()
+                .map(|t| self.instant(t))
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                r = self.udp.recv_from(&mut buf) => {
+                    if let Ok((n, from)) = r {
+                        let now = self.now();
+                        self.machine.handle_packet(now, from, &buf[..n]);
+                    }
+                }
+                r = tcp.accept() => {
+                    if let Ok((conn, from)) = r {
+                        self.accept(conn, from);
+                    }
+                }
+                Some(reply) = replies.recv() => {
+                    let now = self.now();
+                    let result = match reply.result {
+                        Ok(Some(frame)) => StreamReply::Frame(frame),
+                        Ok(None) => StreamReply::Sent,
+                        Err(e) => StreamReply::Failed(e),
+                    };
+                    self.machine.handle_stream_reply(now, reply.id, result);
+                }
+                Some(inb) = inbound.recv() => {
+                    let now = self.now();
+                    let answer = self.machine.handle_inbound_stream(now, inb.from, inb.frame);
+                    let _ = inb.answer.send(answer);
+                }
+                job = jobs.recv() => match job {
+                    Some(job) => job(&mut self),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(wake) => {
+                    let now = self.now();
+                    self.machine.handle_timeout(now);
+                }
+            }
+        }
+    }
+
+    /// Carries out everything the machine asked for.
+    async fn flush(&mut self) {
+        while let Some(out) = self.machine.poll_output() {
+            match out {
+                Output::Transmit(t) => {
+                    // Best effort, as UDP is: a failed send is a lost packet.
+                    let _ = self.udp.send_to(&t.packet, t.to).await;
+                }
+                Output::Stream(req) => self.dial(req),
+                Output::JoinDone(outcome) => {
+                    if let Some(i) = self.joins.iter().position(|(id, _)| *id == outcome.id) {
+                        let (_, tx) = self.joins.swap_remove(i);
+                        let _ = tx.send(outcome);
+                    }
+                }
+            }
+        }
+    }
+
+    fn reader(&self) -> FrameReader {
+        let c = self.machine.config();
+        FrameReader {
+            keyring: c.keyring.clone(),
+            label: c.label.clone(),
+            skip_label_check: c.skip_inbound_label_check,
+            verify_incoming: c.gossip_verify_incoming,
+        }
+    }
+
+    fn dial(&self, req: StreamRequest) {
+        let reader = self.reader();
+        let deadline = self.instant(req.deadline);
+        let replies = self.replies.clone();
+        tokio::spawn(async move {
+            let exchange = async {
+                let mut conn = TcpStream::connect(req.to)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                conn.write_all(&req.bytes)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !req.expect_reply {
+                    return Ok(None);
+                }
+                reader
+                    .read_frame(&mut conn, Side::Acceptor)
+                    .await
+                    .map(Some)
+                    .map_err(|e| e.to_string())
+            };
+            let result = match tokio::time::timeout_at(deadline, exchange).await {
+                Ok(r) => r,
+                Err(_) => Err(format!("timed out talking to {}", req.to)),
+            };
+            let _ = replies.send(Reply { id: req.id, result });
+        });
+    }
+
+    fn accept(&self, mut conn: TcpStream, from: SocketAddr) {
+        let reader = self.reader();
+        let inbound = self.inbound.clone();
+        let limit = self.machine.config().tcp_timeout;
+        tokio::spawn(async move {
+            let work = async {
+                let frame = match reader.read_frame(&mut conn, Side::Dialer).await {
+                    Err(ReadError::Closed) => return,
+                    Err(ReadError::Io(_)) => return,
+                    Err(ReadError::Wire(e)) => Err(e),
+                    Ok(f) => Ok(f),
+                };
+                let (answer, rx) = oneshot::channel();
+                if inbound
+                    .send(Inbound {
+                        from,
+                        frame,
+                        answer,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+                if let Ok(Some(bytes)) = rx.await {
+                    let _ = conn.write_all(&bytes).await;
+                    let _ = conn.shutdown().await;
+                }
+            };
+            let _ = tokio::time::timeout(limit, work).await;
+        });
+    }
+}
+
+/// What a connection task needs to decode frames without the machine: a snapshot
+/// of the keyring and label taken when the connection started.
+struct FrameReader {
+    keyring: Option<Keyring>,
+    label: Option<Label>,
+    skip_label_check: bool,
+    verify_incoming: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error("connection closed before a whole frame")]
+    Closed,
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("{0}")]
+    Wire(#[from] WireError),
+}
+
+impl FrameReader {
+    /// Reads until one whole frame written by `side` decodes.
+    async fn read_frame(
+        &self,
+        conn: &mut TcpStream,
+        side: Side,
+    ) -> Result<StreamMessage<'static>, ReadError> {
+        let cfg = StreamConfig {
+            label: if self.skip_label_check {
+                LabelPolicy::Assume(self.label.as_ref())
+            } else {
+                LabelPolicy::Expect(self.label.as_ref())
+            },
+            keyring: self.keyring.as_ref(),
+            verify_incoming: self.verify_incoming,
+            side,
+        };
+        let mut buf = Vec::with_capacity(4096);
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            if !buf.is_empty() {
+                if let Decoded::Frame(f) = decode_frame(&buf, &cfg)? {
+                    return Ok(f.message.into_owned());
+                }
+            }
+            let n = conn.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(ReadError::Closed);
+            }
+            if buf.len() + n > MAX_STREAM_BYTES {
+                return Err(WireError::LimitExceeded {
+                    what: "stream frame bytes",
+                    value: (buf.len() + n) as u64,
+                    limit: MAX_STREAM_BYTES as u64,
+                }
+                .into());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// Binds TCP and UDP on the same port; with port 0, retries until both get one.
+async fn bind(ip: IpAddr, port: u16) -> io::Result<(UdpSocket, TcpListener)> {
+    let mut last = None;
+    for _ in 0..10 {
+        let tcp = TcpListener::bind(SocketAddr::new(ip, port)).await?;
+        let bound = tcp.local_addr()?;
+        match UdpSocket::bind(bound).await {
+            Ok(udp) => return Ok((udp, tcp)),
+            Err(e) if port == 0 => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("could not bind")))
+}
+
+/// The local address the system would use to reach other hosts, for a node bound
+/// to the wildcard address (Go picks a private interface address similarly).
+fn outbound_ip(wildcard: IpAddr) -> Option<IpAddr> {
+    let (bind, probe): (SocketAddr, SocketAddr) = match wildcard {
+        IpAddr::V4(_) => ("0.0.0.0:0".parse().ok()?, "10.254.254.254:9".parse().ok()?),
+        IpAddr::V6(_) => ("[::]:0".parse().ok()?, "[fd00::1]:9".parse().ok()?),
+    };
+    let s = StdUdpSocket::bind(bind).ok()?;
+    s.connect(probe).ok()?;
+    s.local_addr().ok().map(|a| a.ip())
+}

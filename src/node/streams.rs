@@ -1,0 +1,356 @@
+//! Exchanges over streams: push/pull state sync (join and anti-entropy), the TCP
+//! fallback ping and reliable user messages, in both directions.
+//!
+//! The machine never touches a connection. For an outgoing exchange it emits a
+//! [`StreamRequest`] with the bytes to write; the caller dials, writes, reads one
+//! frame back when asked to, and returns it with [`Machine::handle_stream_reply`].
+//! For an incoming connection the caller reads one frame (with
+//! [`Machine::stream_config`]) and writes back whatever
+//! [`Machine::handle_inbound_stream`] returns.
+
+use std::net::SocketAddr;
+
+use super::delegate::{Delegate, Refusal};
+use super::machine::{JoinId, JoinOutcome, Machine, Output, StreamId, StreamRequest};
+use super::member::{Member, State, Versions};
+use super::node_list::k_random_nodes;
+use super::stats::Counter;
+use super::time::Time;
+use crate::wire::{
+    build_stream, AckResp, ErrResp, NodeState, PushNodeState, Side, StreamMessage, StreamOptions,
+    WireError,
+};
+
+/// What an outgoing stream was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PendingStream {
+    PushPull { join: Option<JoinId> },
+    FallbackPing { seq: u32 },
+    Reliable,
+}
+
+/// A join in progress: peers still to answer, and the results so far.
+#[derive(Debug, Default)]
+pub(super) struct JoinState {
+    remaining: usize,
+    joined: usize,
+    errors: Vec<String>,
+}
+
+/// How an outgoing stream ended, as the caller saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamReply<'a> {
+    /// Written, and no reply was expected.
+    Sent,
+    /// The frame the peer answered with.
+    Frame(StreamMessage<'a>),
+    /// Dial, write or read failed, timed out, or the reply did not decode.
+    Failed(String),
+}
+
+impl<D: Delegate> Machine<D> {
+    /// Frames a stream message with our compression, encryption and label.
+    pub(super) fn stream_bytes(&self, msg: &StreamMessage<'_>, side: Side) -> Vec<u8> {
+        build_stream(
+            msg,
+            &StreamOptions {
+                compress: self.config.enable_compression,
+                encryption: self.outgoing_encryption(),
+                label: self.config.label.as_ref(),
+                side: Some(side),
+            },
+        )
+    }
+
+    /// Emits a stream request bounded by `tcp_timeout`.
+    pub(super) fn open_stream(
+        &mut self,
+        now: Time,
+        to: SocketAddr,
+        bytes: Vec<u8>,
+        purpose: PendingStream,
+        expect_reply: bool,
+    ) -> StreamId {
+        let deadline = now + self.config.tcp_timeout;
+        self.open_stream_until(to, bytes, purpose, expect_reply, deadline)
+    }
+
+    pub(super) fn open_stream_until(
+        &mut self,
+        to: SocketAddr,
+        bytes: Vec<u8>,
+        purpose: PendingStream,
+        expect_reply: bool,
+        deadline: Time,
+    ) -> StreamId {
+        let id = StreamId(self.next_stream);
+        self.next_stream += 1;
+        self.streams.insert(id, purpose);
+        self.push_output(Output::Stream(StreamRequest {
+            id,
+            to,
+            bytes,
+            expect_reply,
+            deadline,
+        }));
+        id
+    }
+
+    /// Our member list and the delegate's state, as a push/pull message.
+    fn local_state(&mut self, join: bool) -> StreamMessage<'static> {
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| PushNodeState {
+                name: n.name.clone().into(),
+                addr: Some(n.addr.clone().into()),
+                port: n.port,
+                meta: Some(n.meta.clone().into()),
+                incarnation: n.incarnation,
+                state: n.state.into(),
+                vsn: Some(n.versions.to_vsn().to_vec().into()),
+            })
+            .collect();
+        let user = self.delegate.local_state(join);
+        StreamMessage::push_pull(join, nodes, user)
+    }
+
+    /// Joins a cluster through the given members: a push/pull with each (Go's
+    /// `Join`). The outcome comes as [`Output::JoinDone`].
+    pub fn join(&mut self, now: Time, peers: &[SocketAddr]) -> JoinId {
+        let id = JoinId(self.next_join);
+        self.next_join += 1;
+        if peers.is_empty() {
+            self.push_output(Output::JoinDone(JoinOutcome {
+                id,
+                joined: 0,
+                errors: Vec::new(),
+            }));
+            return id;
+        }
+        self.joins.insert(
+            id,
+            JoinState {
+                remaining: peers.len(),
+                ..JoinState::default()
+            },
+        );
+        for &peer in peers {
+            let msg = self.local_state(true);
+            let bytes = self.stream_bytes(&msg, Side::Dialer);
+            self.open_stream(
+                now,
+                peer,
+                bytes,
+                PendingStream::PushPull { join: Some(id) },
+                true,
+            );
+        }
+        id
+    }
+
+    /// Periodic anti-entropy with one random live member (Go's `pushPull`).
+    pub(super) fn push_pull(&mut self, now: Time) {
+        let me = self.config.name.clone();
+        let Some(&i) = k_random_nodes(&mut self.rng, 1, &self.nodes, |n| {
+            n.name == me || n.state != State::Alive
+        })
+        .first() else {
+            return;
+        };
+        let Some(addr) = self.nodes[i].socket_addr() else {
+            return;
+        };
+        let msg = self.local_state(false);
+        let bytes = self.stream_bytes(&msg, Side::Dialer);
+        self.open_stream(
+            now,
+            addr,
+            bytes,
+            PendingStream::PushPull { join: None },
+            true,
+        );
+    }
+
+    /// The end of an outgoing exchange. Replies to unknown ids are ignored.
+    pub fn handle_stream_reply(&mut self, now: Time, id: StreamId, reply: StreamReply<'_>) {
+        let Some(purpose) = self.streams.remove(&id) else {
+            return;
+        };
+        match purpose {
+            PendingStream::PushPull { join } => {
+                let result = match reply {
+                    StreamReply::Frame(StreamMessage::PushPull {
+                        header,
+                        nodes,
+                        user_state,
+                    }) => self.merge_remote(now, header.join, &nodes, &user_state),
+                    StreamReply::Frame(StreamMessage::Err(ErrResp { error })) => {
+                        Err(format!("remote error: {error}"))
+                    }
+                    StreamReply::Frame(other) => Err(format!(
+                        "expected a push/pull reply, got {:?}",
+                        other.message_type()
+                    )),
+                    StreamReply::Sent => Err("no push/pull reply".into()),
+                    StreamReply::Failed(e) => Err(e),
+                };
+                if let Err(e) = &result {
+                    self.stats
+                        .count(Counter::BadStreams, || format!("push/pull failed: {e}"));
+                }
+                if let Some(join) = join {
+                    self.join_progress(join, result);
+                }
+            }
+            PendingStream::FallbackPing { seq } => {
+                let contacted = matches!(
+                    reply,
+                    StreamReply::Frame(StreamMessage::AckResp(AckResp { seq_no, .. })) if seq_no == seq
+                );
+                self.fallback_result(now, seq, contacted);
+            }
+            PendingStream::Reliable => {
+                if let StreamReply::Failed(e) = reply {
+                    self.stats
+                        .count(Counter::BadStreams, || format!("reliable send failed: {e}"));
+                }
+            }
+        }
+    }
+
+    fn join_progress(&mut self, id: JoinId, result: Result<(), String>) {
+        let Some(state) = self.joins.get_mut(&id) else {
+            return;
+        };
+        match result {
+            Ok(()) => state.joined += 1,
+            Err(e) => state.errors.push(e),
+        }
+        state.remaining -= 1;
+        if state.remaining == 0 {
+            if let Some(done) = self.joins.remove(&id) {
+                self.push_output(Output::JoinDone(JoinOutcome {
+                    id,
+                    joined: done.joined,
+                    errors: done.errors,
+                }));
+            }
+        }
+    }
+
+    /// Go's `mergeRemoteState`: version checks, the merge delegate (joins only),
+    /// then the member list and the delegate's state.
+    fn merge_remote(
+        &mut self,
+        now: Time,
+        join: bool,
+        nodes: &[PushNodeState<'_>],
+        user_state: &[u8],
+    ) -> Result<(), String> {
+        if let Err(e) = self.verify_protocol(nodes) {
+            self.stats.count(Counter::RefusedMerges, || e.clone());
+            return Err(e);
+        }
+        if join {
+            let members: Vec<Member> = nodes.iter().map(|n| member_of(n, now)).collect();
+            if let Err(Refusal(why)) = self.delegate.notify_merge(&members) {
+                self.stats
+                    .count(Counter::RefusedMerges, || format!("merge refused: {why}"));
+                return Err(why);
+            }
+        }
+        self.merge_state(nodes, now);
+        if !user_state.is_empty() {
+            self.delegate.merge_remote_state(user_state, join);
+        }
+        Ok(())
+    }
+
+    /// A frame read from an incoming connection (or why it could not be read).
+    /// Returns the bytes to write back, if any, then the connection is closed.
+    pub fn handle_inbound_stream(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        frame: Result<StreamMessage<'_>, WireError>,
+    ) -> Option<Vec<u8>> {
+        let msg = match frame {
+            Ok(m) => m,
+            Err(e) => {
+                self.stats
+                    .count(Counter::BadStreams, || format!("stream from {from}: {e}"));
+                // Go answers a frame it cannot read with an error message, except
+                // when the label is wrong (it just closes).
+                if matches!(e, WireError::LabelMismatch { .. }) {
+                    return None;
+                }
+                let err = StreamMessage::Err(ErrResp {
+                    error: e.to_string().into(),
+                });
+                return Some(self.stream_bytes(&err, Side::Acceptor));
+            }
+        };
+        match msg {
+            StreamMessage::User { payload, .. } => {
+                self.delegate.notify_msg(&payload);
+                None
+            }
+            StreamMessage::PushPull {
+                header,
+                nodes,
+                user_state,
+            } => {
+                let reply = self.local_state(header.join);
+                let bytes = self.stream_bytes(&reply, Side::Acceptor);
+                if let Err(e) = self.merge_remote(now, header.join, &nodes, &user_state) {
+                    self.stats.count(Counter::BadStreams, || {
+                        format!("push/pull from {from}: {e}")
+                    });
+                }
+                Some(bytes)
+            }
+            StreamMessage::Ping(ping) => {
+                if !ping.node.is_empty() && ping.node.as_bytes() != self.config.name.as_bytes() {
+                    self.stats.count(Counter::MisaddressedPings, || {
+                        format!("stream ping from {from} for node {}", ping.node)
+                    });
+                    return None;
+                }
+                let ack = StreamMessage::AckResp(AckResp {
+                    seq_no: ping.seq_no,
+                    payload: None,
+                });
+                Some(self.stream_bytes(&ack, Side::Acceptor))
+            }
+            other => {
+                self.stats.count(Counter::BadStreams, || {
+                    format!(
+                        "stream from {from}: unexpected {:?} frame",
+                        other.message_type()
+                    )
+                });
+                None
+            }
+        }
+    }
+}
+
+/// A push/pull entry as the merge delegate sees it.
+fn member_of(n: &PushNodeState<'_>, now: Time) -> Member {
+    Member {
+        name: n.name.to_str_lossy().into_owned(),
+        addr: n.addr.as_deref().unwrap_or_default().to_vec(),
+        port: n.port,
+        meta: n.meta.as_deref().unwrap_or_default().to_vec(),
+        versions: Versions::from_vsn(n.vsn.as_deref().unwrap_or_default()).unwrap_or_default(),
+        incarnation: n.incarnation,
+        state: match n.state {
+            NodeState::Alive => State::Alive,
+            NodeState::Suspect => State::Suspect,
+            NodeState::Left => State::Left,
+            NodeState::Dead | NodeState::Other(_) => State::Dead,
+        },
+        state_change: now,
+    }
+}
