@@ -1,5 +1,5 @@
-//! `memberlist`: tools for memberlist gossip (decode packets today; the agent and the
-//! capture inspector build on the same codec).
+//! `memberlist`: a memberlist member (`agent`), its diagnostics (`members`, `ping`)
+//! and the gossip inspector (`decode`), all on the same codec.
 
 mod cli;
 
@@ -24,11 +24,20 @@ enum Command {
     Decode(cli::decode::Args),
     /// Print a new random gossip key (base64), like `serf keygen`.
     Keygen(cli::keygen::Args),
+    /// Run a member: join a cluster, print membership events, leave on SIGINT/SIGTERM.
+    Agent(cli::agent::Args),
+    /// List the members a running agent (or, with --peer, any member) knows.
+    Members(cli::members::Args),
+    /// Check that a member answers UDP and TCP pings, and say why not.
+    Ping(cli::ping::Args),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Decode(args) => cli::decode::run(args),
         Command::Keygen(args) => cli::keygen::run(args),
+        Command::Agent(args) => cli::agent::run(args),
+        Command::Members(args) => cli::members::run(args),
+        Command::Ping(args) => cli::ping::run(args),
     }
 }

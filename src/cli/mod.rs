@@ -1,6 +1,11 @@
 //! Subcommands of the `memberlist` binary, one module each.
 
+pub mod agent;
 pub mod capture;
 pub mod decode;
+pub mod exchange;
+pub mod gossip;
 pub mod keygen;
+pub mod members;
+pub mod ping;
 pub mod view;

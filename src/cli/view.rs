@@ -40,6 +40,48 @@ pub fn humanize(fields: &mut Value) {
     }
 }
 
+/// Meta as text when it is printable UTF-8, else as hex.
+pub fn meta_text(meta: &[u8]) -> String {
+    match std::str::from_utf8(meta) {
+        Ok(t) if !t.chars().any(char::is_control) => t.to_string(),
+        _ => hex::encode(meta),
+    }
+}
+
+/// One member as JSON, with Go's field names.
+pub fn member_fields(
+    name: &str,
+    addr: &[u8],
+    port: u16,
+    state: &str,
+    incarnation: u32,
+    meta: &[u8],
+    vsn: &[u8],
+) -> Value {
+    serde_json::json!({
+        "Name": name,
+        "Addr": ip(addr).map_or_else(|| hex::encode(addr), |a| a.to_string()),
+        "Port": port,
+        "State": state,
+        "Incarnation": incarnation,
+        "Meta": meta_text(meta),
+        "Vsn": vsn,
+    })
+}
+
+/// A member of our own list as JSON.
+pub fn member_json(m: &memberlist_interop::node::Member) -> Value {
+    member_fields(
+        &m.name,
+        &m.addr,
+        m.port,
+        m.state.name(),
+        m.incarnation,
+        &m.meta,
+        &m.versions.to_vsn(),
+    )
+}
+
 /// `Key=value` pairs on one line, in Go's field order as JSON gives it.
 pub fn text_fields(fields: &Value) -> String {
     let Some(map) = fields.as_object() else {

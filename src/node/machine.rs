@@ -8,7 +8,9 @@
 //! ([`Machine::poll_timeout`]). The tokio shell and the simulator are two such
 //! callers; both drive exactly the same protocol code.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::net::SocketAddr;
 
 use rand::rngs::StdRng;
@@ -165,17 +167,17 @@ impl<D: Delegate> Machine<D> {
             incarnation: 0,
             seq_no: 0,
             nodes: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             probe_index: 0,
-            suspicions: HashMap::new(),
+            suspicions: HashMap::default(),
             probe: None,
-            relays: HashMap::new(),
+            relays: HashMap::default(),
             next_probe,
             next_gossip,
             next_push_pull,
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             next_stream: 0,
-            joins: HashMap::new(),
+            joins: HashMap::default(),
             next_join: 0,
             outputs: VecDeque::new(),
             left: false,

@@ -30,11 +30,26 @@ impl<D: Delegate> Machine<D> {
         bootstrap: bool,
         now: Time,
     ) -> Option<BroadcastId> {
-        let name = a.node.to_str_lossy().into_owned();
-        let is_local = name == self.config.name;
+        let lossy = a.node.to_str_lossy();
+        let is_local = lossy == self.config.name.as_str();
         if self.left && is_local {
             return None;
         }
+        // Most alive messages are repeats of news we already have (gossip sends each
+        // one many times). Go would still show them to its alive delegate and then
+        // drop them; nothing can observe the difference, so drop them first, before
+        // copying anything.
+        if let Some(&i) = self.index.get(lossy.as_ref()) {
+            let m = &self.nodes[i];
+            if !is_local
+                && a.incarnation <= m.incarnation
+                && m.addr.as_slice() == a.addr.as_deref().unwrap_or_default()
+                && m.port == a.port
+            {
+                return None;
+            }
+        }
+        let name = lossy.into_owned();
         let vsn = a.vsn.as_deref().unwrap_or_default();
         if let [pmin, pmax, ..] = *vsn {
             if pmin == 0 || pmax == 0 || pmin > pmax {

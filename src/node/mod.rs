@@ -23,6 +23,7 @@ pub mod queue;
 pub mod runtime;
 pub mod scaling;
 mod send;
+pub mod sim;
 pub mod stats;
 pub mod streams;
 pub mod suspicion;
@@ -30,7 +31,7 @@ pub mod time;
 
 pub use awareness::Awareness;
 pub use cidr::{Cidr, CidrError};
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, DEFAULT_PORT};
 pub use delegate::{Delegate, NoDelegate, Refusal};
 pub use events::{Event, EventDelegate};
 pub use machine::{

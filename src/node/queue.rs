@@ -11,7 +11,9 @@
 //! outside (which facts travel in which packet), so it follows Go rule for rule.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use super::scaling::retransmit_limit;
 
@@ -106,8 +108,8 @@ impl<B: Broadcast> BroadcastQueue<B> {
         BroadcastQueue {
             retransmit_mult,
             order: BTreeMap::new(),
-            keys: HashMap::new(),
-            names: HashMap::new(),
+            keys: HashMap::default(),
+            names: HashMap::default(),
             next_id: 0,
         }
     }
@@ -227,7 +229,12 @@ impl<B: Broadcast> BroadcastQueue<B> {
                 }
                 continue;
             };
-            let Some((key, entry)) = self.remove(id) else {
+            // Taken out of the send order only: a message that goes back keeps its
+            // id and name, so its index entries are updated in place afterwards.
+            let Some(key) = self.keys.get(&id).copied() else {
+                break;
+            };
+            let Some(entry) = self.order.remove(&key) else {
                 break;
             };
             let message = entry.broadcast.message();
@@ -236,10 +243,16 @@ impl<B: Broadcast> BroadcastQueue<B> {
             let transmits = key.transmits.saturating_add(1);
             if transmits < transmit_limit {
                 reinsert.push((OrderKey { transmits, ..key }, entry));
+            } else {
+                self.keys.remove(&id);
+                if let Some(name) = &entry.name {
+                    self.names.remove(name);
+                }
             }
         }
         for (key, entry) in reinsert {
-            self.insert(key, entry);
+            self.keys.insert(key.id.0, key);
+            self.order.insert(key, entry);
         }
         out
     }

@@ -1,0 +1,139 @@
+//! `memberlist members`: the member list of a running agent (through its control
+//! address), or of any peer (`--peer`: one push/pull that tells it nothing about us).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use memberlist_interop::wire::{build_stream, Side, StreamMessage, StreamOptions};
+
+use super::agent::{Format, DEFAULT_RPC_ADDR};
+use super::exchange::exchange;
+use super::gossip::{resolve, Security};
+use super::view::member_fields;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Control address of the local `memberlist agent`.
+    #[arg(long, default_value = DEFAULT_RPC_ADDR)]
+    rpc_addr: SocketAddr,
+    /// Ask this peer (any memberlist, Serf or Consul node) for its member list
+    /// instead; no node of ours is sent, so the peer adds nobody.
+    #[arg(long)]
+    peer: Option<String>,
+    #[command(flatten)]
+    security: Security,
+    /// How long to wait for the peer.
+    #[arg(long, default_value_t = 5)]
+    timeout_secs: u64,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let result = match &args.peer {
+        Some(peer) => from_peer(&args, peer),
+        None => from_agent(args.rpc_addr),
+    };
+    match result {
+        Ok(members) => {
+            print(&members, args.format);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("memberlist members: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn from_agent(rpc: SocketAddr) -> Result<Vec<Value>, String> {
+    let mut conn = TcpStream::connect_timeout(&rpc, Duration::from_secs(5))
+        .map_err(|e| format!("no agent at {rpc} ({e}); start one with `memberlist agent`"))?;
+    conn.write_all(b"{\"cmd\":\"members\"}\n")
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(conn)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let v: Value = serde_json::from_str(&line).map_err(|e| format!("bad answer: {e}"))?;
+    if let Some(e) = v["error"].as_str() {
+        return Err(e.to_string());
+    }
+    Ok(v["members"].as_array().cloned().unwrap_or_default())
+}
+
+fn from_peer(args: &Args, peer: &str) -> Result<Vec<Value>, String> {
+    let to = resolve(peer)?;
+    let keyring = args.security.keyring()?;
+    let label = args.security.label()?;
+    let request = StreamMessage::push_pull(false, Vec::new(), Vec::new());
+    let encryption = keyring
+        .as_ref()
+        .map(|k| memberlist_interop::wire::Encryption {
+            keyring: k,
+            version: memberlist_interop::wire::EncryptionVersion::V1,
+            nonce: None,
+        });
+    let bytes = build_stream(
+        &request,
+        &StreamOptions {
+            compress: false,
+            encryption,
+            label: label.as_ref(),
+            side: Some(Side::Dialer),
+        },
+    );
+    let timeout = Duration::from_secs(args.timeout_secs);
+    match exchange(to, &bytes, keyring.as_ref(), label.as_ref(), timeout) {
+        Ok((StreamMessage::PushPull { nodes, .. }, _)) => Ok(nodes
+            .iter()
+            .map(|n| {
+                member_fields(
+                    &n.name.to_str_lossy(),
+                    n.addr.as_deref().unwrap_or_default(),
+                    n.port,
+                    n.state.name(),
+                    n.incarnation,
+                    n.meta.as_deref().unwrap_or_default(),
+                    n.vsn.as_deref().unwrap_or_default(),
+                )
+            })
+            .collect()),
+        Ok((other, _)) => Err(format!(
+            "{to} answered with {:?} instead of its state",
+            other.message_type()
+        )),
+        Err(f) => Err(format!(
+            "{to}: {}",
+            f.likely_cause(keyring.as_ref(), label.as_ref())
+        )),
+    }
+}
+
+fn print(members: &[Value], format: Format) {
+    match format {
+        Format::Json => println!("{}", json!({ "members": members })),
+        Format::Text => {
+            for m in members {
+                let addr = format!(
+                    "{}:{}",
+                    m["Addr"].as_str().unwrap_or("?"),
+                    m["Port"].as_u64().unwrap_or(0)
+                );
+                println!(
+                    "{:<24} {:<22} {:<8} inc={:<5} vsn={} meta={}",
+                    m["Name"].as_str().unwrap_or("?"),
+                    addr,
+                    m["State"].as_str().unwrap_or("?"),
+                    m["Incarnation"],
+                    m["Vsn"],
+                    m["Meta"].as_str().unwrap_or("")
+                );
+            }
+        }
+    }
+}
