@@ -1,0 +1,224 @@
+//! A Debian `serf` agent (0.9.4 packaging, memberlist 0.2.x inside) in a child
+//! process, with its RPC driven through the `serf` command line.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::process::{free_port, run_bounded, LineLog};
+
+/// Where the Debian package installs serf (`.ci/run` installs it).
+pub const SERF: &str = "/usr/bin/serf";
+/// How long an agent may take to answer its first RPC.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long one `serf` command-line call may take (a query waits for its answers).
+const CLI_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How to start an agent.
+#[derive(Clone, Debug)]
+pub struct SerfOpts {
+    node: String,
+    ip: IpAddr,
+    encrypt: Option<String>,
+    tags: Vec<(String, String)>,
+    joins: Vec<SocketAddr>,
+}
+
+impl SerfOpts {
+    /// An agent named `node` on 127.0.0.1, unencrypted, without tags.
+    pub fn new(node: &str) -> Self {
+        SerfOpts {
+            node: node.to_owned(),
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            encrypt: None,
+            tags: Vec::new(),
+            joins: Vec::new(),
+        }
+    }
+    /// The gossip key (base64).
+    pub fn encrypt(mut self, base64: &str) -> Self {
+        self.encrypt = Some(base64.to_owned());
+        self
+    }
+    /// A tag (repeatable).
+    pub fn tag(mut self, key: &str, value: &str) -> Self {
+        self.tags.push((key.to_owned(), value.to_owned()));
+        self
+    }
+    /// An agent to join at start (repeatable).
+    pub fn join(mut self, addr: SocketAddr) -> Self {
+        self.joins.push(addr);
+        self
+    }
+}
+
+/// A running serf agent. Dropping it kills the process.
+pub struct SerfAgent {
+    node: String,
+    bind: SocketAddr,
+    rpc: SocketAddr,
+    child: Child,
+    log: Arc<LineLog<String>>,
+}
+
+impl SerfAgent {
+    /// Starts an agent on free ports and waits until its RPC answers; panics with the
+    /// agent's output if it does not.
+    pub fn spawn(opts: SerfOpts) -> SerfAgent {
+        let bind = SocketAddr::new(opts.ip, free_port(opts.ip));
+        let rpc = SocketAddr::new(opts.ip, free_port(opts.ip));
+        let mut cmd = Command::new(SERF);
+        cmd.arg("agent")
+            .arg(format!("-node={}", opts.node))
+            .arg(format!("-bind={bind}"))
+            .arg(format!("-rpc-addr={rpc}"));
+        if let Some(k) = &opts.encrypt {
+            cmd.arg(format!("-encrypt={k}"));
+        }
+        for (k, v) in &opts.tags {
+            cmd.arg("-tag").arg(format!("{k}={v}"));
+        }
+        for j in &opts.joins {
+            cmd.arg(format!("-join={j}"));
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {SERF} (apt-get install serf): {e}"));
+        let log = LineLog::spawn(child.stdout.take().expect("piped stdout"), |l| l);
+        let mut agent = SerfAgent {
+            node: opts.node,
+            bind,
+            rpc,
+            child,
+            log,
+        };
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while let Err(e) = agent.members_json_checked() {
+            if let Ok(Some(status)) = agent.child.try_wait() {
+                panic!("{}", agent.explain(&format!("exited with {status}")));
+            }
+            if Instant::now() >= deadline {
+                panic!("{}", agent.explain(&format!("RPC never answered: {e}")));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        agent
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+    /// The gossip address (TCP and UDP).
+    pub fn bind_addr(&self) -> SocketAddr {
+        self.bind
+    }
+    pub fn rpc_addr(&self) -> SocketAddr {
+        self.rpc
+    }
+
+    fn explain(&self, what: &str) -> String {
+        format!(
+            "serf agent {}: {what}\nlast output:\n  {}",
+            self.node,
+            self.log.tail(30).join("\n  ")
+        )
+    }
+
+    /// Runs `serf SUBCOMMAND -rpc-addr=.. ARGS` against this agent; its stdout.
+    pub fn cli(&self, subcommand: &str, args: &[&str]) -> Result<String, String> {
+        let out = run_bounded(
+            Command::new(SERF)
+                .arg(subcommand)
+                .arg(format!("-rpc-addr={}", self.rpc))
+                .args(args),
+            CLI_TIMEOUT,
+        )?;
+        if !out.status.success() {
+            return Err(format!(
+                "serf {subcommand} {args:?}: {}: {}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn members_json_checked(&self) -> Result<Value, String> {
+        let text = self.cli("members", &["-format=json"])?;
+        serde_json::from_str(&text).map_err(|e| format!("serf members output {text:?}: {e}"))
+    }
+
+    /// `serf members -format=json`: `{"members":[{name, addr, port, tags, status,
+    /// protocol}]}`.
+    pub fn members_json(&self) -> Value {
+        self.members_json_checked()
+            .unwrap_or_else(|e| panic!("{}", self.explain(&e)))
+    }
+
+    /// Polls `members_json` until `pred` holds on the members array.
+    pub fn wait_members(
+        &self,
+        pred: impl Fn(&[Value]) -> bool,
+        timeout: Duration,
+    ) -> Result<Vec<Value>, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.members_json();
+            let members = v["members"].as_array().cloned().unwrap_or_default();
+            if pred(&members) {
+                return Ok(members);
+            }
+            if Instant::now() >= deadline {
+                return Err(self.explain(&format!(
+                    "members did not reach the wanted state within {timeout:?}: {v}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `serf join ADDR`.
+    pub fn join(&self, addr: SocketAddr) -> Result<(), String> {
+        self.cli("join", &[&addr.to_string()]).map(drop)
+    }
+
+    /// `serf event NAME PAYLOAD`: a user event gossiped to the cluster.
+    pub fn event(&self, name: &str, payload: &str) -> Result<(), String> {
+        self.cli("event", &[name, payload]).map(drop)
+    }
+
+    /// `serf query -format=json NAME PAYLOAD`: the query's acks and responses.
+    pub fn query(&self, name: &str, payload: &str) -> Result<Value, String> {
+        let text = self.cli("query", &["-format=json", "-timeout=3s", name, payload])?;
+        serde_json::from_str(&text).map_err(|e| format!("serf query output {text:?}: {e}"))
+    }
+
+    /// `serf leave`: a graceful leave; the agent then exits.
+    pub fn leave(&self) -> Result<(), String> {
+        self.cli("leave", &[]).map(drop)
+    }
+
+    /// The agent's log so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.snapshot()
+    }
+
+    /// SIGKILL: the agent vanishes without a word.
+    pub fn kill(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+impl Drop for SerfAgent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
