@@ -33,6 +33,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Die quietly when stdout is closed (`memberlist decode FILE | head`), like other
+    // command-line tools, instead of panicking on the failed write.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match Cli::parse().command {
         Command::Decode(args) => cli::decode::run(args),
         Command::Keygen(args) => cli::keygen::run(args),
