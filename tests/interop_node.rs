@@ -563,3 +563,100 @@ async fn debian_serf_agent_accepts_a_rust_member() {
     )
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_members_join_both_ways() {
+    let a = GoNode::spawn(GoNodeOpts::fast("go-a").bind("[::1]:0".parse().unwrap()));
+    let r = RustNode::start(
+        "rust",
+        RustOpts {
+            bind: Some("[::1]:0".parse().unwrap()),
+            ..RustOpts::default()
+        },
+    )
+    .await;
+    r.node.join(vec![a.addr()]).await.unwrap();
+    let b = GoNode::spawn(
+        GoNodeOpts::fast("go-b")
+            .bind("[::1]:0".parse().unwrap())
+            .join(r.addr()),
+    );
+    r.wait_alive(&["go-a", "go-b"]).await;
+    let ms = go_alive(&b, &["go-a", "go-b", "rust"]);
+    assert_eq!(ms.iter().find(|m| m.name == "rust").unwrap().addr, r.addr());
+}
+
+/// Runs the `memberlist` binary and returns its exit code and stdout.
+fn cli(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_memberlist"))
+        .args(args)
+        .output()
+        .expect("run memberlist");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn ping_and_members_peer_diagnose_a_go_node() {
+    let a = GoNode::spawn(
+        GoNodeOpts::fast("go-a")
+            .key(KEY16)
+            .label("prod")
+            .meta("role=go"),
+    );
+    let b = GoNode::spawn(
+        GoNodeOpts::fast("go-b")
+            .key(KEY16)
+            .label("prod")
+            .join(a.addr()),
+    );
+    go_alive(&a, &["go-a", "go-b"]);
+    let addr = a.addr().to_string();
+
+    let (code, out) = cli(&["ping", &addr, "--key", KEY16, "--label", "prod"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("UDP ping") && out.contains("ack in"), "{out}");
+    assert!(out.contains("TCP ping") && !out.contains("no ack"), "{out}");
+
+    let (code, out) = cli(&["ping", &addr, "--key", KEY16, "--timeout-ms", "500"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("expects a label (pass --label)"), "{out}");
+
+    let (code, out) = cli(&["ping", &addr, "--label", "prod", "--timeout-ms", "500"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("with --key") || out.contains("requires encryption"),
+        "{out}"
+    );
+
+    let free = free_port(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let (code, out) = cli(&["ping", &format!("127.0.0.1:{free}"), "--timeout-ms", "300"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("nothing is listening"), "{out}");
+
+    let (code, out) = cli(&[
+        "members", "--peer", &addr, "--key", KEY16, "--label", "prod", "--format", "json",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["Name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"go-a") && names.contains(&"go-b"), "{out}");
+    let go_a = v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Name"] == "go-a")
+        .unwrap();
+    assert_eq!(go_a["Meta"], "role=go");
+    assert_eq!(go_a["State"], "alive");
+    // The peer added nobody: its list still has exactly its two members.
+    assert_eq!(a.members().len(), 2);
+    drop(b);
+}

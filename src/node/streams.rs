@@ -136,17 +136,17 @@ impl<D: Delegate> Machine<D> {
             },
         );
         for &peer in peers {
-            let msg = self.local_state(true);
-            let bytes = self.stream_bytes(&msg, Side::Dialer);
-            self.open_stream(
-                now,
-                peer,
-                bytes,
-                PendingStream::PushPull { join: Some(id) },
-                true,
-            );
+            self.start_push_pull(now, peer, Some(id));
         }
         id
+    }
+
+    /// Sends our state to `to` and expects its state back; `join` marks a join's
+    /// exchange (Go's `Join` flag, which lets the peer's merge delegate vet us).
+    fn start_push_pull(&mut self, now: Time, to: SocketAddr, join: Option<JoinId>) {
+        let msg = self.local_state(join.is_some());
+        let bytes = self.stream_bytes(&msg, Side::Dialer);
+        self.open_stream(now, to, bytes, PendingStream::PushPull { join }, true);
     }
 
     /// Periodic anti-entropy with one random live member (Go's `pushPull`).
@@ -161,15 +161,7 @@ impl<D: Delegate> Machine<D> {
         let Some(addr) = self.nodes[i].socket_addr() else {
             return;
         };
-        let msg = self.local_state(false);
-        let bytes = self.stream_bytes(&msg, Side::Dialer);
-        self.open_stream(
-            now,
-            addr,
-            bytes,
-            PendingStream::PushPull { join: None },
-            true,
-        );
+        self.start_push_pull(now, addr, None);
     }
 
     /// The end of an outgoing exchange. Replies to unknown ids are ignored.
