@@ -66,6 +66,19 @@ pub enum WireError {
     /// A `compress` message named an algorithm other than LZW (0).
     #[error("cannot decompress unknown algorithm {0}")]
     UnknownCompression(u8),
+    /// A Serf message type byte that Serf does not define (Go logs and drops it).
+    #[error("unknown serf message type {0}")]
+    UnknownSerfMessageType(u8),
+    /// A Serf query filter whose type byte is neither node (0) nor tag (1).
+    #[error("unknown serf query filter type {0}")]
+    UnknownFilterType(u8),
+    /// A ping-ack payload whose version byte is not Serf's 1.
+    #[error("unsupported serf ping payload version {0}")]
+    UnsupportedPingVersion(u8),
+    /// Encoded tags larger than memberlist's node meta limit (Go refuses to start or
+    /// to set such tags).
+    #[error("encoded tags are {0} bytes, node meta holds at most 512")]
+    TagsTooLarge(usize),
     /// A field holds a value the protocol does not allow (e.g. node state 7).
     #[error("invalid value for {field}: {detail}")]
     InvalidValue { field: &'static str, detail: String },

@@ -35,6 +35,13 @@ impl<'a> GoString<'a> {
     }
 }
 
+/// Lets maps keyed by Go strings be searched by plain bytes (both order bytewise).
+impl std::borrow::Borrow<[u8]> for GoString<'_> {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl From<&str> for GoString<'static> {
     fn from(s: &str) -> Self {
         GoString(Cow::Owned(s.as_bytes().to_vec()))

@@ -22,7 +22,7 @@ pub type Bytes<'a> = Cow<'a, [u8]>;
 /// Reads one struct (map or array form), calling `field` with each key (for the array
 /// form, the Go declaration-order name) and the reader positioned on its value. The
 /// callback returns `false` for keys it does not know; those values are skipped.
-fn read_struct<'a>(
+pub(crate) fn read_struct<'a>(
     r: &mut Reader<'a>,
     ctx: &'static str,
     decl: &[&'static str],
@@ -49,7 +49,7 @@ fn read_struct<'a>(
     Ok(())
 }
 
-fn string<'a>(r: &mut Reader<'a>, ctx: &'static str) -> Result<GoString<'a>> {
+pub(crate) fn string<'a>(r: &mut Reader<'a>, ctx: &'static str) -> Result<GoString<'a>> {
     Ok(GoString(r.string(ctx)?.unwrap_or(Cow::Borrowed(&[]))))
 }
 
@@ -443,7 +443,7 @@ impl Default for GoInt {
     }
 }
 
-fn go_int(r: &mut Reader<'_>, ctx: &'static str) -> Result<GoInt> {
+pub(crate) fn go_int(r: &mut Reader<'_>, ctx: &'static str) -> Result<GoInt> {
     let (value, marker) = r.int(ctx)?;
     Ok(GoInt { value, marker })
 }

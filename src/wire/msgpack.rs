@@ -97,6 +97,40 @@ impl<'o> Writer<'o> {
         }
     }
 
+    /// A map header of any size (fixmap, map16, map32), for Go maps and large structs.
+    pub fn map_len(&mut self, n: usize) {
+        self.container_len(n, 0x80, 0xde);
+    }
+
+    /// An array header of any size (fixarray, array16, array32), for Go slices.
+    pub fn array_len(&mut self, n: usize) {
+        self.container_len(n, 0x90, 0xdc);
+    }
+
+    /// `fix` is the 4-bit form's base marker, `wide16` the 16-bit one (32-bit follows it).
+    fn container_len(&mut self, n: usize, fix: u8, wide16: u8) {
+        if n < 16 {
+            self.out.push(fix | n as u8);
+        } else if n <= u16::MAX as usize {
+            self.out.push(wide16);
+            self.out.extend_from_slice(&(n as u16).to_be_bytes());
+        } else {
+            self.out.push(wide16 + 1);
+            self.out.extend_from_slice(&(n as u32).to_be_bytes());
+        }
+    }
+
+    /// msgpack nil: Go's nil slice, map or pointer.
+    pub fn nil(&mut self) {
+        self.out.push(0xc0);
+    }
+
+    /// A Go `float64`: always the 9-byte `cb` form.
+    pub fn f64(&mut self, v: f64) {
+        self.out.push(0xcb);
+        self.out.extend_from_slice(&v.to_bits().to_be_bytes());
+    }
+
     /// A signed Go `int`, as go-msgpack v2 writes it (no 8-bit form for 128..=255).
     pub fn int(&mut self, v: i64) {
         if (0..128).contains(&v) || (-32..0).contains(&v) {

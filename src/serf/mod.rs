@@ -1,0 +1,20 @@
+//! The Serf layer's wire format, on top of memberlist: Serf's messages (carried in
+//! memberlist user messages and the push/pull user state), the tags it keeps in node
+//! meta, the network coordinate in ping acks, and its Lamport clocks. A pure codec like
+//! [`crate::wire`], written to produce exactly the bytes of `github.com/hashicorp/serf`
+//! (go-msgpack v2, old "raw" string spec) and to read what any Serf version sends.
+
+pub mod coordinate;
+pub mod json;
+pub mod lamport;
+pub mod messages;
+mod read;
+pub mod tags;
+
+pub use coordinate::Coordinate;
+pub use lamport::{LamportClock, LamportTime};
+pub use messages::{
+    BufferedEvent, EventSlot, Filter, InternalQuery, Join, KeyRequest, KeyResponse, Leave, Member,
+    PushPull, Query, QueryResponse, Relay, SerfMessage, SerfMessageType, UdpAddr, UserEvent,
+};
+pub use tags::{MetaForm, Tags};
