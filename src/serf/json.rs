@@ -122,12 +122,16 @@ pub fn message(m: &SerfMessage<'_>) -> Value {
     json!({"type": m.message_type().name(), "fields": fields(m)})
 }
 
-fn filter(f: &[u8]) -> Value {
-    match Filter::decode(f) {
-        Ok(Filter::Node(nodes)) => json!({"Nodes": nodes.iter().map(s).collect::<Vec<_>>()}),
-        Ok(Filter::Tag { tag, expr }) => json!({"Tag": s(&tag), "Expr": s(&expr)}),
-        Err(_) => b(f),
+pub fn filter(f: &Filter<'_>) -> Value {
+    match f {
+        Filter::Node(nodes) => json!({"Nodes": nodes.iter().map(s).collect::<Vec<_>>()}),
+        Filter::Tag { tag, expr } => json!({"Tag": s(tag), "Expr": s(expr)}),
     }
+}
+
+/// An encoded filter, decoded when it can be, else as hex.
+fn filter_bytes(f: &[u8]) -> Value {
+    Filter::decode(f).map_or_else(|_| b(f), |f| filter(&f))
 }
 
 /// A payload that is itself a Serf message of one of the `expected` types, explained;
@@ -145,7 +149,7 @@ pub fn explain(m: &SerfMessage<'_>) -> Value {
     match m {
         SerfMessage::Query(q) => {
             if let Some(fs) = &q.filters {
-                f["Filters"] = fs.iter().map(|x| filter(x)).collect();
+                f["Filters"] = fs.iter().map(|x| filter_bytes(x)).collect();
             }
             if q.internal().is_some_and(InternalQuery::is_key_query) {
                 if let Some(p) = nested(&q.payload, &[SerfMessageType::KeyRequest]) {
