@@ -71,13 +71,17 @@ fn inspect(args: &Args) -> Result<bool, String> {
     }
 }
 
-/// Addresses as IPs, versions as numbers, in message fields and push/pull node lists.
+/// Addresses as IPs, versions as numbers, in message fields and push/pull node lists;
+/// addresses and text payloads readable in the Serf data.
 fn present(mut row: serde_json::Value) -> serde_json::Value {
     if let Some(f) = row.get_mut("fields") {
         view::humanize(f);
     }
     if let Some(nodes) = row.get_mut("nodes").and_then(|n| n.as_array_mut()) {
         nodes.iter_mut().for_each(view::humanize);
+    }
+    if let Some(serf) = row.get_mut("serf") {
+        view::humanize_serf(serf);
     }
     row
 }

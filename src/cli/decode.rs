@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 use serde_json::{json, Value};
 
+use memberlist_interop::serf::json as serf_json;
 use memberlist_interop::wire::{
     json as wjson, peel_packet, Keyring, Label, LabelPolicy, PacketConfig, SecretKey, WireError,
 };
@@ -118,6 +119,10 @@ fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
                 let mut v = wjson::message(&m);
                 if let Some(f) = v.get_mut("fields") {
                     view::humanize(f);
+                }
+                if let Some(mut serf) = serf_json::from_message(&m) {
+                    view::humanize_serf(&mut serf);
+                    v["serf"] = serf;
                 }
                 v["layers"] = json!(names);
                 v
@@ -259,8 +264,14 @@ pub fn print_row(row: &Value, format: Format) {
                     row["transport"].as_str().unwrap_or_default()
                 );
             }
+            let serf = row.get("serf").map(serf_json::text);
             if let Some(e) = row.get("error") {
                 println!("{prefix} error: {}", e.as_str().unwrap_or_default());
+            } else if let (Some(serf), Some(_)) = (&serf, row.get("payload")) {
+                println!(
+                    "{prefix} {} {serf}",
+                    row["type"].as_str().unwrap_or_default()
+                );
             } else if let Some(p) = row.get("payload") {
                 println!(
                     "{prefix} {} payload={}",
@@ -269,9 +280,10 @@ pub fn print_row(row: &Value, format: Format) {
                 );
             } else {
                 println!(
-                    "{prefix} {} {}",
+                    "{prefix} {} {}{}",
                     row["type"].as_str().unwrap_or_default(),
-                    view::text_fields(&row["fields"])
+                    view::text_fields(&row["fields"]),
+                    serf.map(|s| format!(" {s}")).unwrap_or_default()
                 );
             }
         }

@@ -40,6 +40,29 @@ pub fn humanize(fields: &mut Value) {
     }
 }
 
+/// Rewrites a `serf` object in place for display: addresses as IPs and payloads as
+/// text when they are printable UTF-8, at any depth (relayed and nested messages).
+pub fn humanize_serf(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                let bytes = v.as_str().and_then(|h| hex::decode(h).ok());
+                match (k.as_str(), bytes) {
+                    ("Addr" | "IP", Some(b)) => {
+                        if let Some(addr) = ip(&b) {
+                            *v = Value::String(addr.to_string());
+                        }
+                    }
+                    ("Payload", Some(b)) => *v = Value::String(meta_text(&b)),
+                    _ => humanize_serf(v),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(humanize_serf),
+        _ => {}
+    }
+}
+
 /// Meta as text when it is printable UTF-8, else as hex.
 pub fn meta_text(meta: &[u8]) -> String {
     match std::str::from_utf8(meta) {
@@ -108,5 +131,18 @@ mod tests {
             f,
             serde_json::json!({"Addr": "10.0.0.1", "SourceAddr": "127.0.0.1", "Vsn": [1, 5, 2, 0, 0, 0], "Meta": "6869"})
         );
+    }
+
+    #[test]
+    fn serf_addresses_and_text_payloads() {
+        let mut v = serde_json::json!({"type": "relay", "fields": {
+            "DestAddr": {"IP": "7f000001", "Port": 7946},
+            "Message": {"type": "query_response", "fields": {"Payload": "706f6e67"}}}});
+        humanize_serf(&mut v);
+        assert_eq!(v["fields"]["DestAddr"]["IP"], "127.0.0.1");
+        assert_eq!(v["fields"]["Message"]["fields"]["Payload"], "pong");
+        let mut bin = serde_json::json!({"Payload": "00ff", "Key": "0102"});
+        humanize_serf(&mut bin);
+        assert_eq!(bin, serde_json::json!({"Payload": "00ff", "Key": "0102"}));
     }
 }

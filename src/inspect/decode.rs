@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::capture::Frame;
 use super::net::{self, Segment};
 use super::tcp::Direction;
+use crate::serf::json as serf_json;
 use crate::wire::{
     decode_complete, decode_frame, json as wjson, peel_packet, Decoded, Keyring, Label,
     LabelPolicy, PacketConfig, Side, StreamConfig, StreamFrame,
@@ -41,6 +42,9 @@ pub struct Row {
     pub key: Option<usize>,
     /// `{"type", "fields", …}` as `wire::json` gives it, or the error text.
     pub body: Result<Value, String>,
+    /// The Serf data inside the message, when its bytes parse as Serf
+    /// (`serf::json::from_message`/`from_stream`).
+    pub serf: Option<Value>,
 }
 
 impl Row {
@@ -64,6 +68,9 @@ impl Row {
             Ok(other) => v["message"] = other.clone(),
             Err(e) => v["error"] = json!(e),
         }
+        if let Some(s) = &self.serf {
+            v["serf"] = s.clone();
+        }
         v
     }
 }
@@ -74,6 +81,8 @@ pub struct Summary {
     pub frames: u64,
     pub gossip_bytes: u64,
     pub by_type: BTreeMap<String, u64>,
+    /// Serf messages by type (user messages and push/pull states that are Serf's).
+    pub serf_by_type: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
     pub decrypt_failures: u64,
     pub by_source: BTreeMap<String, u64>,
@@ -98,6 +107,9 @@ impl Summary {
         };
         let t = body["type"].as_str().unwrap_or("?").to_string();
         *self.by_type.entry(t.clone()).or_default() += 1;
+        if let Some(st) = row.serf.as_ref().and_then(|s| s["type"].as_str()) {
+            *self.serf_by_type.entry(st.to_string()).or_default() += 1;
+        }
         let f = &body["fields"];
         let node = f["Node"].as_str().unwrap_or_default().to_string();
         let inc = f["Incarnation"].as_u64().unwrap_or(0) as u32;
@@ -139,6 +151,7 @@ impl Summary {
             "frames": self.frames,
             "gossip_bytes": self.gossip_bytes,
             "messages_by_type": self.by_type,
+            "serf_messages_by_type": self.serf_by_type,
             "rows_by_source": self.by_source,
             "errors": self.errors,
             "decryption_failures": self.decrypt_failures,
@@ -273,6 +286,7 @@ impl Inspector {
             label: None,
             key: None,
             body: Ok(Value::Null),
+            serf: None,
         };
         // A capture mixes encrypted and plain traffic: only a version byte (0 or 1)
         // after the label can start an encrypted packet, and a plain ping or indirect
@@ -325,6 +339,7 @@ impl Inspector {
         let info = peel_packet(payload, cfg, |layers, m| {
             let mut r = base.clone();
             r.layers = layers.as_slice().iter().map(|t| t.name()).collect();
+            r.serf = m.as_ref().ok().and_then(serf_json::from_message);
             r.body = m.map(|m| wjson::message(&m)).map_err(|e| e.to_string());
             rows.push(r);
         })
@@ -461,6 +476,7 @@ fn stream_row_base(flow: &Flow) -> Row {
         label: None,
         key: None,
         body: Ok(Value::Null),
+        serf: None,
     }
 }
 
@@ -480,6 +496,7 @@ fn stream_row(flow: &Flow, f: StreamFrame) -> Row {
         label: (!f.label.is_empty()).then(|| String::from_utf8_lossy(&f.label).into_owned()),
         key: f.decrypted.map(|(_, k)| k),
         body: Ok(wjson::stream_message(&f.message)),
+        serf: serf_json::from_stream(&f.message),
         ..stream_row_base(flow)
     }
 }

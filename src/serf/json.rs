@@ -238,13 +238,17 @@ pub fn from_stream(m: &StreamMessage<'_>) -> Option<Value> {
     }
 }
 
-/// A payload for a line of text: quoted text when printable, else hex.
+/// A payload for a line of text: quoted text when printable, else hex. A string that
+/// is not hex was already made text for display, and is quoted as it is.
 fn shown(v: &Value) -> String {
     let Some(h) = v.as_str() else {
         return v.to_string();
     };
-    match hex::decode(h).ok().and_then(|b| String::from_utf8(b).ok()) {
-        Some(t) if !t.chars().any(char::is_control) => format!("{t:?}"),
+    let Ok(bytes) = hex::decode(h) else {
+        return format!("{h:?}");
+    };
+    match String::from_utf8(bytes) {
+        Ok(t) if !t.chars().any(char::is_control) => format!("{t:?}"),
         _ => h.to_string(),
     }
 }

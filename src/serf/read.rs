@@ -140,17 +140,26 @@ pub fn opt_bytes<'a>(r: &mut Reader<'a>, ctx: &'static str) -> Result<Option<Byt
     r.bytes(ctx)
 }
 
+/// Reads a Go `int`/`int64`. Values 0..=127 are a fixint in both codec generations, so
+/// they say nothing about the sender's: they are recorded as the current one.
 pub fn int(r: &mut Reader<'_>, ctx: &'static str) -> Result<GoInt> {
-    go_int(r, ctx)
+    let v = go_int(r, ctx)?;
+    Ok(if (0..128).contains(&v.value) {
+        GoInt::new(v.value)
+    } else {
+        v
+    })
 }
 
 /// Writes a Go `int`/`int64` in the marker family it arrived in: signed (go-msgpack
-/// v2, serf ≥ 0.10.2) or unsigned for non-negative values (go-msgpack 0.5, older
-/// serf and Consul), so that both generations re-encode to their own bytes.
+/// v2, serf ≥ 0.10.2) or unsigned (go-msgpack 0.5, older serf and Consul, which write
+/// non-negative values so; a negative value with that marker came from a `cf` above
+/// `i64::MAX`, which Go wrapped, and goes back out as that `cf`), so that both
+/// generations re-encode to their own bytes.
 pub fn write_int(w: &mut Writer<'_>, v: GoInt) {
     match v.marker {
-        IntMarker::Unsigned if v.value >= 0 => w.uint(v.value as u64),
-        _ => w.int(v.value),
+        IntMarker::Unsigned => w.uint(v.value as u64),
+        IntMarker::Signed => w.int(v.value),
     }
 }
 
