@@ -1,7 +1,7 @@
 //! Presentation of decoded messages for people: addresses as IP strings and version
 //! vectors as numbers, on top of the Go-named JSON of `wire::json`.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use serde_json::Value;
 
@@ -10,16 +10,7 @@ const ADDRESS_FIELDS: [&str; 3] = ["Addr", "SourceAddr", "Target"];
 
 /// Renders 4- or 16-byte addresses as text (IPv4-mapped IPv6 as IPv4).
 pub fn ip(bytes: &[u8]) -> Option<IpAddr> {
-    match bytes.len() {
-        4 => Some(IpAddr::V4(Ipv4Addr::new(
-            bytes[0], bytes[1], bytes[2], bytes[3],
-        ))),
-        16 => {
-            let v6 = Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?);
-            Some(v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4))
-        }
-        _ => None,
-    }
+    memberlist_interop::node::member::ip_from_bytes(bytes)
 }
 
 /// Rewrites a `fields` object in place for display.

@@ -262,7 +262,7 @@ impl<D: Delegate> Machine<D> {
     }
 
     /// The earliest time at which [`Machine::handle_timeout`] has work to do.
-    pub fn poll_timeout(&self) -> Option<Time> {
+    pub fn poll_timeout(&self) -> Time {
         let mut t = self.next_gossip.min(self.next_push_pull);
         match &self.probe {
             Some(p) => t = t.min(p.next_deadline()),
@@ -276,7 +276,7 @@ impl<D: Delegate> Machine<D> {
         for r in self.relays.values() {
             t = t.min(r.deadline);
         }
-        Some(t)
+        t
     }
 
     /// Runs every timer due at `now`.
@@ -438,11 +438,10 @@ impl<D: Delegate> Machine<D> {
     }
 
     pub(super) fn label_policy(&self) -> LabelPolicy<'_> {
-        if self.config.skip_inbound_label_check {
-            LabelPolicy::Assume(self.config.label.as_ref())
-        } else {
-            LabelPolicy::Expect(self.config.label.as_ref())
-        }
+        LabelPolicy::inbound(
+            self.config.label.as_ref(),
+            self.config.skip_inbound_label_check,
+        )
     }
 
     pub(super) fn packet_config(&self) -> PacketConfig<'_> {

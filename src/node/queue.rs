@@ -165,12 +165,18 @@ impl<B: Broadcast> BroadcastQueue<B> {
     }
 
     fn remove(&mut self, id: BroadcastId) -> Option<(OrderKey, Entry<B>)> {
-        let key = self.keys.remove(&id)?;
+        let key = *self.keys.get(&id)?;
         let entry = self.order.remove(&key)?;
+        self.unindex(id, &entry);
+        Some((key, entry))
+    }
+
+    /// Forgets an entry already taken out of the send order.
+    fn unindex(&mut self, id: BroadcastId, entry: &Entry<B>) {
+        self.keys.remove(&id);
         if let Some(name) = &entry.name {
             self.names.remove(name);
         }
-        Some((key, entry))
     }
 
     /// Picks the messages for one packet and counts them as sent.
@@ -244,10 +250,7 @@ impl<B: Broadcast> BroadcastQueue<B> {
             if transmits < transmit_limit {
                 reinsert.push((OrderKey { transmits, ..key }, entry));
             } else {
-                self.keys.remove(&id);
-                if let Some(name) = &entry.name {
-                    self.names.remove(name);
-                }
+                self.unindex(id, &entry);
             }
         }
         for (key, entry) in reinsert {

@@ -231,11 +231,7 @@ impl<D: Delegate + Send + 'static> Shell<D> {
         let mut buf = vec![0u8; UDP_RECV_BUFFER];
         while !self.stopped {
             self.flush().await;
-            let wake = self
-                .machine
-                .poll_timeout()
-                .map(|t| self.instant(t))
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let wake = self.instant(self.machine.poll_timeout());
             tokio::select! {
                 r = self.udp.recv_from(&mut buf) => {
                     if let Ok((n, from)) = r {
@@ -392,11 +388,7 @@ impl FrameReader {
         side: Side,
     ) -> Result<StreamMessage<'static>, ReadError> {
         let cfg = StreamConfig {
-            label: if self.skip_label_check {
-                LabelPolicy::Assume(self.label.as_ref())
-            } else {
-                LabelPolicy::Expect(self.label.as_ref())
-            },
+            label: LabelPolicy::inbound(self.label.as_ref(), self.skip_label_check),
             keyring: self.keyring.as_ref(),
             verify_incoming: self.verify_incoming,
             side,

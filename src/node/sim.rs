@@ -227,16 +227,14 @@ impl<D: Delegate> Sim<D> {
         }
         let node = &mut self.nodes[i];
         node.timer_generation += 1;
-        if let Some(t) = node.machine.poll_timeout() {
-            let generation = node.timer_generation;
-            self.schedule(
-                t.max(self.now),
-                Delivery::Timer {
-                    node: i,
-                    generation,
-                },
-            );
-        }
+        let (t, generation) = (node.machine.poll_timeout(), node.timer_generation);
+        self.schedule(
+            t.max(self.now),
+            Delivery::Timer {
+                node: i,
+                generation,
+            },
+        );
     }
 
     /// Runs the simulation until `until` (or until nothing is scheduled).

@@ -130,6 +130,18 @@ pub enum LabelPolicy<'l> {
     Any,
 }
 
+impl<'l> LabelPolicy<'l> {
+    /// A node's rule for its own inbound traffic: `Expect` its label, or `Assume` it
+    /// when Go's `SkipInboundLabelCheck` is set.
+    pub fn inbound(label: Option<&'l Label>, skip_check: bool) -> Self {
+        if skip_check {
+            LabelPolicy::Assume(label)
+        } else {
+            LabelPolicy::Expect(label)
+        }
+    }
+}
+
 /// What the receiver knows.
 #[derive(Debug, Clone, Copy)]
 pub struct PacketConfig<'k> {
