@@ -511,7 +511,6 @@ pub(super) fn next_tick(last: Time, every: std::time::Duration, now: Time) -> Ti
 #[cfg(test)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
-    use std::time::Duration;
 
     use rand::SeedableRng;
 
