@@ -178,7 +178,10 @@ mod tests {
         assert_eq!(b.record(LamportTime(488), b"y", None), Err(Seen::Old));
         assert_eq!(b.record(LamportTime(489), b"y", None), Ok(()));
         b.min_time = LamportTime(2000);
-        assert_eq!(b.record(LamportTime(1999), b"z", None), Err(Seen::BeforeMin));
+        assert_eq!(
+            b.record(LamportTime(1999), b"z", None),
+            Err(Seen::BeforeMin)
+        );
         // Even refused events move the clock.
         assert_eq!(b.clock.time(), LamportTime(2000));
     }

@@ -34,10 +34,11 @@ impl KeyAnswer {
         KeyResponse {
             result: self.result,
             message: GoString::borrowed(self.message.as_bytes()),
-            keys: self
-                .keys
-                .as_ref()
-                .map(|ks| ks.iter().map(|k| GoString::borrowed(k.as_bytes())).collect()),
+            keys: self.keys.as_ref().map(|ks| {
+                ks.iter()
+                    .map(|k| GoString::borrowed(k.as_bytes()))
+                    .collect()
+            }),
             primary_key: GoString::borrowed(self.primary_key.as_bytes()),
         }
     }
@@ -193,7 +194,11 @@ mod tests {
         );
         let missing = apply(InternalQuery::UseKey, &old, Some(&mut ring));
         assert_eq!(missing.message, "requested key is not in the keyring");
-        let list = apply(InternalQuery::ListKeys, &request_payload(None), Some(&mut ring));
+        let list = apply(
+            InternalQuery::ListKeys,
+            &request_payload(None),
+            Some(&mut ring),
+        );
         assert_eq!(list.keys, Some(vec![k2.to_base64()]));
         assert_eq!(list.primary_key, k2.to_base64());
     }

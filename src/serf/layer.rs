@@ -285,7 +285,8 @@ impl SerfDelegate {
     /// Announces that we joined (after a successful memberlist join).
     pub fn broadcast_join(&mut self) {
         let ltime = self.members.clock.time();
-        self.members.join_intent(&self.name.clone(), ltime, self.now);
+        self.members
+            .join_intent(&self.name.clone(), ltime, self.now);
         let msg = SerfMessage::Join(Join {
             ltime,
             node: GoString::borrowed(self.name.as_bytes()),
@@ -384,7 +385,11 @@ impl SerfDelegate {
             port: local.port,
             source_node: GoString::borrowed(local.name.as_bytes()),
             filters: params.encode_filters(),
-            flags: if params.request_ack { QUERY_FLAG_ACK } else { 0 },
+            flags: if params.request_ack {
+                QUERY_FLAG_ACK
+            } else {
+                0
+            },
             relay_factor: params.relay_factor,
             timeout: GoInt::new(timeout.as_nanos().min(i64::MAX as u128) as i64),
             name: GoString::borrowed(name.as_bytes()),
@@ -418,7 +423,12 @@ impl SerfDelegate {
     }
 
     /// Answers a query we received (once, before its deadline).
-    pub fn respond(&mut self, ltime: LamportTime, id: u32, payload: &[u8]) -> Result<(), SerfError> {
+    pub fn respond(
+        &mut self,
+        ltime: LamportTime,
+        id: u32,
+        payload: &[u8],
+    ) -> Result<(), SerfError> {
         let r = self
             .responders
             .get(&(ltime, id))
@@ -442,7 +452,13 @@ impl SerfDelegate {
         Ok(())
     }
 
-    fn response_bytes(&self, ltime: LamportTime, id: u32, flags: u32, payload: Option<&[u8]>) -> Vec<u8> {
+    fn response_bytes(
+        &self,
+        ltime: LamportTime,
+        id: u32,
+        flags: u32,
+        payload: Option<&[u8]>,
+    ) -> Vec<u8> {
         SerfMessage::QueryResponse(QueryResponse {
             ltime,
             id,
@@ -504,7 +520,10 @@ impl SerfDelegate {
         let size = e.name.as_bytes().len() + e.payload.as_deref().map_or(0, <[u8]>::len);
         if size > USER_EVENT_HARD_LIMIT {
             self.stats.count(SerfCounter::OversizedEvents, || {
-                format!("user event {:?} of {size} bytes dropped", e.name.to_str_lossy())
+                format!(
+                    "user event {:?} of {size} bytes dropped",
+                    e.name.to_str_lossy()
+                )
             });
             return false;
         }
@@ -580,7 +599,9 @@ impl SerfDelegate {
         self.responders.insert((q.ltime, q.id), responder);
         match q.internal() {
             Some(InternalQuery::Ping) => {}
-            Some(InternalQuery::Conflict) => self.answer_conflict(q.ltime, q.id, q.payload.as_deref()),
+            Some(InternalQuery::Conflict) => {
+                self.answer_conflict(q.ltime, q.id, q.payload.as_deref())
+            }
             Some(kind) => self.key_ops.push(KeyOp {
                 kind,
                 payload: q.payload.as_deref().unwrap_or_default().to_vec(),
@@ -625,8 +646,9 @@ impl SerfDelegate {
         });
         let body = SerfMessage::ConflictResponse(view).to_bytes();
         if let Err(e) = self.respond(ltime, id, &body) {
-            self.stats
-                .count(SerfCounter::RefusedSends, || format!("conflict answer: {e}"));
+            self.stats.count(SerfCounter::RefusedSends, || {
+                format!("conflict answer: {e}")
+            });
         }
     }
 
@@ -635,7 +657,10 @@ impl SerfDelegate {
         let from = r.from.to_str_lossy();
         let Some(q) = self.open.get_mut(&r.ltime).filter(|q| q.id == r.id) else {
             self.stats.count(SerfCounter::UnexpectedResponses, || {
-                format!("answer from {from} for no running query (ltime {})", r.ltime)
+                format!(
+                    "answer from {from} for no running query (ltime {})",
+                    r.ltime
+                )
             });
             return;
         };
@@ -734,8 +759,10 @@ impl SerfDelegate {
                 d.closed.insert((q.ltime, q.id), q.result);
             }
         }
-        d.responders
-            .retain(|_, r| r.deadline.is_none_or(|dl| now <= dl + Duration::from_secs(60)));
+        d.responders.retain(|_, r| {
+            r.deadline
+                .is_none_or(|dl| now <= dl + Duration::from_secs(60))
+        });
         if d.next_reap.is_none_or(|t| now >= t) {
             if d.next_reap.is_some() {
                 let reaped =
@@ -858,7 +885,12 @@ impl Delegate for SerfDelegate {
         SerfMessage::PushPull(PushPull {
             ltime: self.members.clock.time(),
             status_ltimes: Some(status_ltimes),
-            left_members: Some(self.members.left_names().map(|n| GoString::borrowed(n.as_bytes())).collect()),
+            left_members: Some(
+                self.members
+                    .left_names()
+                    .map(|n| GoString::borrowed(n.as_bytes()))
+                    .collect(),
+            ),
             event_ltime: self.events.clock.time(),
             events: Some(self.events.to_wire()),
             query_ltime: self.queries.clock.time(),

@@ -206,7 +206,11 @@ impl Members {
     }
 
     /// memberlist declared `n` dead or left: left if it announced it, else failed.
-    pub fn node_leave(&mut self, n: &NodeMember, now: Time) -> Option<(MemberEventKind, SerfMember)> {
+    pub fn node_leave(
+        &mut self,
+        n: &NodeMember,
+        now: Time,
+    ) -> Option<(MemberEventKind, SerfMember)> {
         let m = self.members.get_mut(&n.name)?;
         let kind = match m.status {
             MemberStatus::Leaving => {
@@ -235,7 +239,13 @@ impl Members {
     }
 
     /// Buffers an intent about a node we do not know yet; true if it was news.
-    fn upsert_intent(&mut self, node: &str, kind: IntentKind, ltime: LamportTime, now: Time) -> bool {
+    fn upsert_intent(
+        &mut self,
+        node: &str,
+        kind: IntentKind,
+        ltime: LamportTime,
+        now: Time,
+    ) -> bool {
         match self.recent.get(node) {
             Some(i) if i.ltime >= ltime => false,
             None if self.recent.len() >= MAX_RECENT_INTENTS => false,
@@ -446,7 +456,10 @@ mod tests {
         else {
             panic!("{out:?}")
         };
-        assert_eq!((me.status, me.status_ltime), (MemberStatus::Leaving, LamportTime(5)));
+        assert_eq!(
+            (me.status, me.status_ltime),
+            (MemberStatus::Leaving, LamportTime(5))
+        );
         assert!(m.get("me").is_none());
     }
 
@@ -463,7 +476,10 @@ mod tests {
         // An older intent about the same node is not news.
         assert!(!m.join_intent("x", LamportTime(6), T));
         let x = m.node_join(&node("x", b""));
-        assert_eq!((x.status, x.status_ltime), (MemberStatus::Leaving, LamportTime(7)));
+        assert_eq!(
+            (x.status, x.status_ltime),
+            (MemberStatus::Leaving, LamportTime(7))
+        );
         // Buffered intents expire.
         assert!(m.join_intent("y", LamportTime(1), T));
         m.reap(
@@ -489,7 +505,10 @@ mod tests {
     #[test]
     fn malformed_tags_keep_the_member_and_are_reported() {
         let mut m = Members::new("me");
-        let a = m.node_join(&node("a", &[0xff, 0x81, 0xa4, b'r', b'o', b'l', b'e', 0x01]));
+        let a = m.node_join(&node(
+            "a",
+            &[0xff, 0x81, 0xa4, b'r', b'o', b'l', b'e', 0x01],
+        ));
         assert_eq!(a.status, MemberStatus::Alive);
         assert!(a.tags.is_empty());
         assert_eq!(m.tag_errors.len(), 1);

@@ -65,9 +65,8 @@ impl Point {
 
     fn from_coordinate(c: &Coordinate) -> Result<Self, VivaldiError> {
         let v = c.vec.as_deref().unwrap_or_default();
-        let vec: [f64; DIMENSIONALITY] = v
-            .try_into()
-            .map_err(|_| VivaldiError::Dimension(v.len()))?;
+        let vec: [f64; DIMENSIONALITY] =
+            v.try_into().map_err(|_| VivaldiError::Dimension(v.len()))?;
         if !c.is_valid() {
             return Err(VivaldiError::NotFinite);
         }
