@@ -1012,3 +1012,209 @@ impl Delegate for SerfDelegate {
         Self::run_timers(machine, now);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::{State, Versions};
+
+    fn delegate() -> SerfDelegate {
+        SerfDelegate::new("me", SerfConfig::default(), StdRng::seed_from_u64(1))
+    }
+
+    fn node(name: &str, meta: &[u8]) -> Member {
+        Member {
+            name: name.into(),
+            addr: vec![127, 0, 0, 1],
+            port: 7946,
+            meta: meta.to_vec(),
+            versions: Versions {
+                protocol_max: 5,
+                ..Versions::default()
+            },
+            incarnation: 1,
+            state: State::Alive,
+            state_change: Time::ZERO,
+        }
+    }
+
+    fn event(ltime: u64, name: &str, payload: &[u8]) -> Vec<u8> {
+        SerfMessage::UserEvent(UserEvent {
+            ltime: LamportTime(ltime),
+            name: GoString::from(name),
+            payload: Some(payload.to_vec().into()),
+            cc: true,
+        })
+        .to_bytes()
+    }
+
+    fn drain(d: &mut SerfDelegate) -> Vec<SerfEvent> {
+        std::iter::from_fn(|| d.poll_event()).collect()
+    }
+
+    #[test]
+    fn bad_serf_input_is_counted_and_changes_nothing() {
+        let mut d = delegate();
+        d.notify_join(&node("me", b""));
+        d.notify_join(&node("a", b""));
+        drain(&mut d);
+        let before: Vec<SerfMember> = d.members().cloned().collect();
+        let oversized = event(3, "big", &vec![b'x'; USER_EVENT_HARD_LIMIT + 1]);
+        let mut bad_filter_query = Query {
+            ltime: LamportTime(2),
+            id: 1,
+            addr: Some(vec![127, 0, 0, 1].into()),
+            port: 1,
+            source_node: "a".into(),
+            filters: Some(vec![vec![9u8, 0x90].into()]),
+            name: "q".into(),
+            ..Default::default()
+        };
+        let bad_filter = SerfMessage::Query(bad_filter_query.clone()).to_bytes();
+        bad_filter_query.id = 2;
+        bad_filter_query.filters = Some(vec![vec![1u8, 0x81, 0xa3, b'T', b'a', b'g'].into()]);
+        let truncated_filter = SerfMessage::Query(bad_filter_query).to_bytes();
+        for input in [
+            &[42u8, 0x80][..],
+            &[0, 0x83, 0xa5][..],
+            &[3][..],
+            &[4, 0xc1][..],
+            &[6, 0xc0][..],
+            &[9, 0x80][..],
+            &oversized,
+            &bad_filter,
+            &truncated_filter,
+        ] {
+            d.notify_msg(input);
+        }
+        d.merge_remote_state(&[2, 0x93, 1], false);
+        d.merge_remote_state(&[1, 0x80], true);
+        d.notify_join(&node("b", &[0xff, 0x82, 0xa1, b'k', 0x01]));
+        d.notify_ping_complete(&node("a", b""), Duration::from_millis(1), &[2, 0x80]);
+        d.notify_ping_complete(&node("a", b""), Duration::from_millis(1), &[1, 0x80]);
+        let s = d.stats();
+        assert_eq!(s.get(SerfCounter::UnknownMessages), 1);
+        assert_eq!(s.get(SerfCounter::BadMessages), 7);
+        assert_eq!(s.get(SerfCounter::OversizedEvents), 1);
+        assert_eq!(s.get(SerfCounter::BadFilters), 2);
+        assert_eq!(s.get(SerfCounter::BadTags), 1);
+        assert_eq!(s.get(SerfCounter::BadCoordinates), 2);
+        // Nothing delivered but the join of b (kept, with what decoded: no tags).
+        let events = drain(&mut d);
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(
+            matches!(&events[0], SerfEvent::Member { kind: MemberEventKind::Join, member } if member.name == "b" && member.tags.is_empty())
+        );
+        let after: Vec<SerfMember> = d.members().filter(|m| m.name != "b").cloned().collect();
+        assert_eq!(after, before);
+        assert!(d.outbox.is_empty());
+    }
+
+    #[test]
+    fn user_events_are_delivered_once_and_rebroadcast_once() {
+        let mut d = delegate();
+        let e = event(5, "deploy", b"v1");
+        d.notify_msg(&e);
+        d.notify_msg(&e);
+        let events = drain(&mut d);
+        assert_eq!(events.len(), 1);
+        assert_eq!(d.events.clock.time(), LamportTime(6));
+        assert_eq!(d.get_broadcasts(2, 1400), vec![e]);
+        assert!(d
+            .user_event("x", &[0; USER_EVENT_SIZE_LIMIT], true)
+            .is_err());
+    }
+
+    #[test]
+    fn query_is_acked_and_delivered_unless_filtered_out() {
+        let mut d = delegate();
+        let mut tags = Tags::new();
+        tags.insert("role", "db");
+        let mut meta = Vec::new();
+        tags.encode_meta(&mut meta).unwrap();
+        d.notify_join(&node("me", &meta));
+        drain(&mut d);
+        let params = QueryParams {
+            filter_tags: vec![("role".into(), "^d".into())],
+            ..Default::default()
+        };
+        let q = |id, params: &QueryParams| {
+            SerfMessage::Query(Query {
+                ltime: LamportTime(4),
+                id,
+                addr: Some(vec![127, 0, 0, 9].into()),
+                port: 7000,
+                source_node: "origin".into(),
+                filters: params.encode_filters(),
+                flags: QUERY_FLAG_ACK,
+                name: "uptime".into(),
+                timeout: GoInt::new(1_000_000_000),
+                ..Default::default()
+            })
+            .to_bytes()
+        };
+        d.notify_msg(&q(1, &params));
+        let to: SocketAddr = "127.0.0.9:7000".parse().unwrap();
+        assert_eq!(d.outbox.len(), 1);
+        assert_eq!(d.outbox[0].0, to);
+        let SerfMessage::QueryResponse(ack) = SerfMessage::decode(&d.outbox[0].1).unwrap() else {
+            panic!()
+        };
+        assert!(ack.ack() && ack.from.as_bytes() == b"me");
+        assert!(matches!(
+            &drain(&mut d)[..],
+            [SerfEvent::Query { id: 1, .. }]
+        ));
+        d.respond(LamportTime(4), 1, b"up").unwrap();
+        assert_eq!(
+            d.respond(LamportTime(4), 1, b"again"),
+            Err(SerfError::Respond(RespondError::AlreadySent))
+        );
+        // Filtered out: no ack, no event, but still re-broadcast.
+        d.outbox.clear();
+        let other = QueryParams {
+            filter_nodes: vec!["someone-else".into()],
+            ..Default::default()
+        };
+        d.notify_msg(&q(2, &other));
+        assert!(d.outbox.is_empty() && drain(&mut d).is_empty());
+        assert_eq!(d.get_broadcasts(2, 4000).len(), 2);
+    }
+
+    #[test]
+    fn push_pull_state_round_trips_clocks_intents_and_events() {
+        let mut a = delegate();
+        a.notify_join(&node("me", b""));
+        a.notify_join(&node("gone", b""));
+        a.notify_msg(
+            &SerfMessage::Leave(Leave {
+                ltime: LamportTime(7),
+                node: "gone".into(),
+                prune: false,
+            })
+            .to_bytes(),
+        );
+        a.notify_leave(&node("gone", b""));
+        a.user_event("deploy", b"v9", false).unwrap();
+        let state = a.local_state(false);
+        let mut b = SerfDelegate::new("other", SerfConfig::default(), StdRng::seed_from_u64(2));
+        b.merge_remote_state(&state, false);
+        // Witnessed 8 − 1 from the state, then 8 from the synthetic leave of `gone`
+        // (its status time 7, plus one), as Go does.
+        assert_eq!(b.clocks().0, LamportTime(9));
+        let events = drain(&mut b);
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, SerfEvent::User { name, .. } if name == "deploy")));
+        // The left member arrives later: it is known to be leaving, so its death is a leave.
+        b.notify_join(&node("gone", b""));
+        assert_eq!(b.member("gone").unwrap().status, MemberStatus::Leaving);
+        // A joiner ignoring old events does not replay them.
+        let mut c = SerfDelegate::new("c", SerfConfig::default(), StdRng::seed_from_u64(3));
+        c.set_ignore_old_on_join(true);
+        c.merge_remote_state(&state, true);
+        assert!(!drain(&mut c)
+            .iter()
+            .any(|e| matches!(e, SerfEvent::User { .. })));
+    }
+}
