@@ -186,7 +186,7 @@ mod tests {
         assert_eq!(ring.primary(), &k2);
         let old = request_payload(Some(&key(1)));
         assert!(apply(InternalQuery::RemoveKey, &old, Some(&mut ring)).result);
-        assert_eq!(ring.keys(), [k2.clone()]);
+        assert_eq!(ring.keys(), std::slice::from_ref(&k2));
         let refused = apply(InternalQuery::RemoveKey, &req, Some(&mut ring));
         assert_eq!(
             refused,

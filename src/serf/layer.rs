@@ -684,14 +684,14 @@ impl SerfDelegate {
                 if let Some(m) = left {
                     self.deliver(SerfEvent::Member {
                         kind: MemberEventKind::Leave,
-                        member: m,
+                        member: *m,
                     });
                 }
                 if let Some(m) = pruned {
                     self.vivaldi.forget(&m.name);
                     self.deliver(SerfEvent::Member {
                         kind: MemberEventKind::Reap,
-                        member: m,
+                        member: *m,
                     });
                 }
                 true

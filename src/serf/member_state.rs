@@ -103,8 +103,8 @@ pub enum LeaveOutcome {
     /// Re-broadcast it. `left` is a failed member that is now left (a member-leave
     /// event); `pruned` a member a force-leave with prune erased (a member-reap).
     Rebroadcast {
-        left: Option<SerfMember>,
-        pruned: Option<SerfMember>,
+        left: Option<Box<SerfMember>>,
+        pruned: Option<Box<SerfMember>>,
     },
     /// It is about us while we are alive: broadcast a join intent instead.
     Refute,
@@ -315,13 +315,13 @@ impl Members {
             MemberStatus::Failed => {
                 m.status = MemberStatus::Left;
                 m.leave_time = Some(now);
-                Some(m.clone())
+                Some(Box::new(m.clone()))
             }
             MemberStatus::Leaving | MemberStatus::Left => None,
             MemberStatus::None => return LeaveOutcome::Ignore,
         };
         let pruned = if prune {
-            self.members.remove(node)
+            self.members.remove(node).map(Box::new)
         } else {
             None
         };
