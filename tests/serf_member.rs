@@ -218,6 +218,23 @@ fn plain_cluster_scenario(opts: &dyn Fn(&str) -> SerfOpts) {
     let v: Value = serde_json::from_str(&ours_q).unwrap();
     assert_eq!(v["Acks"], serde_json::json!(["s2"]), "{v}");
 
+    // `serf reachability` (`_serf_ping` with acks) counts us, and `serf rtt` uses the
+    // coordinate we put in our ping acks.
+    let reach = agents[0].cli("reachability", &[]).unwrap();
+    assert!(
+        reach.contains("Successfully contacted all live nodes"),
+        "{reach}"
+    );
+    let until = std::time::Instant::now() + WAIT;
+    let rtt = loop {
+        match agents[0].cli("rtt", &["s1", "rust1"]) {
+            Ok(out) => break out,
+            Err(e) if std::time::Instant::now() >= until => panic!("serf rtt: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    };
+    assert!(rtt.contains("rtt:"), "{rtt}");
+
     // A graceful leave shows as left, not failed.
     ours.signal(libc::SIGTERM);
     wait_bounded(&mut ours.child, WAIT).unwrap();
@@ -272,6 +289,40 @@ fn encrypted_rotation_scenario(opts: &dyn Fn(&str) -> SerfOpts) {
             WAIT,
         )
         .unwrap();
+}
+
+/// A member that takes a name already in the cluster asks the others (the
+/// `_serf_conflict` query), is in the minority, and stops.
+fn name_conflict_scenario(opts: &dyn Fn(&str) -> SerfOpts) {
+    let agents = cluster(opts, opts("s1"));
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_memberlist"))
+        .args(["agent", "--serf", "--name", "s2"])
+        .arg(format!("--bind=127.0.0.1:{}", free_port(ip)))
+        .arg(format!("--rpc-addr=127.0.0.1:{}", free_port(ip)))
+        .arg(format!("--join={}", agents[0].bind_addr()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start memberlist agent");
+    let stderr = LineLog::spawn(child.stderr.take().expect("stderr"), |l| l);
+    let status = wait_bounded(&mut child, WAIT).unwrap();
+    assert!(!status.success());
+    stderr
+        .wait_for(|l| l.contains("lost a name conflict"), WAIT)
+        .unwrap();
+    assert!(stderr
+        .snapshot()
+        .iter()
+        .any(|l| l.contains("minority in name conflict resolution")));
+    // The real s2 stays, at its own address.
+    assert_eq!(agents[1].status_of("s2").as_deref(), Some("alive"));
+}
+
+#[test]
+fn debian_serf_name_conflict() {
+    name_conflict_scenario(&SerfOpts::new);
 }
 
 #[test]

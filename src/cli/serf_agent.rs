@@ -15,7 +15,9 @@ use tokio::net::TcpListener;
 use memberlist_interop::serf::keys::parse_key;
 use memberlist_interop::serf::messages::InternalQuery;
 use memberlist_interop::serf::query::QUERY_RESPONSE_SIZE_LIMIT;
-use memberlist_interop::serf::{LamportTime, QueryParams, Serf, SerfConfig, SerfEvent, SerfMember};
+use memberlist_interop::serf::{
+    LamportTime, QueryParams, Serf, SerfConfig, SerfEvent, SerfMember, SerfState,
+};
 
 use super::agent::{log, Args, Format};
 use super::gossip::resolve;
@@ -145,6 +147,10 @@ pub async fn run(args: Args) -> Result<(), String> {
                 let (node, layer) = serf.diagnostics().await.map_err(|e| e.to_string())?;
                 node.iter().for_each(|d| eprintln!("memberlist agent: {d}"));
                 layer.iter().for_each(|d| eprintln!("memberlist agent: {d}"));
+                if serf.state().await.map_err(|e| e.to_string())? == SerfState::Shutdown {
+                    serf.shutdown().await.map_err(|e| e.to_string())?;
+                    return Err("lost a name conflict: another member holds our name".into());
+                }
             }
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,

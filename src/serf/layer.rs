@@ -76,6 +76,9 @@ pub struct SerfConfig {
     pub user_event_size_limit: usize,
     /// memberlist's, for how often broadcasts are repeated.
     pub retransmit_mult: usize,
+    /// When another address claims our name, ask the cluster who is right and shut
+    /// down if we are in the minority (on in the `serf` agent, off in Consul).
+    pub enable_name_conflict_resolution: bool,
 }
 
 impl Default for SerfConfig {
@@ -87,6 +90,7 @@ impl Default for SerfConfig {
             tombstone_timeout: Duration::from_secs(24 * 3600),
             user_event_size_limit: USER_EVENT_SIZE_LIMIT,
             retransmit_mult: 4,
+            enable_name_conflict_resolution: true,
         }
     }
 }
@@ -120,6 +124,8 @@ pub enum SerfState {
     Alive,
     Leaving,
     Left,
+    /// Lost a name conflict: the application must stop the member.
+    Shutdown,
 }
 
 /// Why an operation was refused.
@@ -191,6 +197,10 @@ pub struct SerfDelegate {
     ignore_old_on_join: bool,
     next_reap: Option<Time>,
     next_reconnect: Option<Time>,
+    /// A name conflict about us was reported; resolve it at the next `drive`.
+    conflict_reported: bool,
+    /// The running `_serf_conflict` query about our name.
+    conflict_query: Option<(LamportTime, u32)>,
     /// The time of the last `drive`: hooks have no clock, and use this one.
     now: Time,
     rng: StdRng,
@@ -221,6 +231,8 @@ impl SerfDelegate {
             ignore_old_on_join: false,
             next_reap: None,
             next_reconnect: None,
+            conflict_reported: false,
+            conflict_query: None,
             now: Time::ZERO,
             rng,
         }
@@ -719,6 +731,63 @@ impl SerfDelegate {
         self.deliver(SerfEvent::Member { kind, member });
     }
 
+    /// Go's `resolveNodeConflict`: ask everyone for their view of our name; once the
+    /// answers are in, stay only if a strict majority of them point at our address.
+    fn resolve_conflict(machine: &mut Machine<Self>, now: Time) {
+        let d = machine.delegate_mut();
+        if std::mem::take(&mut d.conflict_reported) && d.conflict_query.is_none() {
+            let name = d.name.clone();
+            let params = QueryParams::default();
+            match Self::query(
+                machine,
+                now,
+                InternalQuery::Conflict.name(),
+                name.as_bytes(),
+                &params,
+            ) {
+                Ok((ltime, id, _)) => machine.delegate_mut().conflict_query = Some((ltime, id)),
+                Err(e) => machine
+                    .delegate_mut()
+                    .stats
+                    .count(SerfCounter::RefusedSends, || {
+                        format!("name conflict query: {e}")
+                    }),
+            }
+            return;
+        }
+        let Some(key) = d.conflict_query else {
+            return;
+        };
+        let Some(result) = d.closed.remove(&key) else {
+            return;
+        };
+        d.conflict_query = None;
+        let local = machine.local_member().clone();
+        let d = machine.delegate_mut();
+        let (mut responses, mut matching) = (0, 0);
+        for payload in result.responses.values() {
+            match SerfMessage::decode(payload) {
+                Ok(SerfMessage::ConflictResponse(view)) => {
+                    responses += 1;
+                    if view.is_some_and(|m| {
+                        m.addr.as_deref() == Some(&local.addr[..]) && m.port == local.port
+                    }) {
+                        matching += 1;
+                    }
+                }
+                _ => d.stats.count(SerfCounter::BadMessages, || {
+                    "invalid name conflict answer".into()
+                }),
+            }
+        }
+        if matching < responses / 2 + 1 {
+            d.state = SerfState::Shutdown;
+            d.stats.count(SerfCounter::LostConflicts, || {
+                format!("minority in name conflict resolution [{matching} / {responses}]")
+            });
+        }
+    }
+
     /// Applies due key queries to the keyring and answers them.
     fn run_key_ops(machine: &mut Machine<Self>) {
         let ops = std::mem::take(&mut machine.delegate_mut().key_ops);
@@ -959,6 +1028,12 @@ impl Delegate for SerfDelegate {
         }
     }
 
+    fn notify_conflict(&mut self, existing: &Member, _other: &Member) {
+        if existing.name == self.name && self.config.enable_name_conflict_resolution {
+            self.conflict_reported = true;
+        }
+    }
+
     fn notify_update(&mut self, member: &Member) {
         if let Some(m) = self.members.node_update(member) {
             self.member_event(MemberEventKind::Update, m);
@@ -1010,6 +1085,7 @@ impl Delegate for SerfDelegate {
         }
         Self::run_key_ops(machine);
         Self::run_timers(machine, now);
+        Self::resolve_conflict(machine, now);
     }
 }
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use super::keys::{self, KeyAnswer};
 use super::lamport::LamportTime;
-use super::layer::{configure_node, tags_meta, SerfConfig, SerfDelegate, SerfError, SerfEvent};
+use super::layer::{
+    configure_node, tags_meta, SerfConfig, SerfDelegate, SerfError, SerfEvent, SerfState,
+};
 use super::member_state::SerfMember;
 use super::messages::InternalQuery;
 use super::query::{QueryParams, QueryResult};
@@ -202,6 +204,11 @@ impl Serf {
                 (node, serf)
             })
             .await?)
+    }
+
+    /// Our Serf state; [`SerfState::Shutdown`] after losing a name conflict.
+    pub async fn state(&self) -> Result<SerfState, ShellError> {
+        Ok(self.node.with(|m, _| m.delegate().state()).await?)
     }
 
     pub async fn members(&self) -> Result<Vec<SerfMember>, ShellError> {

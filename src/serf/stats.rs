@@ -25,10 +25,12 @@ pub enum SerfCounter {
     UnexpectedResponses,
     /// Messages we did not send because they were too big or had no address.
     RefusedSends,
+    /// Name conflicts about us that the cluster decided against us (we shut down).
+    LostConflicts,
 }
 
 impl SerfCounter {
-    pub const ALL: [SerfCounter; 8] = [
+    pub const ALL: [SerfCounter; 9] = [
         SerfCounter::UnknownMessages,
         SerfCounter::BadMessages,
         SerfCounter::BadTags,
@@ -37,6 +39,7 @@ impl SerfCounter {
         SerfCounter::BadCoordinates,
         SerfCounter::UnexpectedResponses,
         SerfCounter::RefusedSends,
+        SerfCounter::LostConflicts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +52,7 @@ impl SerfCounter {
             SerfCounter::BadCoordinates => "serf_bad_coordinates",
             SerfCounter::UnexpectedResponses => "serf_unexpected_responses",
             SerfCounter::RefusedSends => "serf_refused_sends",
+            SerfCounter::LostConflicts => "serf_lost_conflicts",
         }
     }
 }
