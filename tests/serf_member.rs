@@ -198,6 +198,15 @@ fn plain_cluster_scenario(opts: &dyn Fn(&str) -> SerfOpts) {
         Some("pong-from-rust1\n"),
         "{q}"
     );
+    // With relayed copies requested, our answer still counts once.
+    let q = agents[1]
+        .query_with(&["-timeout=3s", "-relay-factor=2"], "whoami", "")
+        .unwrap();
+    assert_eq!(
+        q["Responses"]["rust1"].as_str(),
+        Some("pong-from-rust1\n"),
+        "{q}"
+    );
     // A query filtered to other nodes gets nothing from us.
     let q = agents[1]
         .query_with(&["-timeout=2s", "-node=s1"], "whoami", "")
@@ -235,6 +244,14 @@ fn plain_cluster_scenario(opts: &dyn Fn(&str) -> SerfOpts) {
     };
     assert!(rtt.contains("rtt:"), "{rtt}");
 
+    // A force-leave of a live member is refuted: we stay (or come back) alive.
+    agents[2].cli("force-leave", &["rust1"]).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    for a in &agents {
+        a.wait_members(|m| alive_with_tags(m, "rust1"), WAIT)
+            .unwrap();
+    }
+
     // A graceful leave shows as left, not failed.
     ours.signal(libc::SIGTERM);
     wait_bounded(&mut ours.child, WAIT).unwrap();
@@ -255,11 +272,22 @@ fn encrypted_rotation_scenario(opts: &dyn Fn(&str) -> SerfOpts) {
     let mut ours = RustAgent::spawn(
         "rust1",
         agents[0].bind_addr(),
-        &["--tag=role=rust", "--tag=dc=dc1", &format!("--key={KEY1}")],
+        &[
+            "--tag=role=rust",
+            "--tag=dc=dc1",
+            "--protocol-serf=4",
+            &format!("--key={KEY1}"),
+        ],
     );
-    agents[1]
+    let members = agents[1]
         .wait_members(|m| alive_with_tags(m, "rust1"), WAIT)
         .unwrap();
+    // Advertised like Consul: Serf protocol 4 within 2..=5.
+    let us = members.iter().find(|m| m["name"] == "rust1").unwrap();
+    assert_eq!(
+        us["protocol"],
+        serde_json::json!({"min": 2, "max": 5, "version": 4})
+    );
 
     // Rotate from KEY1 to KEY2 through serf's key queries; every node, ours
     // included, must report success or serf keys fails.

@@ -1293,4 +1293,27 @@ mod tests {
             .iter()
             .any(|e| matches!(e, SerfEvent::User { .. })));
     }
+
+    #[test]
+    fn leave_intent_about_us_is_refuted_with_a_newer_join_intent() {
+        let mut d = delegate();
+        d.notify_join(&node("me", b""));
+        let leave = SerfMessage::Leave(Leave {
+            ltime: LamportTime(10),
+            node: "me".into(),
+            prune: false,
+        })
+        .to_bytes();
+        d.notify_msg(&leave);
+        assert_eq!(d.member("me").unwrap().status, MemberStatus::Alive);
+        let sent = d.get_broadcasts(2, 1400);
+        assert_eq!(sent.len(), 1, "only our join intent, not the leave");
+        let SerfMessage::Join(j) = SerfMessage::decode(&sent[0]).unwrap() else {
+            panic!("{sent:?}")
+        };
+        assert_eq!((j.node.as_bytes(), j.ltime), (&b"me"[..], LamportTime(11)));
+        // Once we are leaving ourselves, our own leave intent is believed.
+        d.start_leave();
+        assert_eq!(d.member("me").unwrap().status, MemberStatus::Leaving);
+    }
 }
