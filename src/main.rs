@@ -36,6 +36,8 @@ enum Command {
     Query(cli::serf_cmds::QueryArgs),
     /// Install, use, remove or list gossip keys cluster-wide (Serf key queries).
     Keys(cli::serf_cmds::KeysArgs),
+    /// Set or delete tags of a running `memberlist agent --serf`, gossiped at once.
+    Tags(cli::serf_cmds::TagsArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,5 +57,6 @@ fn main() -> ExitCode {
         Command::Event(args) => cli::serf_cmds::event(args),
         Command::Query(args) => cli::serf_cmds::query(args),
         Command::Keys(args) => cli::serf_cmds::keys(args),
+        Command::Tags(args) => cli::serf_cmds::tags(args),
     }
 }

@@ -127,7 +127,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         }
     }
     tokio::spawn(serve_rpc(rpc, serf.clone()));
-    let me = Self_ {
+    let mut me = Self_ {
         name,
         tags: tags.into_iter().collect(),
     };
@@ -138,7 +138,13 @@ pub async fn run(args: Args) -> Result<(), String> {
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                for e in serf.events().await.map_err(|e| e.to_string())? {
+                let events = serf.events().await.map_err(|e| e.to_string())?;
+                if !events.is_empty() {
+                    // Handlers see the tags as they are now (`memberlist tags` may
+                    // have changed them).
+                    me.tags = serf.local_tags().await.map_err(|e| e.to_string())?;
+                }
+                for e in events {
                     print_event(format, &e);
                     run_handlers(&handlers, &me, &e, &serf);
                 }
@@ -475,7 +481,22 @@ async fn answer(serf: &Serf, req: &Value) -> Result<Value, String> {
                 .collect();
             Ok(json!({"ok": report.ok(), "members": report.members, "answers": answers}))
         }
-        _ => Err("unknown command (members, stats, event, query, keys)".into()),
+        Some("tags") => {
+            let mut tags = serf.local_tags().await.map_err(|e| e.to_string())?;
+            let set: BTreeMap<String, String> =
+                serde_json::from_value(req["set"].clone()).unwrap_or_default();
+            let delete: Vec<String> =
+                serde_json::from_value(req["delete"].clone()).unwrap_or_default();
+            // As the serf agent: new values first, then deletions.
+            tags.extend(set);
+            for k in &delete {
+                tags.remove(k);
+            }
+            let list: Vec<(String, String)> = tags.clone().into_iter().collect();
+            serf.set_tags(&list).await.map_err(|e| e.to_string())?;
+            Ok(json!({ "tags": tags }))
+        }
+        _ => Err("unknown command (members, stats, event, query, keys, tags)".into()),
     }
 }
 

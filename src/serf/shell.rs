@@ -2,6 +2,7 @@
 //! [`SerfDelegate`], plus the few async steps Serf adds around it (join then join
 //! intent, leave intent before the memberlist leave, waiting for query deadlines).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -19,6 +20,9 @@ use crate::wire::SecretKey;
 
 /// Go's `LeavePropagateDelay` for Serf: time for the leave to spread after it is sent.
 pub const LEAVE_PROPAGATE_DELAY: Duration = Duration::from_secs(1);
+/// Go's `BroadcastTimeout`: how long a tag update waits for its alive message to be
+/// gossiped before reporting a timeout.
+pub const BROADCAST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the shell looks for events and finished queries.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -119,6 +123,29 @@ impl Serf {
             .node
             .with(move |m, _| m.delegate_mut().user_event(&name, &payload, coalesce))
             .await??)
+    }
+
+    /// Replaces our tags (Go's `SetTags`): re-encodes the node meta, refusing tags
+    /// that do not fit its 512 bytes, and gossips it with a new incarnation. Members,
+    /// this one included, see a member-update.
+    pub async fn set_tags(&self, tags: &[(String, String)]) -> Result<(), ShellError> {
+        let meta = tags_meta(tags).map_err(|e| ShellError::Tags(e.to_string()))?;
+        self.node.update_meta(meta, BROADCAST_TIMEOUT).await?;
+        Ok(())
+    }
+
+    /// Our own tags as the Serf layer knows them.
+    pub async fn local_tags(&self) -> Result<BTreeMap<String, String>, ShellError> {
+        Ok(self
+            .node
+            .with(|m, _| {
+                let name = &m.local_member().name;
+                m.delegate()
+                    .member(name)
+                    .map(|s| s.tags.clone())
+                    .unwrap_or_default()
+            })
+            .await?)
     }
 
     /// Sends a query and waits for its deadline; returns the acks and answers.
@@ -244,5 +271,74 @@ impl Serf {
 
     pub async fn shutdown(&self) -> Result<(), ShellError> {
         Ok(self.node.shutdown().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+    use crate::serf::MemberEventKind;
+
+    fn config(name: &str) -> Config {
+        Config {
+            name: name.to_owned(),
+            bind_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            bind_port: 0,
+            advertise_port: 0,
+            ..Config::local()
+        }
+    }
+
+    fn pairs(tags: &[(&str, &str)]) -> Vec<(String, String)> {
+        tags.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn set_tags_reencodes_meta_and_reports_an_update() {
+        let serf = Serf::start(
+            config("t1"),
+            SerfConfig::default(),
+            &pairs(&[("role", "a")]),
+            5,
+        )
+        .await
+        .unwrap();
+        serf.events().await.unwrap();
+        serf.set_tags(&pairs(&[("role", "b"), ("dc", "x")]))
+            .await
+            .unwrap();
+        let want: BTreeMap<String, String> =
+            pairs(&[("dc", "x"), ("role", "b")]).into_iter().collect();
+        assert_eq!(serf.local_tags().await.unwrap(), want);
+        let meta = serf
+            .memberlist()
+            .with(|m, _| m.local_member().meta.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            meta,
+            tags_meta(&pairs(&[("dc", "x"), ("role", "b")])).unwrap()
+        );
+        let events = serf.events().await.unwrap();
+        assert!(
+            events.iter().any(|e| matches!(e, SerfEvent::Member { kind: MemberEventKind::Update, member } if member.tags == want)),
+            "{events:?}"
+        );
+
+        // Tags beyond the 512-byte meta: refused, the old ones stay.
+        let err = serf
+            .set_tags(&pairs(&[("big", &"x".repeat(600))]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ShellError::Tags(ref e) if e.contains("512")),
+            "{err}"
+        );
+        assert_eq!(serf.local_tags().await.unwrap(), want);
+        serf.shutdown().await.unwrap();
     }
 }
