@@ -82,3 +82,84 @@ fn runtime_tags_reach_serf_agents() {
     })
     .unwrap();
 }
+
+const KEY1: &str = "5K9OtfP7efFrNKe5WCQvXvnaXJ5cWP0SvXiwe0kkjM4=";
+const KEY2: &str = "HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8=";
+
+/// A fresh directory for one test's files.
+fn scratch(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("serf-ops-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn keys_in(file: &std::path::Path) -> Vec<String> {
+    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
+}
+
+#[test]
+fn keyring_file_follows_serf_key_rotation_and_survives_a_restart() {
+    let dir = scratch("keyring");
+    let file = dir.join("keyring.json");
+    std::fs::write(&file, format!("[\"{KEY1}\"]")).unwrap();
+    let agents = pair(&|n| SerfOpts::new(n).encrypt(KEY1));
+    let keyring_arg = format!("--keyring-file={}", file.display());
+
+    // --key and --keyring-file exclude each other, as in serf.
+    let out = support::process::run_bounded(
+        std::process::Command::new(env!("CARGO_BIN_EXE_memberlist")).args([
+            "agent",
+            "--serf",
+            "--name=x",
+            "--bind=127.0.0.1:0",
+            "--rpc-addr=127.0.0.1:0",
+            &format!("--key={KEY1}"),
+            &keyring_arg,
+        ]),
+        WAIT,
+    )
+    .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Encryption key not allowed"));
+
+    let mut ours = RustSerfAgent::spawn("rust1", agents[0].bind_addr(), &[&keyring_arg]);
+    agents[1]
+        .wait_members(|m| tags_of(m, "rust1").is_some(), WAIT)
+        .unwrap();
+
+    // Every step must succeed on every node, ours included, and our file follows.
+    agents[0].keys("install", Some(KEY2)).unwrap();
+    assert_eq!(keys_in(&file), [KEY1, KEY2]);
+    agents[0].keys("use", Some(KEY2)).unwrap();
+    assert_eq!(keys_in(&file), [KEY2, KEY1]);
+    agents[0].keys("remove", Some(KEY1)).unwrap();
+    assert_eq!(keys_in(&file), [KEY2]);
+
+    // Leave, and come back at the same address with only the file: the serf agents
+    // now speak KEY2 alone, so rejoining proves the rotated keyring was loaded.
+    ours.signal(libc::SIGTERM);
+    support::process::wait_bounded(&mut ours.child, WAIT).unwrap();
+    agents[0]
+        .wait_members(
+            |m| {
+                m.iter()
+                    .any(|m| m["name"] == "rust1" && m["status"] == "left")
+            },
+            WAIT,
+        )
+        .unwrap();
+    let (bind, rpc) = (ours.bind, ours.rpc);
+    drop(ours);
+    let join = format!("--join={}", agents[0].bind_addr());
+    let ours = RustSerfAgent::spawn_at("rust1", bind, rpc, &[&keyring_arg, &join]);
+    ours.wait_event(|e| e["event"] == "joined").unwrap();
+    agents[1]
+        .wait_members(|m| tags_of(m, "rust1").is_some(), WAIT)
+        .unwrap();
+    agents[1]
+        .event_coalesce("after-restart", "ok", false)
+        .unwrap();
+    ours.wait_event(|e| e["event"] == "user" && e["name"] == "after-restart")
+        .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
+use memberlist_interop::serf::keyring_file;
 use memberlist_interop::serf::keys::parse_key;
 use memberlist_interop::serf::messages::InternalQuery;
 use memberlist_interop::serf::query::QUERY_RESPONSE_SIZE_LIMIT;
@@ -36,6 +38,10 @@ pub struct SerfArgs {
     /// Serf protocol version to advertise (5 like the serf agent, 4 like Consul).
     #[arg(long = "protocol-serf", id = "protocol_serf", default_value_t = 5, value_parser = clap::value_parser!(u8).range(2..=5))]
     protocol: u8,
+    /// The serf agent's -keyring-file: a JSON list of base64 keys, primary first;
+    /// loaded at start (instead of --key) and rewritten after every key change.
+    #[arg(long = "keyring-file", value_name = "PATH", requires = "serf")]
+    keyring_file: Option<PathBuf>,
 }
 
 /// One `--event-handler`: which events it wants, and the script.
@@ -95,7 +101,20 @@ pub async fn run(args: Args) -> Result<(), String> {
     if !args.meta.is_empty() && !args.serf.tags.is_empty() {
         return Err("--meta and --tag exclude each other (Serf tags are the node meta)".into());
     }
-    let config = super::agent::config(&args)?;
+    let mut config = super::agent::config(&args)?;
+    if let Some(path) = &args.serf.keyring_file {
+        if !args.security.keys.is_empty() {
+            return Err(
+                "Encryption key not allowed while using a keyring (--key and --keyring-file)"
+                    .into(),
+            );
+        }
+        config.keyring = Some(keyring_file::load(path).map_err(|e| e.to_string())?);
+    }
+    let serf_config = SerfConfig {
+        keyring_file: args.serf.keyring_file.clone(),
+        ..SerfConfig::default()
+    };
     let name = config.name.clone();
     let tags = tags(&args.serf)?;
     let handlers = args
@@ -112,7 +131,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     let rpc = TcpListener::bind(args.rpc_addr)
         .await
         .map_err(|e| format!("control address {}: {e}", args.rpc_addr))?;
-    let serf = Serf::start(config, SerfConfig::default(), &tags, args.serf.protocol)
+    let serf = Serf::start(config, serf_config, &tags, args.serf.protocol)
         .await
         .map_err(|e| e.to_string())?;
     let format = args.format;

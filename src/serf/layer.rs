@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -18,6 +19,7 @@ use rand::{Rng, SeedableRng};
 
 use super::buffers::{EventBuffer, QueryBuffer, Seen};
 use super::coordinate::Coordinate;
+use super::keyring_file;
 use super::keys;
 use super::lamport::LamportTime;
 use super::member_state::{LeaveOutcome, MemberEventKind, MemberStatus, Members, SerfMember};
@@ -79,6 +81,9 @@ pub struct SerfConfig {
     /// When another address claims our name, ask the cluster who is right and shut
     /// down if we are in the minority (on in the `serf` agent, off in Consul).
     pub enable_name_conflict_resolution: bool,
+    /// Where to keep the keyring after each change a key query makes (the serf
+    /// agent's `-keyring-file`); a failed write fails the query's answer, as in Go.
+    pub keyring_file: Option<PathBuf>,
 }
 
 impl Default for SerfConfig {
@@ -91,6 +96,7 @@ impl Default for SerfConfig {
             user_event_size_limit: USER_EVENT_SIZE_LIMIT,
             retransmit_mult: 4,
             enable_name_conflict_resolution: true,
+            keyring_file: None,
         }
     }
 }
@@ -792,7 +798,18 @@ impl SerfDelegate {
     fn run_key_ops(machine: &mut Machine<Self>) {
         let ops = std::mem::take(&mut machine.delegate_mut().key_ops);
         for op in ops {
-            let answer = keys::apply(op.kind, &op.payload, machine.keyring_mut());
+            let mut answer = keys::apply(op.kind, &op.payload, machine.keyring_mut());
+            if answer.result && op.kind != InternalQuery::ListKeys {
+                let file = machine.delegate().config.keyring_file.clone();
+                if let (Some(path), Some(ring)) = (file, machine.keyring_mut()) {
+                    if let Err(e) = keyring_file::write(&path, ring) {
+                        answer = keys::KeyAnswer {
+                            message: e.to_string(),
+                            ..Default::default()
+                        };
+                    }
+                }
+            }
             let d = machine.delegate_mut();
             let (ltime, id) = op.query;
             let Some(r) = d.responders.get(&op.query).cloned() else {

@@ -7,6 +7,7 @@
 pub mod buffers;
 pub mod coordinate;
 pub mod json;
+pub mod keyring_file;
 pub mod keys;
 pub mod lamport;
 pub mod layer;

@@ -278,8 +278,10 @@ impl Serf {
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
+    use std::path::PathBuf;
+
     use super::*;
-    use crate::serf::MemberEventKind;
+    use crate::serf::{keyring_file, MemberEventKind};
 
     fn config(name: &str) -> Config {
         Config {
@@ -340,5 +342,62 @@ mod tests {
         );
         assert_eq!(serf.local_tags().await.unwrap(), want);
         serf.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn key_changes_rewrite_the_keyring_file_and_a_failed_write_fails_the_answer() {
+        let dir = std::env::temp_dir().join(format!("shell-keyring-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keyring");
+        let (k1, k2) = (
+            SecretKey::new(&[1; 32]).unwrap(),
+            SecretKey::new(&[2; 32]).unwrap(),
+        );
+        let start = |file: PathBuf| {
+            let mut c = config("k1");
+            c.keyring = Some(crate::wire::Keyring::new(k1.clone()));
+            Serf::start(
+                c,
+                SerfConfig {
+                    keyring_file: Some(file),
+                    ..SerfConfig::default()
+                },
+                &[],
+                5,
+            )
+        };
+        let serf = start(path.clone()).await.unwrap();
+        let report = serf
+            .key_query(InternalQuery::InstallKey, Some(k2.clone()))
+            .await
+            .unwrap();
+        assert!(report.ok(), "{report:?}");
+        let on_disk = keyring_file::load(&path).unwrap();
+        assert_eq!(on_disk.keys(), [k1.clone(), k2.clone()]);
+        serf.key_query(InternalQuery::UseKey, Some(k2.clone()))
+            .await
+            .unwrap();
+        serf.key_query(InternalQuery::RemoveKey, Some(k1.clone()))
+            .await
+            .unwrap();
+        assert_eq!(keyring_file::load(&path).unwrap().keys(), [k2.clone()]);
+        serf.shutdown().await.unwrap();
+
+        // The file cannot be written: the key is installed, but the answer says why
+        // the change will not survive a restart.
+        let serf = start(dir.join("missing-dir").join("keyring"))
+            .await
+            .unwrap();
+        let report = serf
+            .key_query(InternalQuery::InstallKey, Some(k2))
+            .await
+            .unwrap();
+        assert!(!report.ok());
+        assert!(
+            report.answers[0].1.message.contains("missing-dir"),
+            "{report:?}"
+        );
+        serf.shutdown().await.unwrap();
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
