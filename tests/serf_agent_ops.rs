@@ -163,3 +163,93 @@ fn keyring_file_follows_serf_key_rotation_and_survives_a_restart() {
         .unwrap();
     std::fs::remove_dir_all(&dir).ok();
 }
+
+fn status_is(agent: &SerfAgent, name: &str, status: &str) {
+    agent
+        .wait_members(
+            |m| m.iter().any(|m| m["name"] == name && m["status"] == status),
+            WAIT,
+        )
+        .unwrap();
+}
+
+#[test]
+fn snapshot_brings_a_killed_agent_back_and_a_left_one_only_with_rejoin() {
+    let dir = scratch("snapshot");
+    let file = dir.join("snapshot");
+    let snap = format!("--snapshot={}", file.display());
+    let agents = pair(&SerfOpts::new);
+    let mut ours = RustSerfAgent::spawn("rust1", agents[0].bind_addr(), &[&snap]);
+    status_is(&agents[1], "rust1", "alive");
+    agents[1]
+        .event_coalesce("before-kill", "old", false)
+        .unwrap();
+    ours.wait_event(|e| e["event"] == "user" && e["name"] == "before-kill")
+        .unwrap();
+    // The log names the members and the event time, like serf's.
+    let until = std::time::Instant::now() + WAIT;
+    let log = loop {
+        let log = std::fs::read_to_string(&file).unwrap();
+        if log.contains("event-clock: ") || std::time::Instant::now() >= until {
+            break log;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    for want in [
+        format!("alive: s1 {}\n", agents[0].bind_addr()),
+        format!("alive: s2 {}\n", agents[1].bind_addr()),
+        "event-clock: ".to_owned(),
+    ] {
+        assert!(log.contains(&want), "{want:?} not in {log:?}");
+    }
+
+    // SIGKILL, seen as failed; restarted with the snapshot alone, it rejoins.
+    ours.signal(libc::SIGKILL);
+    support::process::wait_bounded(&mut ours.child, WAIT).unwrap();
+    status_is(&agents[0], "rust1", "failed");
+    let (bind, rpc) = (ours.bind, ours.rpc);
+    drop(ours);
+    let mut ours = RustSerfAgent::spawn_at("rust1", bind, rpc, &[&snap]);
+    ours.wait_event(|e| e["event"] == "rejoined").unwrap();
+    for a in &agents {
+        status_is(a, "rust1", "alive");
+    }
+    // New events arrive; the one from before the kill is not delivered again.
+    agents[0]
+        .event_coalesce("after-kill", "new", false)
+        .unwrap();
+    ours.wait_event(|e| e["event"] == "user" && e["name"] == "after-kill")
+        .unwrap();
+    assert!(
+        !ours
+            .events
+            .snapshot()
+            .iter()
+            .any(|e| e["name"] == "before-kill"),
+        "{:?}",
+        ours.events.snapshot()
+    );
+
+    // A graceful leave ends the log: a plain restart stays alone...
+    ours.signal(libc::SIGTERM);
+    support::process::wait_bounded(&mut ours.child, WAIT).unwrap();
+    status_is(&agents[0], "rust1", "left");
+    assert!(std::fs::read_to_string(&file).unwrap().ends_with("leave\n"));
+    drop(ours);
+    let alone = RustSerfAgent::spawn_at("rust1", bind, rpc, &[&snap]);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let members: Value =
+        serde_json::from_str(&alone.cli("members", &["--format=json"]).unwrap()).unwrap();
+    assert_eq!(
+        members["members"].as_array().map(Vec::len),
+        Some(1),
+        "{members}"
+    );
+    assert_eq!(agents[0].status_of("rust1").as_deref(), Some("left"));
+    drop(alone);
+    // ...and with --rejoin it goes back.
+    let back = RustSerfAgent::spawn_at("rust1", bind, rpc, &[&snap, "--rejoin"]);
+    back.wait_event(|e| e["event"] == "rejoined").unwrap();
+    status_is(&agents[1], "rust1", "alive");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -42,6 +42,13 @@ pub struct SerfArgs {
     /// loaded at start (instead of --key) and rewritten after every key change.
     #[arg(long = "keyring-file", value_name = "PATH", requires = "serf")]
     keyring_file: Option<PathBuf>,
+    /// The serf agent's -snapshot: log members and clocks here; on start, restore
+    /// the clocks and rejoin the members last seen alive (not after a leave).
+    #[arg(long, value_name = "PATH", requires = "serf")]
+    snapshot: Option<PathBuf>,
+    /// Rejoin from the snapshot even after a graceful leave (serf's -rejoin).
+    #[arg(long, requires = "snapshot")]
+    rejoin: bool,
 }
 
 /// One `--event-handler`: which events it wants, and the script.
@@ -113,6 +120,8 @@ pub async fn run(args: Args) -> Result<(), String> {
     }
     let serf_config = SerfConfig {
         keyring_file: args.serf.keyring_file.clone(),
+        snapshot_path: args.serf.snapshot.clone(),
+        rejoin_after_leave: args.serf.rejoin,
         ..SerfConfig::default()
     };
     let name = config.name.clone();
@@ -139,6 +148,16 @@ pub async fn run(args: Args) -> Result<(), String> {
         format,
         json!({"event": "started", "addr": serf.local_addr().to_string(), "rpc": args.rpc_addr.to_string()}),
     );
+    match serf.rejoin().await.map_err(|e| e.to_string())? {
+        (_, Some((node, addr))) => log(
+            format,
+            json!({"event": "rejoined", "node": node, "addr": addr.to_string()}),
+        ),
+        (0, None) => {}
+        (n, None) => {
+            eprintln!("memberlist agent: could not rejoin any of the {n} members in the snapshot")
+        }
+    }
     if !peers.is_empty() {
         match serf.join(peers).await {
             Ok(n) => log(format, json!({"event": "joined", "peers": n})),

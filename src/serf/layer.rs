@@ -31,6 +31,7 @@ use super::query::{
     default_timeout, filters_match, OpenQuery, QueryParams, QueryResult, RespondError, Responder,
     QUERY_RESPONSE_SIZE_LIMIT, QUERY_SIZE_LIMIT,
 };
+use super::snapshot::{Snapshot, SnapshotError};
 use super::stats::{SerfCounter, SerfStats};
 use super::tags::Tags;
 use super::vivaldi::Vivaldi;
@@ -84,6 +85,11 @@ pub struct SerfConfig {
     /// Where to keep the keyring after each change a key query makes (the serf
     /// agent's `-keyring-file`); a failed write fails the query's answer, as in Go.
     pub keyring_file: Option<PathBuf>,
+    /// The serf agent's `-snapshot`: where to log members and clocks so a restart
+    /// can rejoin and skip old events (opened by [`crate::serf::Serf::start`]).
+    pub snapshot_path: Option<PathBuf>,
+    /// The serf agent's `-rejoin`: a snapshot's `leave` does not stop a rejoin.
+    pub rejoin_after_leave: bool,
 }
 
 impl Default for SerfConfig {
@@ -97,6 +103,8 @@ impl Default for SerfConfig {
             retransmit_mult: 4,
             enable_name_conflict_resolution: true,
             keyring_file: None,
+            snapshot_path: None,
+            rejoin_after_leave: false,
         }
     }
 }
@@ -207,6 +215,10 @@ pub struct SerfDelegate {
     conflict_reported: bool,
     /// The running `_serf_conflict` query about our name.
     conflict_query: Option<(LamportTime, u32)>,
+    /// The open snapshot log, fed every delivered event and the member clock.
+    snapshot: Option<Snapshot>,
+    /// Members alive in the snapshot when it was opened, until the shell rejoins them.
+    previous: Vec<(String, SocketAddr)>,
     /// The time of the last `drive`: hooks have no clock, and use this one.
     now: Time,
     rng: StdRng,
@@ -239,6 +251,8 @@ impl SerfDelegate {
             next_reconnect: None,
             conflict_reported: false,
             conflict_query: None,
+            snapshot: None,
+            previous: Vec::new(),
             now: Time::ZERO,
             rng,
         }
@@ -292,8 +306,44 @@ impl SerfDelegate {
         self.ignore_old_on_join = ignore;
     }
 
+    /// Takes over an opened snapshot (Go's `Create` with a snapshot path): the clocks
+    /// continue from it, events and queries it saw are not delivered again, and the
+    /// members alive in it wait in [`Self::take_previous`] for a rejoin.
+    pub fn restore(&mut self, snapshot: Snapshot) {
+        let r = snapshot.recovered();
+        self.members.clock.witness(r.clock);
+        self.events.clock.witness(r.event_clock);
+        self.queries.clock.witness(r.query_clock);
+        self.events.min_time = LamportTime(r.event_clock.0 + 1);
+        self.queries.min_time = LamportTime(r.query_clock.0 + 1);
+        self.previous = r.rejoin_targets(&self.name);
+        self.snapshot = Some(snapshot);
+    }
+
+    /// The members to rejoin from the snapshot (once; empty after a graceful leave).
+    pub fn take_previous(&mut self) -> Vec<(String, SocketAddr)> {
+        std::mem::take(&mut self.previous)
+    }
+
     fn deliver(&mut self, e: SerfEvent) {
+        if let Some(snap) = self.snapshot.as_mut() {
+            let written = match &e {
+                SerfEvent::Member { kind, member } => {
+                    snap.member_event(*kind, member, self.members.clock.time())
+                }
+                SerfEvent::User { ltime, .. } => snap.user_event(*ltime),
+                SerfEvent::Query { ltime, .. } => snap.query(*ltime),
+            };
+            self.note_snapshot(written);
+        }
         self.app_events.push_back(e);
+    }
+
+    fn note_snapshot(&mut self, written: Result<(), SnapshotError>) {
+        if let Err(e) = written {
+            self.stats
+                .count(SerfCounter::SnapshotErrors, || e.to_string());
+        }
     }
 
     fn num_live(&self) -> usize {
@@ -317,6 +367,10 @@ impl SerfDelegate {
     /// Wait for [`Self::intent_sent`] with the id, then leave memberlist.
     pub fn start_leave(&mut self) -> BroadcastId {
         self.state = SerfState::Leaving;
+        if let Some(snap) = self.snapshot.as_mut() {
+            let written = snap.leave();
+            self.note_snapshot(written);
+        }
         let ltime = self.members.clock.time();
         self.members.clock.increment();
         let name = self.name.clone();
@@ -1103,6 +1157,13 @@ impl Delegate for SerfDelegate {
             }
         }
         d.report_tag_errors();
+        // The member clock also moves without member events (intents about members
+        // we know): keep the snapshot's copy current, as Go's periodic update does.
+        let clock = d.members.clock.time();
+        if let Some(snap) = d.snapshot.as_mut() {
+            let written = snap.clock(clock);
+            d.note_snapshot(written);
+        }
         for (to, msg) in std::mem::take(&mut machine.delegate_mut().outbox) {
             machine.send_to_address(to, &msg);
         }
@@ -1207,6 +1268,44 @@ mod tests {
         let after: Vec<SerfMember> = d.members().filter(|m| m.name != "b").cloned().collect();
         assert_eq!(after, before);
         assert!(d.outbox.is_empty());
+    }
+
+    #[test]
+    fn restored_snapshot_sets_clocks_refuses_old_events_and_records_new_ones() {
+        let dir = std::env::temp_dir().join(format!("layer-snapshot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("snap");
+        std::fs::write(
+            &path,
+            "alive: me 127.0.0.1:1\nalive: a 127.0.0.2:7946\nclock: 20\nevent-clock: 9\nquery-clock: 4\n",
+        )
+        .unwrap();
+        let mut d = delegate();
+        d.restore(Snapshot::open(&path, false).unwrap());
+        let (m, e, q) = d.clocks();
+        assert!(m > LamportTime(20) && e > LamportTime(9) && q > LamportTime(4));
+        assert_eq!(
+            d.take_previous(),
+            [("a".to_owned(), "127.0.0.2:7946".parse().unwrap())]
+        );
+        assert!(d.take_previous().is_empty());
+        d.notify_msg(&event(9, "seen-before", b""));
+        d.notify_msg(&event(10, "new", b""));
+        let names: Vec<String> = drain(&mut d)
+            .into_iter()
+            .filter_map(|e| match e {
+                SerfEvent::User { name, .. } => Some(name),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names, ["new"]);
+        d.notify_join(&node("b", b""));
+        let log = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            log.ends_with("event-clock: 10\nalive: b 127.0.0.1:7946\n"),
+            "{log:?}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

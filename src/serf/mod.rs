@@ -16,6 +16,7 @@ pub mod messages;
 pub mod query;
 mod read;
 pub mod shell;
+pub mod snapshot;
 pub mod stats;
 pub mod tags;
 pub mod vivaldi;

@@ -14,9 +14,11 @@ use super::layer::{
 use super::member_state::SerfMember;
 use super::messages::InternalQuery;
 use super::query::{QueryParams, QueryResult};
+use super::snapshot::{Snapshot, SnapshotError};
 use super::stats::SerfDiagnostic;
 use crate::node::{Config, Diagnostic, Memberlist, RuntimeError};
 use crate::wire::SecretKey;
+use rand::seq::SliceRandom;
 
 /// Go's `LeavePropagateDelay` for Serf: time for the leave to spread after it is sent.
 pub const LEAVE_PROPAGATE_DELAY: Duration = Duration::from_secs(1);
@@ -35,6 +37,8 @@ pub enum ShellError {
     Serf(#[from] SerfError),
     #[error("tags: {0}")]
     Tags(String),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
     #[error("timed out waiting for the leave intent to be sent")]
     LeaveTimeout,
 }
@@ -79,7 +83,14 @@ impl Serf {
             retransmit_mult: config.retransmit_mult,
             ..serf
         };
-        let delegate = SerfDelegate::new(&config.name, serf, rand::SeedableRng::from_entropy());
+        let snapshot = match &serf.snapshot_path {
+            Some(path) => Some(Snapshot::open(path, serf.rejoin_after_leave)?),
+            None => None,
+        };
+        let mut delegate = SerfDelegate::new(&config.name, serf, rand::SeedableRng::from_entropy());
+        if let Some(snapshot) = snapshot {
+            delegate.restore(snapshot);
+        }
         let node = Memberlist::start(config, meta, delegate).await?;
         Ok(Serf { node })
     }
@@ -111,6 +122,23 @@ impl Serf {
             })
             .await?;
         Ok(joined?)
+    }
+
+    /// Go's `handleRejoin`: tries the members the snapshot last saw alive, in random
+    /// order, until one join succeeds. Returns how many there were to try and the
+    /// one we joined through.
+    pub async fn rejoin(&self) -> Result<(usize, Option<(String, SocketAddr)>), ShellError> {
+        let mut previous = self
+            .node
+            .with(|m, _| m.delegate_mut().take_previous())
+            .await?;
+        previous.shuffle(&mut rand::thread_rng());
+        for (name, addr) in &previous {
+            if matches!(self.node.join(vec![*addr]).await, Ok(n) if n > 0) {
+                return Ok((previous.len(), Some((name.clone(), *addr))));
+            }
+        }
+        Ok((previous.len(), None))
     }
 
     pub async fn user_event(
@@ -380,7 +408,10 @@ mod tests {
         serf.key_query(InternalQuery::RemoveKey, Some(k1.clone()))
             .await
             .unwrap();
-        assert_eq!(keyring_file::load(&path).unwrap().keys(), [k2.clone()]);
+        assert_eq!(
+            keyring_file::load(&path).unwrap().keys(),
+            std::slice::from_ref(&k2)
+        );
         serf.shutdown().await.unwrap();
 
         // The file cannot be written: the key is installed, but the answer says why
