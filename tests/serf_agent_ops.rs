@@ -253,3 +253,33 @@ fn snapshot_brings_a_killed_agent_back_and_a_left_one_only_with_rejoin() {
     status_is(&agents[1], "rust1", "alive");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn coalescing_keeps_the_latest_user_event_of_a_burst() {
+    let agents = pair(&SerfOpts::new);
+    let ours = RustSerfAgent::spawn(
+        "rust1",
+        agents[0].bind_addr(),
+        &["--coalesce-period=5s", "--quiescent-period=1s"],
+    );
+    status_is(&agents[1], "rust1", "alive");
+    for v in ["v1", "v2", "v3"] {
+        agents[1].event_coalesce("deploy", v, true).unwrap();
+    }
+    agents[1].event_coalesce("marker", "m", false).unwrap();
+    // Not coalescing: printed at once; the burst: once quiet, its latest only.
+    ours.wait_event(|e| e["event"] == "user" && e["name"] == "marker")
+        .unwrap();
+    let last = ours
+        .wait_event(|e| e["event"] == "user" && e["name"] == "deploy")
+        .unwrap();
+    assert_eq!(last["payload"], "v3");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let deploys: Vec<Value> = ours
+        .events
+        .snapshot()
+        .into_iter()
+        .filter(|e| e["name"] == "deploy")
+        .collect();
+    assert_eq!(deploys.len(), 1, "{deploys:?}");
+}

@@ -21,7 +21,7 @@ use memberlist_interop::serf::{
     LamportTime, QueryParams, Serf, SerfConfig, SerfEvent, SerfMember, SerfState,
 };
 
-use super::agent::{log, Args, Format};
+use super::agent::{humantime_secs, log, Args, Format};
 use super::gossip::resolve;
 
 #[derive(clap::Args, Default)]
@@ -49,6 +49,13 @@ pub struct SerfArgs {
     /// Rejoin from the snapshot even after a graceful leave (serf's -rejoin).
     #[arg(long, requires = "snapshot")]
     rejoin: bool,
+    /// Coalesce user events sent with coalesce=true: per name, only the latest is
+    /// printed, once this long has passed since the first (serf's agent: 3s; 0: off).
+    #[arg(long, default_value = "0s", value_parser = humantime_secs, requires = "serf")]
+    coalesce_period: Duration,
+    /// ...or once no such event came for this long (serf's agent: 1s; 0: off).
+    #[arg(long, default_value = "0s", value_parser = humantime_secs, requires = "serf")]
+    quiescent_period: Duration,
 }
 
 /// One `--event-handler`: which events it wants, and the script.
@@ -122,6 +129,8 @@ pub async fn run(args: Args) -> Result<(), String> {
         keyring_file: args.serf.keyring_file.clone(),
         snapshot_path: args.serf.snapshot.clone(),
         rejoin_after_leave: args.serf.rejoin,
+        user_coalesce_period: args.serf.coalesce_period,
+        user_quiescent_period: args.serf.quiescent_period,
         ..SerfConfig::default()
     };
     let name = config.name.clone();

@@ -18,6 +18,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use super::buffers::{EventBuffer, QueryBuffer, Seen};
+use super::coalesce::UserCoalescer;
 use super::coordinate::Coordinate;
 use super::keyring_file;
 use super::keys;
@@ -90,6 +91,10 @@ pub struct SerfConfig {
     pub snapshot_path: Option<PathBuf>,
     /// The serf agent's `-rejoin`: a snapshot's `leave` does not stop a rejoin.
     pub rejoin_after_leave: bool,
+    /// Go's `UserCoalescePeriod` and `UserQuiescentPeriod`: both non-zero turns on
+    /// coalescing of user events sent with `coalesce` (see [`UserCoalescer`]).
+    pub user_coalesce_period: Duration,
+    pub user_quiescent_period: Duration,
 }
 
 impl Default for SerfConfig {
@@ -105,6 +110,8 @@ impl Default for SerfConfig {
             keyring_file: None,
             snapshot_path: None,
             rejoin_after_leave: false,
+            user_coalesce_period: Duration::ZERO,
+            user_quiescent_period: Duration::ZERO,
         }
     }
 }
@@ -215,6 +222,8 @@ pub struct SerfDelegate {
     conflict_reported: bool,
     /// The running `_serf_conflict` query about our name.
     conflict_query: Option<(LamportTime, u32)>,
+    /// Holds coalescing user events between delivery and the application.
+    coalescer: Option<UserCoalescer>,
     /// The open snapshot log, fed every delivered event and the member clock.
     snapshot: Option<Snapshot>,
     /// Members alive in the snapshot when it was opened, until the shell rejoins them.
@@ -227,6 +236,8 @@ pub struct SerfDelegate {
 impl SerfDelegate {
     pub fn new(name: &str, config: SerfConfig, mut rng: StdRng) -> Self {
         let vivaldi = Vivaldi::new(StdRng::seed_from_u64(rng.gen()));
+        let coalescer =
+            UserCoalescer::new(config.user_coalesce_period, config.user_quiescent_period);
         SerfDelegate {
             name: name.to_owned(),
             intent_queue: BroadcastQueue::new(config.retransmit_mult),
@@ -251,6 +262,7 @@ impl SerfDelegate {
             next_reconnect: None,
             conflict_reported: false,
             conflict_query: None,
+            coalescer,
             snapshot: None,
             previous: Vec::new(),
             now: Time::ZERO,
@@ -336,7 +348,11 @@ impl SerfDelegate {
             };
             self.note_snapshot(written);
         }
-        self.app_events.push_back(e);
+        let passed = match self.coalescer.as_mut() {
+            Some(c) => c.offer(e).err(),
+            None => Some(e),
+        };
+        self.app_events.extend(passed);
     }
 
     fn note_snapshot(&mut self, written: Result<(), SnapshotError>) {
@@ -394,9 +410,12 @@ impl SerfDelegate {
                 .any(|m| m.name != self.name && m.status == MemberStatus::Alive)
     }
 
-    /// Our leave is complete.
+    /// Our leave is complete: coalescing events still held are delivered.
     pub fn set_left(&mut self) {
         self.state = SerfState::Left;
+        if let Some(c) = self.coalescer.as_mut() {
+            self.app_events.extend(c.flush());
+        }
     }
 
     /// Sends a user event to the cluster (and delivers it here, as Go does).
@@ -1142,7 +1161,8 @@ impl Delegate for SerfDelegate {
 
     fn poll_timeout(&self) -> Option<Time> {
         let queries = self.open.values().map(|q| q.deadline).min();
-        [queries, self.next_reap, self.next_reconnect]
+        let coalesced = self.coalescer.as_ref().and_then(UserCoalescer::deadline);
+        [queries, self.next_reap, self.next_reconnect, coalesced]
             .into_iter()
             .flatten()
             .min()
@@ -1157,6 +1177,9 @@ impl Delegate for SerfDelegate {
             }
         }
         d.report_tag_errors();
+        if let Some(c) = d.coalescer.as_mut() {
+            d.app_events.extend(c.tick(now));
+        }
         // The member clock also moves without member events (intents about members
         // we know): keep the snapshot's copy current, as Go's periodic update does.
         let clock = d.members.clock.time();

@@ -5,6 +5,7 @@
 //! (go-msgpack v2, old "raw" string spec) and to read what any Serf version sends.
 
 pub mod buffers;
+pub mod coalesce;
 pub mod coordinate;
 pub mod json;
 pub mod keyring_file;

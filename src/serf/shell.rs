@@ -431,4 +431,53 @@ mod tests {
         serf.shutdown().await.unwrap();
         std::fs::remove_dir_all(&dir).ok();
     }
+
+    #[tokio::test]
+    async fn coalescing_user_events_deliver_only_the_latest_per_name() {
+        let serf = Serf::start(
+            config("c1"),
+            SerfConfig {
+                user_coalesce_period: Duration::from_secs(2),
+                user_quiescent_period: Duration::from_millis(200),
+                ..SerfConfig::default()
+            },
+            &[],
+            5,
+        )
+        .await
+        .unwrap();
+        serf.events().await.unwrap();
+        for (name, payload, coalesce) in [
+            ("deploy", "v1", true),
+            ("deploy", "v2", true),
+            ("now", "x", false),
+            ("deploy", "v3", true),
+        ] {
+            serf.user_event(name.into(), payload.into(), coalesce)
+                .await
+                .unwrap();
+        }
+        let payloads = |events: Vec<SerfEvent>| -> Vec<String> {
+            events
+                .into_iter()
+                .filter_map(|e| match e {
+                    SerfEvent::User { payload, .. } => {
+                        Some(String::from_utf8(payload.unwrap_or_default()).unwrap())
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(payloads(serf.events().await.unwrap()), ["x"]);
+        let until = tokio::time::Instant::now() + Duration::from_secs(10);
+        let held = loop {
+            let got = payloads(serf.events().await.unwrap());
+            if !got.is_empty() || tokio::time::Instant::now() >= until {
+                break got;
+            }
+            tokio::time::sleep(POLL).await;
+        };
+        assert_eq!(held, ["v3"]);
+        serf.shutdown().await.unwrap();
+    }
 }
