@@ -53,7 +53,7 @@ pub struct SerfArgs {
     /// printed, once this long has passed since the first (serf's agent: 3s; 0: off).
     #[arg(long, default_value = "0s", value_parser = humantime_secs, requires = "serf")]
     coalesce_period: Duration,
-    /// ...or once no such event came for this long (serf's agent: 1s; 0: off).
+    /// Deliver held user events once none came for this long (serf's agent: 1s; 0: off).
     #[arg(long, default_value = "0s", value_parser = humantime_secs, requires = "serf")]
     quiescent_period: Duration,
 }
@@ -449,6 +449,14 @@ async fn serve_rpc(listener: TcpListener, serf: Serf) {
     }
 }
 
+/// An optional field of a request: absent is empty, the wrong shape an error.
+fn field<T: serde::de::DeserializeOwned + Default>(req: &Value, key: &str) -> Result<T, String> {
+    match &req[key] {
+        Value::Null => Ok(T::default()),
+        v => serde_json::from_value(v.clone()).map_err(|e| format!("bad {key:?}: {e}")),
+    }
+}
+
 async fn answer(serf: &Serf, req: &Value) -> Result<Value, String> {
     let s = |k: &str| req[k].as_str().unwrap_or_default().to_owned();
     match req["cmd"].as_str() {
@@ -530,10 +538,8 @@ async fn answer(serf: &Serf, req: &Value) -> Result<Value, String> {
         }
         Some("tags") => {
             let mut tags = serf.local_tags().await.map_err(|e| e.to_string())?;
-            let set: BTreeMap<String, String> =
-                serde_json::from_value(req["set"].clone()).unwrap_or_default();
-            let delete: Vec<String> =
-                serde_json::from_value(req["delete"].clone()).unwrap_or_default();
+            let set: BTreeMap<String, String> = field(req, "set")?;
+            let delete: Vec<String> = field(req, "delete")?;
             // As the serf agent: new values first, then deletions.
             tags.extend(set);
             for k in &delete {

@@ -79,15 +79,14 @@ pub struct KeysArgs {
 }
 
 #[derive(clap::Args)]
-#[group(id = "tag_change", required = true, multiple = true)]
 pub struct TagsArgs {
     #[arg(long, default_value = DEFAULT_RPC_ADDR)]
     rpc_addr: SocketAddr,
     /// Set tag KEY to VALUE (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE", group = "tag_change")]
+    #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
     /// Remove tag KEY (repeatable; applied after the --set values).
-    #[arg(long = "delete", value_name = "KEY", group = "tag_change")]
+    #[arg(long = "delete", value_name = "KEY")]
     delete: Vec<String>,
 }
 
@@ -220,6 +219,9 @@ fn print_key_counts(answers: &[Value], members: u64) {
 
 pub fn tags(a: TagsArgs) -> ExitCode {
     let run = || -> Result<(), String> {
+        if a.set.is_empty() && a.delete.is_empty() {
+            return Err("nothing to change: give --set KEY=VALUE or --delete KEY".into());
+        }
         let set = a
             .set
             .iter()
