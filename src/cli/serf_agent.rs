@@ -157,16 +157,22 @@ pub async fn run(args: Args) -> Result<(), String> {
         format,
         json!({"event": "started", "addr": serf.local_addr().to_string(), "rpc": args.rpc_addr.to_string()}),
     );
-    match serf.rejoin().await.map_err(|e| e.to_string())? {
-        (_, Some((node, addr))) => log(
-            format,
-            json!({"event": "rejoined", "node": node, "addr": addr.to_string()}),
-        ),
-        (0, None) => {}
-        (n, None) => {
-            eprintln!("memberlist agent: could not rejoin any of the {n} members in the snapshot")
+    // In the background, as serf does: a member in the snapshot that no longer
+    // answers must not hold up the start.
+    let rejoiner = serf.clone();
+    tokio::spawn(async move {
+        match rejoiner.rejoin().await {
+            Ok((_, Some((node, addr)))) => log(
+                format,
+                json!({"event": "rejoined", "node": node, "addr": addr.to_string()}),
+            ),
+            Ok((0, None)) => {}
+            Ok((n, None)) => eprintln!(
+                "memberlist agent: could not rejoin any of the {n} members in the snapshot"
+            ),
+            Err(e) => eprintln!("memberlist agent: rejoin: {e}"),
         }
-    }
+    });
     if !peers.is_empty() {
         match serf.join(peers).await {
             Ok(n) => log(format, json!({"event": "joined", "peers": n})),

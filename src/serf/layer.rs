@@ -344,7 +344,9 @@ impl SerfDelegate {
                     snap.member_event(*kind, member, self.members.clock.time())
                 }
                 SerfEvent::User { ltime, .. } => snap.user_event(*ltime),
-                SerfEvent::Query { ltime, .. } => snap.query(*ltime),
+                // Recorded when the query is processed (internal ones are not
+                // delivered).
+                SerfEvent::Query { .. } => Ok(()),
             };
             self.note_snapshot(written);
         }
@@ -688,6 +690,12 @@ impl SerfDelegate {
             }
         }
         self.responders.insert((q.ltime, q.id), responder);
+        // Every processed query, Serf's internal ones too, moves the snapshot's
+        // query clock (Go's snapshotter sits before the internal query handler).
+        if let Some(snap) = self.snapshot.as_mut() {
+            let written = snap.query(q.ltime);
+            self.note_snapshot(written);
+        }
         match q.internal() {
             Some(InternalQuery::Ping) => {}
             Some(InternalQuery::Conflict) => {
@@ -1326,6 +1334,26 @@ mod tests {
         let log = std::fs::read_to_string(&path).unwrap();
         assert!(
             log.ends_with("event-clock: 10\nalive: b 127.0.0.1:7946\n"),
+            "{log:?}"
+        );
+        // Serf's internal queries move the query clock too, as in Go.
+        let ping = |ltime| {
+            SerfMessage::Query(Query {
+                ltime: LamportTime(ltime),
+                id: 1,
+                addr: Some(vec![127, 0, 0, 9].into()),
+                port: 7000,
+                source_node: "a".into(),
+                name: "_serf_ping".into(),
+                ..Default::default()
+            })
+            .to_bytes()
+        };
+        d.notify_msg(&ping(4));
+        d.notify_msg(&ping(5));
+        let log = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            log.ends_with("alive: b 127.0.0.1:7946\nquery-clock: 5\n"),
             "{log:?}"
         );
         std::fs::remove_dir_all(&dir).ok();
