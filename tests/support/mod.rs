@@ -6,4 +6,5 @@
 
 pub mod gonode;
 pub mod process;
+pub mod rust_serf;
 pub mod serf;
