@@ -137,17 +137,7 @@ fn keyring_file_follows_serf_key_rotation_and_survives_a_restart() {
 
     // Leave, and come back at the same address with only the file: the serf agents
     // now speak KEY2 alone, so rejoining proves the rotated keyring was loaded.
-    ours.signal(libc::SIGTERM);
-    support::process::wait_bounded(&mut ours.child, WAIT).unwrap();
-    agents[0]
-        .wait_members(
-            |m| {
-                m.iter()
-                    .any(|m| m["name"] == "rust1" && m["status"] == "left")
-            },
-            WAIT,
-        )
-        .unwrap();
+    ours.stop_and_wait_status(libc::SIGTERM, &agents[0], "rust1", "left");
     let (bind, rpc) = (ours.bind, ours.rpc);
     drop(ours);
     let join = format!("--join={}", agents[0].bind_addr());

@@ -179,17 +179,7 @@ fn plain_cluster_scenario(opts: &dyn Fn(&str) -> SerfOpts) {
     }
 
     // A graceful leave shows as left, not failed.
-    ours.signal(libc::SIGTERM);
-    wait_bounded(&mut ours.child, WAIT).unwrap();
-    agents[0]
-        .wait_members(
-            |m| {
-                m.iter()
-                    .any(|m| m["name"] == "rust1" && m["status"] == "left")
-            },
-            WAIT,
-        )
-        .unwrap();
+    ours.stop_and_wait_status(libc::SIGTERM, &agents[0], "rust1", "left");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -232,17 +222,7 @@ fn encrypted_rotation_scenario(opts: &dyn Fn(&str) -> SerfOpts) {
         .unwrap();
 
     // SIGKILL: the serf agents decide we failed.
-    ours.signal(libc::SIGKILL);
-    wait_bounded(&mut ours.child, WAIT).unwrap();
-    agents[0]
-        .wait_members(
-            |m| {
-                m.iter()
-                    .any(|m| m["name"] == "rust1" && m["status"] == "failed")
-            },
-            WAIT,
-        )
-        .unwrap();
+    ours.stop_and_wait_status(libc::SIGKILL, &agents[0], "rust1", "failed");
 }
 
 /// A member that takes a name already in the cluster asks the others (the

@@ -139,14 +139,7 @@ async fn agent(args: Args) -> Result<(), String> {
         return super::serf_agent::run(args).await;
     }
     let config = config(&args)?;
-    let peers = args
-        .join
-        .iter()
-        .map(|a| resolve(a))
-        .collect::<Result<Vec<_>, _>>()?;
-    let rpc = TcpListener::bind(args.rpc_addr)
-        .await
-        .map_err(|e| format!("control address {}: {e}", args.rpc_addr))?;
+    let (peers, rpc) = peers_and_control(&args).await?;
     let (delegate, mut events) = EventDelegate::new(config.retransmit_mult);
     let node = Memberlist::start(config, args.meta.clone().into_bytes(), delegate)
         .await
@@ -191,6 +184,21 @@ async fn agent(args: Args) -> Result<(), String> {
         print_event(format, &e);
     }
     Ok(())
+}
+
+/// The addresses to join and the bound control socket: both kinds of agent start so.
+pub(super) async fn peers_and_control(
+    args: &Args,
+) -> Result<(Vec<std::net::SocketAddr>, TcpListener), String> {
+    let peers = args
+        .join
+        .iter()
+        .map(|a| resolve(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rpc = TcpListener::bind(args.rpc_addr)
+        .await
+        .map_err(|e| format!("control address {}: {e}", args.rpc_addr))?;
+    Ok((peers, rpc))
 }
 
 pub(super) fn log(format: Format, v: Value) {

@@ -22,7 +22,6 @@ use memberlist_interop::serf::{
 };
 
 use super::agent::{humantime_secs, log, Args, Format};
-use super::gossip::resolve;
 
 #[derive(clap::Args, Default)]
 pub struct SerfArgs {
@@ -141,14 +140,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         .iter()
         .map(|h| Handler::parse(h))
         .collect::<Result<Vec<_>, _>>()?;
-    let peers = args
-        .join
-        .iter()
-        .map(|a| resolve(a))
-        .collect::<Result<Vec<_>, _>>()?;
-    let rpc = TcpListener::bind(args.rpc_addr)
-        .await
-        .map_err(|e| format!("control address {}: {e}", args.rpc_addr))?;
+    let (peers, rpc) = super::agent::peers_and_control(&args).await?;
     let serf = Serf::start(config, serf_config, &tags, args.serf.protocol)
         .await
         .map_err(|e| e.to_string())?;
@@ -186,11 +178,10 @@ pub async fn run(args: Args) -> Result<(), String> {
     };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
     let mut diag_tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
-            _ = tick.tick() => {
+            _ = serf.events_ready() => {
                 let events = serf.events().await.map_err(|e| e.to_string())?;
                 if !events.is_empty() {
                     // Handlers see the tags as they are now (`memberlist tags` may

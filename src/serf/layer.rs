@@ -210,6 +210,9 @@ pub struct SerfDelegate {
     outbox: Vec<(SocketAddr, Vec<u8>)>,
     key_ops: Vec<KeyOp>,
     app_events: VecDeque<SerfEvent>,
+    /// Told when `app_events` grows, so a shell can sleep until then instead of
+    /// polling; the layer itself stays free of I/O.
+    event_waker: Option<Box<dyn Fn() + Send>>,
     vivaldi: Vivaldi,
     coordinates: HashMap<String, Coordinate>,
     stats: SerfStats,
@@ -254,6 +257,7 @@ impl SerfDelegate {
             outbox: Vec::new(),
             key_ops: Vec::new(),
             app_events: VecDeque::new(),
+            event_waker: None,
             vivaldi,
             coordinates: HashMap::new(),
             stats: SerfStats::default(),
@@ -354,7 +358,23 @@ impl SerfDelegate {
             Some(c) => c.offer(e).err(),
             None => Some(e),
         };
-        self.app_events.extend(passed);
+        self.queue_app_events(passed);
+    }
+
+    /// Hands events to the application and wakes whoever waits for them.
+    fn queue_app_events(&mut self, events: impl IntoIterator<Item = SerfEvent>) {
+        let before = self.app_events.len();
+        self.app_events.extend(events);
+        if self.app_events.len() > before {
+            if let Some(wake) = &self.event_waker {
+                wake();
+            }
+        }
+    }
+
+    /// Called whenever events become ready for [`SerfDelegate::poll_event`].
+    pub fn set_event_waker(&mut self, wake: impl Fn() + Send + 'static) {
+        self.event_waker = Some(Box::new(wake));
     }
 
     fn note_snapshot(&mut self, written: Result<(), SnapshotError>) {
@@ -415,8 +435,8 @@ impl SerfDelegate {
     /// Our leave is complete: coalescing events still held are delivered.
     pub fn set_left(&mut self) {
         self.state = SerfState::Left;
-        if let Some(c) = self.coalescer.as_mut() {
-            self.app_events.extend(c.flush());
+        if let Some(held) = self.coalescer.as_mut().map(|c| c.flush()) {
+            self.queue_app_events(held);
         }
     }
 
@@ -1185,8 +1205,8 @@ impl Delegate for SerfDelegate {
             }
         }
         d.report_tag_errors();
-        if let Some(c) = d.coalescer.as_mut() {
-            d.app_events.extend(c.tick(now));
+        if let Some(due) = d.coalescer.as_mut().map(|c| c.tick(now)) {
+            d.queue_app_events(due);
         }
         // The member clock also moves without member events (intents about members
         // we know): keep the snapshot's copy current, as Go's periodic update does.

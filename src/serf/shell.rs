@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::keys::{self, KeyAnswer};
@@ -19,6 +20,7 @@ use super::stats::SerfDiagnostic;
 use crate::node::{Config, Diagnostic, Memberlist, RuntimeError};
 use crate::wire::SecretKey;
 use rand::seq::SliceRandom;
+use tokio::sync::Notify;
 
 /// Go's `LeavePropagateDelay` for Serf: time for the leave to spread after it is sent.
 pub const LEAVE_PROPAGATE_DELAY: Duration = Duration::from_secs(1);
@@ -67,6 +69,8 @@ impl KeyReport {
 #[derive(Clone)]
 pub struct Serf {
     node: Memberlist<SerfDelegate>,
+    /// Signalled by the layer when events are ready (see [`Serf::events_ready`]).
+    ready: Arc<Notify>,
 }
 
 impl Serf {
@@ -88,11 +92,14 @@ impl Serf {
             None => None,
         };
         let mut delegate = SerfDelegate::new(&config.name, serf, rand::SeedableRng::from_entropy());
+        let ready = Arc::new(Notify::new());
+        let wake = ready.clone();
+        delegate.set_event_waker(move || wake.notify_one());
         if let Some(snapshot) = snapshot {
             delegate.restore(snapshot);
         }
         let node = Memberlist::start(config, meta, delegate).await?;
-        Ok(Serf { node })
+        Ok(Serf { node, ready })
     }
 
     /// The memberlist member underneath.
@@ -238,6 +245,12 @@ impl Serf {
             })
             .collect();
         Ok(KeyReport { members, answers })
+    }
+
+    /// Resolves once events may be waiting for [`Serf::events`] (possibly ones an
+    /// earlier call already took). Cancel-safe, so it can sit in a `select!`.
+    pub async fn events_ready(&self) {
+        self.ready.notified().await
     }
 
     /// Events since the last call.

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::process::{free_port, run_bounded, LineLog};
+use super::process::{free_port, run_bounded, wait_bounded, LineLog};
+use super::serf::SerfAgent;
 
 /// How long the agent may take to start, join, or show an event.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -92,6 +93,25 @@ impl RustSerfAgent {
                 String::from_utf8_lossy(&out.stderr)
             ))
         }
+    }
+
+    /// Sends `sig`, waits for the agent to exit, then until `watcher` lists member
+    /// `name` with `status` (left after SIGTERM, failed after SIGKILL).
+    pub fn stop_and_wait_status(
+        &mut self,
+        sig: i32,
+        watcher: &SerfAgent,
+        name: &str,
+        status: &str,
+    ) {
+        self.signal(sig);
+        wait_bounded(&mut self.child, WAIT).unwrap();
+        watcher
+            .wait_members(
+                |m| m.iter().any(|m| m["name"] == name && m["status"] == status),
+                WAIT,
+            )
+            .unwrap();
     }
 
     pub fn signal(&mut self, sig: i32) {
