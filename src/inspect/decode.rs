@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::capture::Frame;
+use super::defrag::Defrag;
 use super::net::{self, Segment};
 use super::tcp::Direction;
 use crate::serf::json as serf_json;
@@ -85,6 +86,8 @@ pub struct Summary {
     pub serf_by_type: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
     pub decrypt_failures: u64,
+    /// IP datagrams that came in fragments: (reassembled, given up).
+    pub ip_fragments: (u64, u64),
     pub by_source: BTreeMap<String, u64>,
     /// (time, node, event) in capture order: alive, suspect (by whom), dead, left, refuted.
     pub timeline: Vec<(Duration, String, String)>,
@@ -92,6 +95,10 @@ pub struct Summary {
 }
 
 impl Summary {
+    fn malformed_frame(&mut self) {
+        *self.errors.entry("malformed frame".into()).or_default() += 1;
+    }
+
     fn record(&mut self, row: &Row) {
         *self.by_source.entry(row.src.to_string()).or_default() += 1;
         let body = match &row.body {
@@ -155,6 +162,7 @@ impl Summary {
             "rows_by_source": self.by_source,
             "errors": self.errors,
             "decryption_failures": self.decrypt_failures,
+            "ip_fragments": {"reassembled": self.ip_fragments.0, "dropped": self.ip_fragments.1},
             "timeline": self.timeline.iter().map(|(t, n, e)| json!({
                 "time": format!("{}.{:06}", t.as_secs(), t.subsec_micros()), "node": n, "event": e
             })).collect::<Vec<_>>(),
@@ -191,6 +199,7 @@ impl Flow {
 pub struct Inspector {
     cfg: InspectorConfig,
     flows: HashMap<(SocketAddr, SocketAddr), Flow>,
+    defrag: Defrag,
     pub summary: Summary,
 }
 
@@ -199,6 +208,7 @@ impl Inspector {
         Inspector {
             cfg,
             flows: HashMap::new(),
+            defrag: Defrag::default(),
             summary: Summary::default(),
         }
     }
@@ -219,26 +229,28 @@ impl Inspector {
     /// Feeds one frame, appending the rows it completes.
     pub fn frame(&mut self, frame: &Frame, rows: &mut Vec<Row>) {
         self.summary.frames += 1;
-        let seg = match net::parse(frame.link, &frame.data) {
-            Ok(s) => s,
-            Err(net::Malformed(why)) => {
-                *self
-                    .summary
-                    .errors
-                    .entry("malformed frame".into())
-                    .or_default() += 1;
-                let _ = why;
-                return;
+        match net::parse(frame.link, &frame.data) {
+            Ok(Segment::Fragment(f)) => {
+                if let Some(datagram) = self.defrag.add(frame.time, &f) {
+                    match net::transport(f.src, f.dst, f.protocol, &datagram) {
+                        Ok(seg) => self.segment(frame, seg, rows),
+                        Err(_) => self.summary.malformed_frame(),
+                    }
+                }
+                self.summary.ip_fragments = (self.defrag.reassembled, self.defrag.dropped);
             }
-        };
+            Ok(seg) => self.segment(frame, seg, rows),
+            Err(_) => self.summary.malformed_frame(),
+        }
+    }
+
+    /// Decodes one UDP datagram or TCP segment if it is on a gossip port.
+    fn segment(&mut self, frame: &Frame, seg: Segment<'_>, rows: &mut Vec<Row>) {
+        let start = rows.len();
         match seg {
             Segment::Udp { src, dst, payload } if self.wanted(&src, &dst) => {
                 self.summary.gossip_bytes += payload.len() as u64;
-                let start = rows.len();
                 self.udp(frame, src, dst, payload, rows);
-                for r in &rows[start..] {
-                    self.summary.record(r);
-                }
             }
             Segment::Tcp {
                 src,
@@ -251,20 +263,12 @@ impl Inspector {
                 payload,
             } if self.wanted(&src, &dst) => {
                 self.summary.gossip_bytes += payload.len() as u64;
-                let start = rows.len();
                 self.tcp(frame, src, dst, seq, syn, ack, fin || rst, payload, rows);
-                for r in &rows[start..] {
-                    self.summary.record(r);
-                }
-            }
-            Segment::Fragment { .. } => {
-                *self
-                    .summary
-                    .errors
-                    .entry("IP fragment (not reassembled)".into())
-                    .or_default() += 1;
             }
             _ => {}
+        }
+        for r in &rows[start..] {
+            self.summary.record(r);
         }
     }
 
@@ -448,6 +452,8 @@ impl Inspector {
 
     /// Ends the capture: directions with undecoded bytes are decoded as complete.
     pub fn finish(&mut self, rows: &mut Vec<Row>) {
+        self.defrag.finish();
+        self.summary.ip_fragments = (self.defrag.reassembled, self.defrag.dropped);
         let mut keys: Vec<_> = self
             .flows
             .iter()

@@ -1,8 +1,9 @@
-//! The capture inspector: pcap/pcapng → link/IP → UDP datagrams and reassembled TCP
+//! The capture inspector: pcap/pcapng → link/IP (fragments reassembled) → UDP datagrams and reassembled TCP
 //! streams → the codec → one row per memberlist message.
 
 pub mod capture;
 pub mod decode;
+pub mod defrag;
 pub mod net;
 pub mod tcp;
 
