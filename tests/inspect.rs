@@ -197,12 +197,36 @@ fn udp_and_tcp_from_go_fixtures() {
     assert_eq!(names, want);
     assert_eq!(rows[6]["src"], "127.0.0.1:7946");
 
-    // Without the key: an error row for the encrypted packet, exit status 1.
-    let (rows, code, _) = run(&pcap(&frames, DataLink::ETHERNET), &[]);
+    // Without the key: an error row for the encrypted packet that suggests one, exit 1.
+    let capture = pcap(&frames, DataLink::ETHERNET);
+    let (rows, code, _) = run(&capture, &[]);
     assert_eq!(code, 1);
-    assert!(rows
-        .iter()
-        .any(|r| r["error"].is_string() && r["src"] == "127.0.0.2:40000"));
+    let errors: Vec<&str> = rows.iter().filter_map(|r| r["error"].as_str()).collect();
+    assert_eq!(errors.len(), 1, "{rows:#?}");
+    assert!(errors[0].contains("pass --key"), "{}", errors[0]);
+    // With two wrong keys: the row says no key opened it, and the summary counts it.
+    let wrong = [
+        "--key",
+        "AAAAAAAAAAAAAAAAAAAAAA==",
+        "--key",
+        "AQEBAQEBAQEBAQEBAQEBAQ==",
+    ];
+    let (rows, code, _) = run(&capture, &wrong);
+    assert_eq!(code, 1);
+    let errors: Vec<&str> = rows.iter().filter_map(|r| r["error"].as_str()).collect();
+    assert_eq!(errors.len(), 1, "{rows:#?}");
+    assert!(
+        errors[0].starts_with("no key opened it (tried 2 keys)"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(
+        rows.len(),
+        5,
+        "the ping, the suspect and the TCP rows still decode"
+    );
+    let s = summary_of(&capture, &wrong);
+    assert_eq!(s["decryption_failures"], 1);
 }
 
 #[test]

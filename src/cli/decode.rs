@@ -82,24 +82,8 @@ fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
         .filter(|c| c.is_ascii_hexdigit())
         .collect();
     let bytes = hex::decode(&cleaned).map_err(|e| format!("--hex: {e}"))?;
-    let mut keys = args
-        .keys
-        .iter()
-        .map(|k| SecretKey::from_base64(k).map_err(|e| format!("--key: {e}")));
-    let keyring = match keys.next() {
-        None => None,
-        Some(primary) => Some(Keyring::with_keys(
-            primary?,
-            keys.collect::<Result<Vec<_>, _>>()?,
-        )),
-    };
-    let label = args
-        .label
-        .as_deref()
-        .map(Label::parse_optional)
-        .transpose()
-        .map_err(|e| format!("--label: {e}"))?
-        .flatten();
+    let keyring = args.keyring()?;
+    let label = args.label()?;
     let policy = match &args.label {
         Some(_) => LabelPolicy::Expect(label.as_ref()),
         None => LabelPolicy::Any,
@@ -111,7 +95,6 @@ fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
     };
     let mut rows = Vec::new();
     let mut all_ok = true;
-    let have_keys = keyring.is_some();
     let info = peel_packet(&bytes, &cfg, |layers, msg| {
         let names: Vec<&str> = layers.as_slice().iter().map(|t| t.name()).collect();
         rows.push(match msg {
@@ -131,7 +114,7 @@ fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
                 all_ok = false;
                 let top_level = names.iter().all(|n| *n == "has_label");
                 let text = if top_level {
-                    explain(&e, &bytes, have_keys)
+                    explain(&e, &bytes, keyring.as_ref())
                 } else {
                     e.to_string()
                 };
@@ -153,29 +136,16 @@ fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
             Ok((rows, all_ok))
         }
         Err(e) => Ok((
-            vec![json!({"error": explain(&e, &bytes, keyring.is_some())})],
+            vec![json!({"error": explain(&e, &bytes, keyring.as_ref())})],
             false,
         )),
     }
 }
 
-/// Names the likely cause for errors that a user would otherwise have to puzzle over.
-fn explain(e: &WireError, bytes: &[u8], have_keys: bool) -> String {
-    let body = match bytes.first() {
-        Some(244) => bytes
-            .get(2 + *bytes.get(1).unwrap_or(&0) as usize..)
-            .unwrap_or_default(),
-        _ => bytes,
-    };
-    match (e, body.first()) {
-        (WireError::NoKeyDecrypts, _) => {
-            format!("{e}: wrong key, or the packet was sealed with another label")
-        }
-        (_, Some(&v @ (0 | 1))) if !have_keys && body.len() >= 29 => {
-            format!("{e} (this may be an encrypted packet, version {v}: pass --key)")
-        }
-        _ => e.to_string(),
-    }
+/// The error text, naming the likely cause when it is about keys.
+fn explain(e: &WireError, bytes: &[u8], keyring: Option<&Keyring>) -> String {
+    let body = memberlist_interop::wire::label::strip(bytes).map_or(bytes, |(_, b)| b);
+    memberlist_interop::inspect::decode::explain(e, keyring, body)
 }
 
 impl Args {

@@ -14,8 +14,30 @@ use super::tcp::Direction;
 use crate::serf::json as serf_json;
 use crate::wire::{
     decode_complete, decode_frame, json as wjson, peel_packet, Decoded, Keyring, Label,
-    LabelPolicy, PacketConfig, Side, StreamConfig, StreamFrame,
+    LabelPolicy, PacketConfig, Side, StreamConfig, StreamFrame, WireError,
 };
+
+/// How an error row about keys begins (counted as a decryption failure).
+const NO_KEY: &str = "no key opened it";
+
+/// The shortest sealed packet: version byte, nonce and tag.
+const ENCRYPTED_MIN: usize = 1 + crate::wire::crypto::NONCE_SIZE + crate::wire::crypto::TAG_SIZE;
+
+/// The error text of a packet (`body`: after its label) or stream that did not open,
+/// naming the likely cause when it is about keys.
+pub fn explain(e: &WireError, keyring: Option<&Keyring>, body: &[u8]) -> String {
+    match (e, keyring, body.first()) {
+        (WireError::NoKeyDecrypts, Some(ring), _) => format!(
+            "{NO_KEY} (tried {} key{}): wrong key, or sealed with another label",
+            ring.len(),
+            if ring.len() == 1 { "" } else { "s" }
+        ),
+        (_, None, Some(&v @ (0 | 1))) if body.len() >= ENCRYPTED_MIN => {
+            format!("{e} (an encrypted packet, version {v}? pass --key or --keyring-file)")
+        }
+        _ => e.to_string(),
+    }
+}
 
 /// Serf's default port and Consul's LAN and WAN gossip ports.
 pub const DEFAULT_PORTS: [u16; 3] = [7946, 8301, 8302];
@@ -103,7 +125,7 @@ impl Summary {
         *self.by_source.entry(row.src.to_string()).or_default() += 1;
         let body = match &row.body {
             Err(e) => {
-                if e.contains("no installed keys") {
+                if e.starts_with(NO_KEY) {
                     self.decrypt_failures += 1;
                 }
                 let cause = e.split(':').next().unwrap_or(e).to_string();
@@ -310,44 +332,47 @@ impl Inspector {
         };
         let first = if may_be_sealed { &sealed } else { &plain };
         let mut out = Vec::new();
-        let result = Self::peel(payload, first, &base, &mut out);
-        if let (Err(e), true) = (&result, may_be_sealed) {
+        let result = Self::peel(payload, first, self.cfg.keyring.as_ref(), &base, &mut out);
+        if let (Err(_), true) = (&result, may_be_sealed) {
             let mut alt = Vec::new();
-            if Self::peel(payload, &plain, &base, &mut alt).is_ok()
+            if Self::peel(payload, &plain, self.cfg.keyring.as_ref(), &base, &mut alt).is_ok()
                 && alt.iter().all(|r| r.body.is_ok())
             {
                 rows.extend(alt);
                 return;
             }
-            let mut r = base;
-            r.body = Err(e.clone());
-            rows.push(r);
-            return;
         }
         match result {
             Ok(()) => rows.extend(out),
             Err(e) => {
                 let mut r = base;
-                r.body = Err(e);
+                r.body = Err(explain(&e, self.cfg.keyring.as_ref(), body));
                 rows.push(r);
             }
         }
     }
 
+    /// Peels one datagram into rows; `keyring` is the user's, for error texts.
     fn peel(
         payload: &[u8],
         cfg: &PacketConfig<'_>,
+        keyring: Option<&Keyring>,
         base: &Row,
         rows: &mut Vec<Row>,
-    ) -> Result<(), String> {
+    ) -> Result<(), WireError> {
+        let body = crate::wire::label::strip(payload).map_or(payload, |(_, b)| b);
         let info = peel_packet(payload, cfg, |layers, m| {
             let mut r = base.clone();
             r.layers = layers.as_slice().iter().map(|t| t.name()).collect();
             r.serf = m.as_ref().ok().and_then(serf_json::from_message);
-            r.body = m.map(|m| wjson::message(&m)).map_err(|e| e.to_string());
+            // A message that fails right under the label may be a sealed packet.
+            let top_level = r.layers.iter().all(|l| *l == "has_label");
+            r.body = m.map(|m| wjson::message(&m)).map_err(|e| match top_level {
+                true => explain(&e, keyring, body),
+                false => e.to_string(),
+            });
             rows.push(r);
-        })
-        .map_err(|e| e.to_string())?;
+        })?;
         for r in rows.iter_mut() {
             r.label =
                 (!info.label.is_empty()).then(|| String::from_utf8_lossy(info.label).into_owned());
@@ -434,7 +459,7 @@ impl Inspector {
             Ok(None) => return,
             Ok(Some(f)) => stream_row(flow, f),
             Err(e) => {
-                let mut text = e.to_string();
+                let mut text = explain(&e, self.cfg.keyring.as_ref(), &[]);
                 if flow.dir.midstream {
                     text.push_str(" (capture started mid-stream)");
                 }
