@@ -14,6 +14,8 @@ use pcap_file::DataLink;
 pub enum CaptureError {
     #[error("not a pcap or pcapng capture (magic {0:02x?})")]
     BadMagic([u8; 4]),
+    #[error("the capture's header is cut short or damaged: {0}")]
+    BadHeader(String),
     #[error("capture ends or is damaged after frame {frame}: {detail}")]
     Damaged { frame: u64, detail: String },
     #[error("cannot read the capture: {0}")]
@@ -53,10 +55,7 @@ impl<R: Read> CaptureReader<R> {
             .read_exact(&mut magic)
             .map_err(|_| CaptureError::BadMagic(magic))?;
         let input = Cursor::new(magic).chain(reader);
-        let damaged = |e: pcap_file::PcapError| CaptureError::Damaged {
-            frame: 0,
-            detail: e.to_string(),
-        };
+        let damaged = |e: pcap_file::PcapError| CaptureError::BadHeader(e.to_string());
         let format = match magic {
             [0x0a, 0x0d, 0x0d, 0x0a] => Format::PcapNg(PcapNgReader::new(input).map_err(damaged)?),
             [0xa1, 0xb2, 0xc3, 0xd4]
