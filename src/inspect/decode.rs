@@ -61,8 +61,9 @@ pub struct Row {
     pub transport: &'static str,
     pub layers: Vec<&'static str>,
     pub label: Option<String>,
-    /// Index of the keyring key that opened the packet or frame.
-    pub key: Option<usize>,
+    /// The encryption version and the index of the keyring key that opened the
+    /// packet or frame.
+    pub key: Option<(u8, usize)>,
     /// `{"type", "fields", …}` as `wire::json` gives it, or the error text.
     pub body: Result<Value, String>,
     /// The Serf data inside the message, when its bytes parse as Serf
@@ -83,8 +84,9 @@ impl Row {
         if let Some(l) = &self.label {
             v["label"] = json!(l);
         }
-        if let Some(k) = self.key {
+        if let Some((version, k)) = self.key {
             v["key"] = json!(k);
+            v["encryption_version"] = json!(version);
         }
         match &self.body {
             Ok(Value::Object(m)) => v.as_object_mut().expect("object").extend(m.clone()),
@@ -376,7 +378,7 @@ impl Inspector {
         for r in rows.iter_mut() {
             r.label =
                 (!info.label.is_empty()).then(|| String::from_utf8_lossy(info.label).into_owned());
-            r.key = info.decrypted.map(|(_, k)| k);
+            r.key = info.decrypted.map(|(v, k)| (v as u8, k));
         }
         Ok(())
     }
@@ -525,7 +527,7 @@ fn stream_row(flow: &Flow, f: StreamFrame) -> Row {
     Row {
         layers,
         label: (!f.label.is_empty()).then(|| String::from_utf8_lossy(&f.label).into_owned()),
-        key: f.decrypted.map(|(_, k)| k),
+        key: f.decrypted.map(|(v, k)| (v as u8, k)),
         body: Ok(wjson::stream_message(&f.message)),
         serf: serf_json::from_stream(&f.message),
         ..stream_row_base(flow)
