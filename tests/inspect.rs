@@ -493,3 +493,63 @@ fn fragmented_udp_is_reassembled() {
         assert_eq!(s["messages_by_type"], serde_json::json!({}));
     }
 }
+
+/// The text form of a capture: stdout and exit status.
+fn run_text(capture: &[u8], args: &[&str]) -> (String, i32) {
+    let path = std::env::temp_dir().join(format!(
+        "inspect-text-{}-{}.pcap",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::write(&path, capture).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_memberlist"))
+        .args(["decode", path.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).ok();
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        out.status.code().unwrap(),
+    )
+}
+
+#[test]
+fn verbose_text_shows_every_layer_and_field() {
+    let (enc, side) = fixture("packet_aes128_v1_label");
+    let (req, _) = fixture("stream_pushpull_join_compressed");
+    let (rep, _) = fixture("stream_ack");
+    let mut frames = vec![udp(B, A, &enc)];
+    frames.extend(conversation(&req, &rep));
+    let capture = pcap(&frames, DataLink::ETHERNET);
+    let key = side["keys"][0].as_str().unwrap();
+    let (rows, _, _) = run(&capture, &["--key", key]);
+    let (plain, code) = run_text(&capture, &["--key", key]);
+    let (verbose, _) = run_text(&capture, &["--key", key, "-v"]);
+    assert_eq!(code, 0);
+    assert_eq!(plain.lines().count(), rows.len());
+    // Each one-line row is still there, followed by its tree and a blank line.
+    let trees: Vec<&str> = verbose.split("\n\n").filter(|t| !t.is_empty()).collect();
+    assert_eq!(trees.len(), rows.len());
+    for ((tree, line), row) in trees.iter().zip(plain.lines()).zip(&rows) {
+        assert!(tree.starts_with(line), "{tree}");
+        let fields = row["fields"].as_object().unwrap();
+        for (k, v) in fields {
+            let shown = match v {
+                Value::String(s) => format!("{k}: {s}"),
+                other => format!("{k}: {other}"),
+            };
+            assert!(tree.contains(&shown), "{shown} missing from\n{tree}");
+        }
+    }
+    assert!(trees[0].contains("  has_label \"prod\"\n    encrypt (version 1, key 0)\n"));
+    // The push/pull's node list is shown node by node.
+    let push_pull = trees.iter().find(|t| t.contains("push_pull")).unwrap();
+    let nodes = rows.iter().find(|r| r["type"] == "push_pull").unwrap()["nodes"]
+        .as_array()
+        .unwrap();
+    for (i, n) in nodes.iter().enumerate() {
+        assert!(push_pull.contains(&format!("[{i}]:")));
+        assert!(push_pull.contains(&format!("Name: {}", n["Name"].as_str().unwrap())));
+    }
+}

@@ -1,12 +1,12 @@
 //! `memberlist decode FILE|-`: every gossip message in a capture, as text or JSON lines.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::process::ExitCode;
 
-use memberlist_interop::inspect::{CaptureReader, Inspector, InspectorConfig};
+use memberlist_interop::inspect::{CaptureReader, Inspector, InspectorConfig, Row};
 
-use super::decode::{print_row, Args, Format};
+use super::decode::{write_row, Args, Format};
 use super::view;
 
 pub fn run(args: &Args) -> ExitCode {
@@ -35,17 +35,13 @@ fn inspect(args: &Args) -> Result<bool, String> {
         keyring: args.keyring()?,
         label: args.label()?,
     });
+    // Stdin is likely `tcpdump -U -w -`: rows go out as their frames arrive. A file
+    // is read as fast as it goes, its rows written in large blocks.
+    let live = args.input() == "-";
+    let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     let mut rows = Vec::new();
     let mut all_ok = true;
     let mut failure = None;
-    let mut emit = |rows: &mut Vec<memberlist_interop::inspect::Row>| {
-        for r in rows.drain(..) {
-            all_ok &= r.body.is_ok();
-            if !args.summary() {
-                print_row(&present(r.to_json()), args.format());
-            }
-        }
-    };
     for frame in reader {
         match frame {
             Ok(f) => inspector.frame(&f, &mut rows),
@@ -54,10 +50,18 @@ fn inspect(args: &Args) -> Result<bool, String> {
                 break;
             }
         }
-        emit(&mut rows);
+        if !rows.is_empty() {
+            all_ok &= emit(&mut out, &mut rows, args);
+            if live {
+                let _ = out.flush();
+            }
+        }
     }
     inspector.finish(&mut rows);
-    emit(&mut rows);
+    all_ok &= emit(&mut out, &mut rows, args);
+    // A closed stdout (`| head`) is the reader's choice, not an error of the capture.
+    let _ = out.flush();
+    drop(out);
     if args.summary() {
         let s = inspector.summary.to_json();
         match args.format() {
@@ -69,6 +73,19 @@ fn inspect(args: &Args) -> Result<bool, String> {
         Some(e) => Err(e),
         None => Ok(all_ok),
     }
+}
+
+/// Writes the rows (unless only the summary is wanted) and empties `rows`; false if
+/// any was an error row.
+fn emit(out: &mut impl Write, rows: &mut Vec<Row>, args: &Args) -> bool {
+    let mut all_ok = true;
+    for r in rows.drain(..) {
+        all_ok &= r.body.is_ok();
+        if !args.summary() {
+            let _ = write_row(out, &present(r.to_json()), args.format(), args.verbose());
+        }
+    }
+    all_ok
 }
 
 /// Addresses as IPs, versions as numbers, in message fields and push/pull node lists;

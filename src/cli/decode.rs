@@ -1,6 +1,7 @@
 //! `memberlist decode`: a capture file (pcap/pcapng, or `-` for stdin) or one pasted
 //! UDP payload (`--hex`), printed one row per memberlist message.
 
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::ValueEnum;
@@ -47,6 +48,9 @@ pub struct Args {
     label: Option<String>,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// With `--format text`: under each line, the tree of every layer and field.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -55,8 +59,12 @@ pub fn run(args: Args) -> ExitCode {
     }
     match decode(&args) {
         Ok((rows, all_ok)) => {
+            let mut out = io::stdout().lock();
             for row in rows {
-                print_row(&row, args.format);
+                // A closed stdout (`| head`) ends the output; nothing else to report.
+                if write_row(&mut out, &row, args.format, args.verbose).is_err() {
+                    break;
+                }
             }
             if all_ok {
                 ExitCode::SUCCESS
@@ -205,57 +213,71 @@ impl Args {
         self.any_port
     }
 
+    pub fn verbose(&self) -> bool {
+        self.verbose
+    }
+
     pub fn summary(&self) -> bool {
         self.summary
     }
 }
 
-pub fn print_row(row: &Value, format: Format) {
+/// Writes one row: a JSON line, or a text line (with `-v`, the row's tree under it).
+pub fn write_row(
+    out: &mut impl Write,
+    row: &Value,
+    format: Format,
+    verbose: bool,
+) -> io::Result<()> {
     match format {
-        Format::Json => println!("{row}"),
+        Format::Json => writeln!(out, "{row}"),
         Format::Text => {
-            let mut layers: Vec<String> = row["layers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|l| l.as_str().map(String::from))
-                .collect();
-            if let Some(k) = row.get("key") {
-                if let Some(l) = layers.iter_mut().find(|l| *l == "encrypt") {
-                    *l = format!("encrypt(v{}, key {k})", row["encryption_version"]);
-                }
+            writeln!(out, "{}", text_line(row))?;
+            if verbose {
+                let mut t = String::new();
+                super::tree::tree(row, &mut t);
+                writeln!(out, "{t}")?;
             }
-            let mut prefix = format!("[{}]", layers.join(" "));
-            if let (Some(src), Some(dst)) = (row["src"].as_str(), row["dst"].as_str()) {
-                prefix = format!(
-                    "{:>5} {} {src} -> {dst} {} {prefix}",
-                    row["frame"],
-                    row["time"].as_str().unwrap_or_default(),
-                    row["transport"].as_str().unwrap_or_default()
-                );
-            }
-            let serf = row.get("serf").map(serf_json::text);
-            if let Some(e) = row.get("error") {
-                println!("{prefix} error: {}", e.as_str().unwrap_or_default());
-            } else if let (Some(serf), Some(_)) = (&serf, row.get("payload")) {
-                println!(
-                    "{prefix} {} {serf}",
-                    row["type"].as_str().unwrap_or_default()
-                );
-            } else if let Some(p) = row.get("payload") {
-                println!(
-                    "{prefix} {} payload={}",
-                    row["type"].as_str().unwrap_or_default(),
-                    p.as_str().unwrap_or_default()
-                );
-            } else {
-                println!(
-                    "{prefix} {} {}{}",
-                    row["type"].as_str().unwrap_or_default(),
-                    view::text_fields(&row["fields"]),
-                    serf.map(|s| format!(" {s}")).unwrap_or_default()
-                );
-            }
+            Ok(())
         }
+    }
+}
+
+/// The one-line, tshark-style form of a row.
+fn text_line(row: &Value) -> String {
+    let mut layers: Vec<String> = row["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.as_str().map(String::from))
+        .collect();
+    if let Some(k) = row.get("key") {
+        if let Some(l) = layers.iter_mut().find(|l| *l == "encrypt") {
+            *l = format!("encrypt(v{}, key {k})", row["encryption_version"]);
+        }
+    }
+    let mut prefix = format!("[{}]", layers.join(" "));
+    if let (Some(src), Some(dst)) = (row["src"].as_str(), row["dst"].as_str()) {
+        prefix = format!(
+            "{:>5} {} {src} -> {dst} {} {prefix}",
+            row["frame"],
+            row["time"].as_str().unwrap_or_default(),
+            row["transport"].as_str().unwrap_or_default()
+        );
+    }
+    let kind = row["type"].as_str().unwrap_or_default();
+    let serf = row.get("serf").map(serf_json::text);
+    if let Some(e) = row.get("error") {
+        format!("{prefix} error: {}", e.as_str().unwrap_or_default())
+    } else if let (Some(serf), Some(_)) = (&serf, row.get("payload")) {
+        format!("{prefix} {kind} {serf}")
+    } else if let Some(p) = row.get("payload") {
+        format!("{prefix} {kind} payload={}", p.as_str().unwrap_or_default())
+    } else {
+        format!(
+            "{prefix} {kind} {}{}",
+            view::text_fields(&row["fields"]),
+            serf.map(|s| format!(" {s}")).unwrap_or_default()
+        )
     }
 }

@@ -8,4 +8,5 @@ pub mod gossip;
 pub mod keygen;
 pub mod members;
 pub mod ping;
+pub mod tree;
 pub mod view;
