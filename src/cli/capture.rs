@@ -1,9 +1,10 @@
 //! `memberlist decode FILE|-`: every gossip message in a capture, as text or JSON lines.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use memberlist_interop::inspect::{CaptureReader, Inspector, InspectorConfig, Row};
 
 use super::decode::{write_row, Args, Format};
@@ -23,9 +24,25 @@ pub fn run(args: &Args) -> ExitCode {
 /// Decodes the capture; `Ok(false)` when some rows were errors, `Err` when the
 /// capture itself could not be read (after printing what came before the damage).
 fn inspect(args: &Args) -> Result<bool, String> {
+    let mut progress = ProgressBar::hidden();
     let input: Box<dyn Read> = match args.input() {
         "-" => Box::new(std::io::stdin().lock()),
-        path => Box::new(File::open(path).map_err(|e| format!("{path}: {e}"))?),
+        path => {
+            let file = File::open(path).map_err(|e| format!("{path}: {e}"))?;
+            let size = file.metadata().map_or(0, |m| m.len());
+            if show_progress(size, std::io::stderr().is_terminal()) {
+                progress = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
+                progress.set_style(
+                    ProgressStyle::with_template(
+                        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                    )
+                    .expect("valid template"),
+                );
+                Box::new(progress.wrap_read(file))
+            } else {
+                Box::new(file)
+            }
+        }
     };
     let reader =
         CaptureReader::new(BufReader::with_capacity(1 << 16, input)).map_err(|e| e.to_string())?;
@@ -57,6 +74,7 @@ fn inspect(args: &Args) -> Result<bool, String> {
             }
         }
     }
+    progress.finish_and_clear();
     inspector.finish(&mut rows);
     all_ok &= emit(&mut out, &mut rows, args);
     // A closed stdout (`| head`) is the reader's choice, not an error of the capture.
@@ -73,6 +91,14 @@ fn inspect(args: &Args) -> Result<bool, String> {
         Some(e) => Err(e),
         None => Ok(all_ok),
     }
+}
+
+/// Captures smaller than this decode in about a second: no progress bar for them.
+const PROGRESS_MIN_BYTES: u64 = 64 << 20;
+
+/// A progress bar only for a big file, and only for a person watching stderr.
+fn show_progress(size: u64, stderr_is_terminal: bool) -> bool {
+    stderr_is_terminal && size >= PROGRESS_MIN_BYTES
 }
 
 /// Writes the rows (unless only the summary is wanted) and empties `rows`; false if
@@ -101,4 +127,16 @@ fn present(mut row: serde_json::Value) -> serde_json::Value {
         view::humanize_serf(serf);
     }
     row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_only_for_big_files_on_a_terminal() {
+        assert!(show_progress(PROGRESS_MIN_BYTES, true));
+        assert!(!show_progress(PROGRESS_MIN_BYTES, false));
+        assert!(!show_progress(PROGRESS_MIN_BYTES - 1, true));
+    }
 }
