@@ -1,14 +1,14 @@
 //! `memberlist decode FILE|-`: every gossip message in a capture, as text or JSON lines.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, IsTerminal, Read, Write};
+use std::io::{BufReader, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use memberlist_interop::inspect::{CaptureReader, Inspector, InspectorConfig, Row};
 
 use super::decode::{write_row, Args, Format};
-use super::view;
+use super::{render, view};
 
 pub fn run(args: &Args) -> ExitCode {
     match inspect(args) {
@@ -55,8 +55,9 @@ fn inspect(args: &Args) -> Result<bool, String> {
     // Stdin is likely `tcpdump -U -w -`: rows go out as their frames arrive. A file
     // is read as fast as it goes, its rows written in large blocks.
     let live = args.input() == "-";
-    let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let mut out = std::io::stdout().lock();
     let mut rows = Vec::new();
+    let mut buf = Vec::with_capacity(OUTPUT_BLOCK + (1 << 16));
     let mut all_ok = true;
     let mut failure = None;
     for frame in reader {
@@ -68,18 +69,16 @@ fn inspect(args: &Args) -> Result<bool, String> {
             }
         }
         if !rows.is_empty() {
-            all_ok &= emit(&mut out, &mut rows, args);
-            if live {
-                let _ = out.flush();
+            all_ok &= emit(&mut buf, &mut rows, args);
+            if live || buf.len() >= OUTPUT_BLOCK {
+                flush(&mut out, &mut buf);
             }
         }
     }
     progress.finish_and_clear();
     inspector.finish(&mut rows);
-    all_ok &= emit(&mut out, &mut rows, args);
-    // A closed stdout (`| head`) is the reader's choice, not an error of the capture.
-    let _ = out.flush();
-    drop(out);
+    all_ok &= emit(&mut buf, &mut rows, args);
+    flush(&mut out, &mut buf);
     if args.summary() {
         let s = inspector.summary.to_json();
         match args.format() {
@@ -93,6 +92,9 @@ fn inspect(args: &Args) -> Result<bool, String> {
     }
 }
 
+/// Rows are written to stdout in blocks of about this size (reading a file).
+const OUTPUT_BLOCK: usize = 1 << 20;
+
 /// Captures smaller than this decode in about a second: no progress bar for them.
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
 
@@ -101,22 +103,36 @@ fn show_progress(size: u64, stderr_is_terminal: bool) -> bool {
     stderr_is_terminal && size >= PROGRESS_MIN_BYTES
 }
 
-/// Writes the rows (unless only the summary is wanted) and empties `rows`; false if
-/// any was an error row.
-fn emit(out: &mut impl Write, rows: &mut Vec<Row>, args: &Args) -> bool {
+/// Appends the rows to `buf` (unless only the summary is wanted) and empties `rows`;
+/// false if any was an error row.
+fn emit(buf: &mut Vec<u8>, rows: &mut Vec<Row>, args: &Args) -> bool {
     let mut all_ok = true;
     for r in rows.drain(..) {
         all_ok &= r.body.is_ok();
-        if !args.summary() {
-            let _ = write_row(out, &present(r.to_json()), args.format(), args.verbose());
+        if args.summary() {
+            continue;
+        }
+        match (args.format(), args.verbose()) {
+            (Format::Json, _) => render::json(buf, &r),
+            (Format::Text, false) => render::text(buf, &r),
+            (Format::Text, true) => {
+                let _ = write_row(buf, &present(r.to_json()), Format::Text, true);
+            }
         }
     }
     all_ok
 }
 
+/// Empties `buf` into `out`. A closed stdout (`| head`) is the reader's choice, not an
+/// error of the capture: the rest is dropped.
+fn flush(out: &mut impl Write, buf: &mut Vec<u8>) {
+    let _ = out.write_all(buf).and_then(|()| out.flush());
+    buf.clear();
+}
+
 /// Addresses as IPs, versions as numbers, in message fields and push/pull node lists;
 /// addresses and text payloads readable in the Serf data.
-fn present(mut row: serde_json::Value) -> serde_json::Value {
+pub(crate) fn present(mut row: serde_json::Value) -> serde_json::Value {
     if let Some(f) = row.get_mut("fields") {
         view::humanize(f);
     }

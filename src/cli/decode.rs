@@ -244,7 +244,7 @@ pub fn write_row(
 }
 
 /// The one-line, tshark-style form of a row.
-fn text_line(row: &Value) -> String {
+pub(crate) fn text_line(row: &Value) -> String {
     let mut layers: Vec<String> = row["layers"]
         .as_array()
         .into_iter()
@@ -260,7 +260,7 @@ fn text_line(row: &Value) -> String {
     if let (Some(src), Some(dst)) = (row["src"].as_str(), row["dst"].as_str()) {
         prefix = format!(
             "{:>5} {} {src} -> {dst} {} {prefix}",
-            row["frame"],
+            row["frame"].as_u64().unwrap_or_default(),
             row["time"].as_str().unwrap_or_default(),
             row["transport"].as_str().unwrap_or_default()
         );

@@ -8,5 +8,6 @@ pub mod gossip;
 pub mod keygen;
 pub mod members;
 pub mod ping;
+pub mod render;
 pub mod tree;
 pub mod view;

@@ -2,6 +2,8 @@
 //! did not decode) out, plus the counts and the membership timeline for `--summary`.
 
 use std::collections::{BTreeMap, HashMap};
+
+use rustc_hash::FxHashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -14,7 +16,7 @@ use super::tcp::Direction;
 use crate::serf::json as serf_json;
 use crate::wire::{
     decode_complete, decode_frame, json as wjson, peel_packet, Decoded, Keyring, Label,
-    LabelPolicy, PacketConfig, Side, StreamConfig, StreamFrame, WireError,
+    LabelPolicy, Message, PacketConfig, Side, StreamConfig, StreamFrame, StreamMessage, WireError,
 };
 
 /// How an error row about keys begins (counted as a decryption failure).
@@ -51,6 +53,31 @@ pub struct InspectorConfig {
     pub label: Option<Label>,
 }
 
+/// A decoded message, detached from the capture's buffers.
+#[derive(Debug, Clone)]
+pub enum Body {
+    Packet(Message<'static>),
+    Stream(StreamMessage<'static>),
+}
+
+impl Body {
+    /// Go's name of the message type (`ping`, `push_pull`…).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Body::Packet(m) => m.message_type().name(),
+            Body::Stream(m) => m.message_type().name(),
+        }
+    }
+
+    /// `{"type", "fields", …}` as `wire::json` gives it.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Body::Packet(m) => wjson::message(m),
+            Body::Stream(m) => wjson::stream_message(m),
+        }
+    }
+}
+
 /// One output row.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -64,8 +91,8 @@ pub struct Row {
     /// The encryption version and the index of the keyring key that opened the
     /// packet or frame.
     pub key: Option<(u8, usize)>,
-    /// `{"type", "fields", …}` as `wire::json` gives it, or the error text.
-    pub body: Result<Value, String>,
+    /// The decoded message, or the error text.
+    pub body: Result<Body, String>,
     /// The Serf data inside the message, when its bytes parse as Serf
     /// (`serf::json::from_message`/`from_stream`).
     pub serf: Option<Value>,
@@ -89,8 +116,11 @@ impl Row {
             v["encryption_version"] = json!(version);
         }
         match &self.body {
-            Ok(Value::Object(m)) => v.as_object_mut().expect("object").extend(m.clone()),
-            Ok(other) => v["message"] = other.clone(),
+            Ok(b) => {
+                if let Value::Object(m) = b.to_json() {
+                    v.as_object_mut().expect("object").extend(m);
+                }
+            }
             Err(e) => v["error"] = json!(e),
         }
         if let Some(s) = &self.serf {
@@ -105,14 +135,14 @@ impl Row {
 pub struct Summary {
     pub frames: u64,
     pub gossip_bytes: u64,
-    pub by_type: BTreeMap<String, u64>,
+    pub by_type: BTreeMap<&'static str, u64>,
     /// Serf messages by type (user messages and push/pull states that are Serf's).
     pub serf_by_type: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
     pub decrypt_failures: u64,
     /// IP datagrams that came in fragments: (reassembled, given up).
     pub ip_fragments: (u64, u64),
-    pub by_source: BTreeMap<String, u64>,
+    pub by_source: FxHashMap<SocketAddr, u64>,
     /// (time, node, event) in capture order: alive, suspect (by whom), dead, left, refuted.
     pub timeline: Vec<(Duration, String, String)>,
     node_state: HashMap<String, (&'static str, u32)>,
@@ -124,7 +154,7 @@ impl Summary {
     }
 
     fn record(&mut self, row: &Row) {
-        *self.by_source.entry(row.src.to_string()).or_default() += 1;
+        *self.by_source.entry(row.src).or_default() += 1;
         let body = match &row.body {
             Err(e) => {
                 if e.starts_with(NO_KEY) {
@@ -136,44 +166,47 @@ impl Summary {
             }
             Ok(b) => b,
         };
-        let t = body["type"].as_str().unwrap_or("?").to_string();
-        *self.by_type.entry(t.clone()).or_default() += 1;
+        let t = body.type_name();
+        *self.by_type.entry(t).or_default() += 1;
         if let Some(st) = row.serf.as_ref().and_then(|s| s["type"].as_str()) {
             *self.serf_by_type.entry(st.to_string()).or_default() += 1;
         }
-        let f = &body["fields"];
-        let node = f["Node"].as_str().unwrap_or_default().to_string();
-        let inc = f["Incarnation"].as_u64().unwrap_or(0) as u32;
-        let event = match t.as_str() {
-            "alive" => match self.node_state.get(&node) {
+        let (node, from, inc) = match body {
+            Body::Packet(Message::Alive(a)) => (&a.node, None, a.incarnation),
+            Body::Packet(Message::Suspect(a) | Message::Dead(a)) => {
+                (&a.node, Some(&a.from), a.incarnation)
+            }
+            _ => return,
+        };
+        let node = node.to_str_lossy();
+        let from = from.map_or("?".into(), |f| f.to_str_lossy());
+        let known = self.node_state.get(node.as_ref()).map(|s| s.0);
+        let event = match t {
+            "alive" => match known {
                 None => Some(("alive", "first seen alive".to_string())),
-                Some(("suspect", _)) => Some(("alive", format!("refuted (incarnation {inc})"))),
-                Some(("dead" | "left", _)) => {
+                Some("suspect") => Some(("alive", format!("refuted (incarnation {inc})"))),
+                Some("dead" | "left") => {
                     Some(("alive", format!("alive again (incarnation {inc})")))
                 }
                 _ => None,
             },
-            "suspect" if self.node_state.get(&node).map(|s| s.0) != Some("suspect") => Some((
-                "suspect",
-                format!("suspected by {}", f["From"].as_str().unwrap_or("?")),
-            )),
+            "suspect" if known != Some("suspect") => {
+                Some(("suspect", format!("suspected by {from}")))
+            }
             "dead" => {
-                let left = f["From"] == f["Node"];
+                let left = from == node;
                 let (state, what) = if left {
                     ("left", "left".to_string())
                 } else {
-                    (
-                        "dead",
-                        format!("declared dead by {}", f["From"].as_str().unwrap_or("?")),
-                    )
+                    ("dead", format!("declared dead by {from}"))
                 };
-                (self.node_state.get(&node).map(|s| s.0) != Some(state)).then_some((state, what))
+                (known != Some(state)).then_some((state, what))
             }
             _ => None,
         };
         if let Some((state, what)) = event {
-            self.node_state.insert(node.clone(), (state, inc));
-            self.timeline.push((row.time, node, what));
+            self.node_state.insert(node.to_string(), (state, inc));
+            self.timeline.push((row.time, node.into_owned(), what));
         }
     }
 
@@ -183,7 +216,11 @@ impl Summary {
             "gossip_bytes": self.gossip_bytes,
             "messages_by_type": self.by_type,
             "serf_messages_by_type": self.serf_by_type,
-            "rows_by_source": self.by_source,
+            "rows_by_source": self
+                .by_source
+                .iter()
+                .map(|(a, n)| (a.to_string(), *n))
+                .collect::<BTreeMap<_, _>>(),
             "errors": self.errors,
             "decryption_failures": self.decrypt_failures,
             "ip_fragments": {"reassembled": self.ip_fragments.0, "dropped": self.ip_fragments.1},
@@ -313,7 +350,7 @@ impl Inspector {
             layers: vec![],
             label: None,
             key: None,
-            body: Ok(Value::Null),
+            body: Err(String::new()),
             serf: None,
         };
         // A capture mixes encrypted and plain traffic: only a version byte (0 or 1)
@@ -369,10 +406,12 @@ impl Inspector {
             r.serf = m.as_ref().ok().and_then(serf_json::from_message);
             // A message that fails right under the label may be a sealed packet.
             let top_level = r.layers.iter().all(|l| *l == "has_label");
-            r.body = m.map(|m| wjson::message(&m)).map_err(|e| match top_level {
-                true => explain(&e, keyring, body),
-                false => e.to_string(),
-            });
+            r.body = m
+                .map(|m| Body::Packet(m.into_owned()))
+                .map_err(|e| match top_level {
+                    true => explain(&e, keyring, body),
+                    false => e.to_string(),
+                });
             rows.push(r);
         })?;
         for r in rows.iter_mut() {
@@ -414,6 +453,9 @@ impl Inspector {
         flow.last_frame = frame.number;
         flow.last_time = frame.time;
         if flow.done {
+            if end {
+                self.flows.remove(&(src, dst));
+            }
             return;
         }
         let grew = flow.dir.segment(seq, syn, payload);
@@ -427,9 +469,14 @@ impl Inspector {
                 },
             );
         }
+        let key = (src, dst);
         if grew || end {
-            let key = (src, dst);
             self.try_stream(key, end, rows);
+        }
+        // A finished direction is forgotten once it closes, so long captures of many
+        // connections hold only the open ones.
+        if end && self.flows.get(&key).is_some_and(|f| f.done) {
+            self.flows.remove(&key);
         }
     }
 
@@ -474,6 +521,7 @@ impl Inspector {
         rows.push(row);
         if let Some(f) = self.flows.get_mut(&key) {
             f.done = true;
+            f.dir = Direction::default();
         }
     }
 
@@ -508,7 +556,7 @@ fn stream_row_base(flow: &Flow) -> Row {
         layers: vec![],
         label: None,
         key: None,
-        body: Ok(Value::Null),
+        body: Err(String::new()),
         serf: None,
     }
 }
@@ -528,7 +576,7 @@ fn stream_row(flow: &Flow, f: StreamFrame) -> Row {
         layers,
         label: (!f.label.is_empty()).then(|| String::from_utf8_lossy(&f.label).into_owned()),
         key: f.decrypted.map(|(v, k)| (v as u8, k)),
-        body: Ok(wjson::stream_message(&f.message)),
+        body: Ok(Body::Stream(f.message.clone().into_owned())),
         serf: serf_json::from_stream(&f.message),
         ..stream_row_base(flow)
     }
