@@ -29,7 +29,7 @@ fn record_ends(pcap: &[u8]) -> Vec<usize> {
 
 /// Runs the whole pipeline in this process: frames read, rows made, capture error.
 fn inspect(bytes: &[u8]) -> (u64, usize, Option<String>) {
-    let reader = match CaptureReader::new(bytes) {
+    let mut reader = match CaptureReader::new(bytes) {
         Ok(r) => r,
         Err(e) => return (0, 0, Some(e.to_string())),
     };
@@ -40,7 +40,7 @@ fn inspect(bytes: &[u8]) -> (u64, usize, Option<String>) {
         label: None,
     });
     let (mut frames, mut rows, mut error) = (0, Vec::new(), None);
-    for frame in reader {
+    while let Some(frame) = reader.next_frame() {
         match frame {
             Ok(f) => {
                 frames += 1;

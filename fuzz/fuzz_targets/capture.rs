@@ -8,7 +8,7 @@ use memberlist_interop::inspect::{CaptureReader, Inspector, InspectorConfig};
 use memberlist_interop::wire::{Keyring, SecretKey};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(reader) = CaptureReader::new(data) else {
+    let Ok(mut reader) = CaptureReader::new(data) else {
         return;
     };
     let mut inspector = Inspector::new(InspectorConfig {
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         label: None,
     });
     let mut rows = Vec::new();
-    for frame in reader {
+    while let Some(frame) = reader.next_frame() {
         let Ok(frame) = frame else { break };
         inspector.frame(&frame, &mut rows);
         rows.drain(..).for_each(|r| drop(r.to_json()));

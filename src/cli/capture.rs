@@ -44,7 +44,7 @@ fn inspect(args: &Args) -> Result<bool, String> {
             }
         }
     };
-    let reader =
+    let mut reader =
         CaptureReader::new(BufReader::with_capacity(1 << 16, input)).map_err(|e| e.to_string())?;
     let mut inspector = Inspector::new(InspectorConfig {
         ports: args.ports(),
@@ -60,7 +60,7 @@ fn inspect(args: &Args) -> Result<bool, String> {
     let mut buf = Vec::with_capacity(OUTPUT_BLOCK + (1 << 16));
     let mut all_ok = true;
     let mut failure = None;
-    for frame in reader {
+    while let Some(frame) = reader.next_frame() {
         match frame {
             Ok(f) => inspector.frame(&f, &mut rows),
             Err(e) => {

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use memberlist_interop::inspect::{Body, Row};
@@ -173,6 +174,37 @@ fn string(out: &mut Vec<u8>, s: &str) {
     }
 }
 
+/// An IP as `Display` writes it; IPv4 (nearly every row) without the formatter.
+fn ip_addr(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                num(out, octet);
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+/// A socket address as `Display` writes it (`1.2.3.4:5`, `[::1]:5`).
+fn socket_addr(out: &mut Vec<u8>, addr: SocketAddr) {
+    match addr {
+        SocketAddr::V4(v4) => {
+            ip_addr(out, IpAddr::V4(*v4.ip()));
+            out.push(b':');
+            num(out, v4.port());
+        }
+        SocketAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
 fn vsn(out: &mut Vec<u8>, v: &[u8]) {
     out.push(b'[');
     for (i, b) in v.iter().enumerate() {
@@ -204,9 +236,7 @@ fn value(out: &mut Vec<u8>, v: &Field<'_>, json: bool) {
         Field::Null => out.extend_from_slice(b"null"),
         Field::Hex(b) => quoted(out, &|out| hex(out, b)),
         Field::Addr(b) => match view::ip(b) {
-            Some(ip) => quoted(out, &|out| {
-                let _ = write!(out, "{ip}");
-            }),
+            Some(ip) => quoted(out, &|out| ip_addr(out, ip)),
             None => quoted(out, &|out| hex(out, b)),
         },
         Field::Vsn(b) => vsn(out, b),
@@ -239,8 +269,9 @@ fn serf_view(row: &Row) -> Option<serde_json::Value> {
 
 /// Appends one JSON line for the row.
 pub fn json(out: &mut Vec<u8>, row: &Row) {
-    out.extend_from_slice(b"{\"dst\":");
-    let _ = write!(out, "\"{}\"", row.dst);
+    out.extend_from_slice(b"{\"dst\":\"");
+    socket_addr(out, row.dst);
+    out.push(b'"');
     if let Some((version, _)) = row.key {
         out.extend_from_slice(b",\"encryption_version\":");
         num(out, version);
@@ -294,7 +325,9 @@ pub fn json(out: &mut Vec<u8>, row: &Row) {
         out.extend_from_slice(b",\"serf\":");
         serde_json::to_writer(&mut *out, &serf).expect("writing to a Vec");
     }
-    let _ = write!(out, ",\"src\":\"{}\",\"time\":\"", row.src);
+    out.extend_from_slice(b",\"src\":\"");
+    socket_addr(out, row.src);
+    out.extend_from_slice(b"\",\"time\":\"");
     time(out, row.time);
     out.extend_from_slice(b"\",\"transport\":\"");
     out.extend_from_slice(row.transport.as_bytes());
@@ -314,9 +347,22 @@ pub fn json(out: &mut Vec<u8>, row: &Row) {
 
 /// Appends the one-line text form of the row.
 pub fn text(out: &mut Vec<u8>, row: &Row) {
-    let _ = write!(out, "{:>5} ", row.frame);
+    let mut frame = itoa::Buffer::new();
+    let frame = frame.format(row.frame).as_bytes();
+    out.extend(std::iter::repeat_n(
+        b' ',
+        5usize.saturating_sub(frame.len()),
+    ));
+    out.extend_from_slice(frame);
+    out.push(b' ');
     time(out, row.time);
-    let _ = write!(out, " {} -> {} {} [", row.src, row.dst, row.transport);
+    out.push(b' ');
+    socket_addr(out, row.src);
+    out.extend_from_slice(b" -> ");
+    socket_addr(out, row.dst);
+    out.push(b' ');
+    out.extend_from_slice(row.transport.as_bytes());
+    out.extend_from_slice(b" [");
     for (i, l) in row.layers.iter().enumerate() {
         if i > 0 {
             out.push(b' ');
@@ -369,7 +415,6 @@ pub fn text(out: &mut Vec<u8>, row: &Row) {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
 
     use memberlist_interop::inspect::{CaptureReader, Inspector, InspectorConfig};
     use memberlist_interop::wire::{
@@ -420,7 +465,8 @@ mod tests {
                 label: None,
             });
             let mut rows = Vec::new();
-            for frame in CaptureReader::new(std::fs::File::open(&path).unwrap()).unwrap() {
+            let mut reader = CaptureReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+            while let Some(frame) = reader.next_frame() {
                 inspector.frame(&frame.unwrap(), &mut rows);
             }
             inspector.finish(&mut rows);
@@ -438,7 +484,7 @@ mod tests {
             src: "[fe80::1]:7946".parse::<SocketAddr>().unwrap(),
             dst: "10.0.0.2:7946".parse().unwrap(),
             transport: "udp",
-            layers: vec!["has_label", "encrypt", "compound"],
+            layers: ["has_label", "encrypt", "compound"].into_iter().collect(),
             label: Some("pro\"d".into()),
             key: Some((0, 2)),
             body: Err("bad \"thing\"\n".into()),
@@ -523,7 +569,7 @@ mod tests {
             same(&Row {
                 key: None,
                 label: None,
-                layers: vec![],
+                layers: Default::default(),
                 ..row
             });
         }

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use arrayvec::ArrayVec;
 use rustc_hash::FxHashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -53,6 +54,10 @@ pub struct InspectorConfig {
     pub label: Option<Label>,
 }
 
+/// Layer names of one row, held inline: a packet nests at most `MAX_NESTING`
+/// compound/compress layers under its label, encryption and CRC.
+pub type LayerNames = ArrayVec<&'static str, { crate::wire::packet::MAX_NESTING + 3 }>;
+
 /// A decoded message, detached from the capture's buffers.
 #[derive(Debug, Clone)]
 pub enum Body {
@@ -86,7 +91,8 @@ pub struct Row {
     pub src: SocketAddr,
     pub dst: SocketAddr,
     pub transport: &'static str,
-    pub layers: Vec<&'static str>,
+    /// The wrappers around the message, outermost first.
+    pub layers: LayerNames,
     pub label: Option<String>,
     /// The encryption version and the index of the keyring key that opened the
     /// packet or frame.
@@ -106,7 +112,7 @@ impl Row {
             "src": self.src.to_string(),
             "dst": self.dst.to_string(),
             "transport": self.transport,
-            "layers": self.layers,
+            "layers": self.layers.as_slice(),
         });
         if let Some(l) = &self.label {
             v["label"] = json!(l);
@@ -347,7 +353,7 @@ impl Inspector {
             src,
             dst,
             transport: "udp",
-            layers: vec![],
+            layers: LayerNames::new(),
             label: None,
             key: None,
             body: Err(String::new()),
@@ -370,24 +376,22 @@ impl Inspector {
             ..sealed
         };
         let first = if may_be_sealed { &sealed } else { &plain };
-        let mut out = Vec::new();
-        let result = Self::peel(payload, first, self.cfg.keyring.as_ref(), &base, &mut out);
+        let start = rows.len();
+        let result = Self::peel(payload, first, self.cfg.keyring.as_ref(), &base, rows);
         if let (Err(_), true) = (&result, may_be_sealed) {
-            let mut alt = Vec::new();
-            if Self::peel(payload, &plain, self.cfg.keyring.as_ref(), &base, &mut alt).is_ok()
-                && alt.iter().all(|r| r.body.is_ok())
+            rows.truncate(start);
+            if Self::peel(payload, &plain, self.cfg.keyring.as_ref(), &base, rows).is_ok()
+                && rows[start..].iter().all(|r| r.body.is_ok())
             {
-                rows.extend(alt);
                 return;
             }
+            rows.truncate(start);
         }
-        match result {
-            Ok(()) => rows.extend(out),
-            Err(e) => {
-                let mut r = base;
-                r.body = Err(explain(&e, self.cfg.keyring.as_ref(), body));
-                rows.push(r);
-            }
+        if let Err(e) = result {
+            rows.truncate(start);
+            let mut r = base;
+            r.body = Err(explain(&e, self.cfg.keyring.as_ref(), body));
+            rows.push(r);
         }
     }
 
@@ -400,6 +404,7 @@ impl Inspector {
         rows: &mut Vec<Row>,
     ) -> Result<(), WireError> {
         let body = crate::wire::label::strip(payload).map_or(payload, |(_, b)| b);
+        let start = rows.len();
         let info = peel_packet(payload, cfg, |layers, m| {
             let mut r = base.clone();
             r.layers = layers.as_slice().iter().map(|t| t.name()).collect();
@@ -414,7 +419,7 @@ impl Inspector {
                 });
             rows.push(r);
         })?;
-        for r in rows.iter_mut() {
+        for r in &mut rows[start..] {
             r.label =
                 (!info.label.is_empty()).then(|| String::from_utf8_lossy(info.label).into_owned());
             r.key = info.decrypted.map(|(v, k)| (v as u8, k));
@@ -553,7 +558,7 @@ fn stream_row_base(flow: &Flow) -> Row {
         src: flow.src,
         dst: flow.dst,
         transport: "tcp",
-        layers: vec![],
+        layers: LayerNames::new(),
         label: None,
         key: None,
         body: Err(String::new()),
@@ -562,7 +567,7 @@ fn stream_row_base(flow: &Flow) -> Row {
 }
 
 fn stream_row(flow: &Flow, f: StreamFrame) -> Row {
-    let mut layers = vec![];
+    let mut layers = LayerNames::new();
     if !f.label.is_empty() {
         layers.push("has_label");
     }
@@ -576,8 +581,8 @@ fn stream_row(flow: &Flow, f: StreamFrame) -> Row {
         layers,
         label: (!f.label.is_empty()).then(|| String::from_utf8_lossy(&f.label).into_owned()),
         key: f.decrypted.map(|(v, k)| (v as u8, k)),
-        body: Ok(Body::Stream(f.message.clone().into_owned())),
         serf: serf_json::from_stream(&f.message),
+        body: Ok(Body::Stream(f.message.into_owned())),
         ..stream_row_base(flow)
     }
 }

@@ -8,4 +8,4 @@ pub mod net;
 pub mod tcp;
 
 pub use capture::{CaptureError, CaptureReader, Frame};
-pub use decode::{Body, Inspector, InspectorConfig, Row, Summary};
+pub use decode::{Body, Inspector, InspectorConfig, LayerNames, Row, Summary};
