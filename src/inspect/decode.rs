@@ -296,7 +296,7 @@ impl Inspector {
     /// Feeds one frame, appending the rows it completes.
     pub fn frame(&mut self, frame: &Frame, rows: &mut Vec<Row>) {
         self.summary.frames += 1;
-        match net::parse(frame.link, &frame.data) {
+        match net::parse(frame.link, frame.data) {
             Ok(Segment::Fragment(f)) => {
                 if let Some(datagram) = self.defrag.add(frame.time, &f) {
                     match net::transport(f.src, f.dst, f.protocol, &datagram) {
