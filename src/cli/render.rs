@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use memberlist_interop::inspect::{Body, Row};
 use memberlist_interop::serf::json as serf_json;
-use memberlist_interop::wire::{AckResp, Bytes, Message, Ping, PushNodeState, StreamMessage};
+use memberlist_interop::wire::{
+    AckResp, Bytes, Message, MessageType, Ping, PushNodeState, StreamMessage,
+};
 
 use super::view;
 
@@ -303,7 +305,7 @@ pub fn json(out: &mut Vec<u8>, row: &Row) {
         if i > 0 {
             out.push(b',');
         }
-        string(out, l);
+        string(out, l.name());
     }
     out.push(b']');
     if let Some(Body::Stream(StreamMessage::PushPull { nodes, .. })) = body {
@@ -367,11 +369,11 @@ pub fn text(out: &mut Vec<u8>, row: &Row) {
         if i > 0 {
             out.push(b' ');
         }
-        match (*l, row.key) {
-            ("encrypt", Some((version, key))) => {
+        match (l, row.key) {
+            (MessageType::Encrypt, Some((version, key))) => {
                 let _ = write!(out, "encrypt(v{version}, key {key})");
             }
-            _ => out.extend_from_slice(l.as_bytes()),
+            _ => out.extend_from_slice(l.name().as_bytes()),
         }
     }
     out.extend_from_slice(b"] ");
@@ -484,7 +486,13 @@ mod tests {
             src: "[fe80::1]:7946".parse::<SocketAddr>().unwrap(),
             dst: "10.0.0.2:7946".parse().unwrap(),
             transport: "udp",
-            layers: ["has_label", "encrypt", "compound"].into_iter().collect(),
+            layers: [
+                MessageType::HasLabel,
+                MessageType::Encrypt,
+                MessageType::Compound,
+            ]
+            .into_iter()
+            .collect(),
             label: Some("pro\"d".into()),
             key: Some((0, 2)),
             body: Err("bad \"thing\"\n".into()),

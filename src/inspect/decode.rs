@@ -17,7 +17,8 @@ use super::tcp::Direction;
 use crate::serf::json as serf_json;
 use crate::wire::{
     decode_complete, decode_frame, json as wjson, peel_packet, Decoded, Keyring, Label,
-    LabelPolicy, Message, PacketConfig, Side, StreamConfig, StreamFrame, StreamMessage, WireError,
+    LabelPolicy, Message, MessageType, PacketConfig, Side, StreamConfig, StreamFrame,
+    StreamMessage, WireError,
 };
 
 /// How an error row about keys begins (counted as a decryption failure).
@@ -54,9 +55,9 @@ pub struct InspectorConfig {
     pub label: Option<Label>,
 }
 
-/// Layer names of one row, held inline: a packet nests at most `MAX_NESTING`
+/// The layers of one row, held inline: a packet nests at most `MAX_NESTING`
 /// compound/compress layers under its label, encryption and CRC.
-pub type LayerNames = ArrayVec<&'static str, { crate::wire::packet::MAX_NESTING + 3 }>;
+pub type LayerNames = ArrayVec<MessageType, { crate::wire::packet::MAX_NESTING + 3 }>;
 
 /// A decoded message, detached from the capture's buffers.
 #[derive(Debug, Clone)]
@@ -112,7 +113,7 @@ impl Row {
             "src": self.src.to_string(),
             "dst": self.dst.to_string(),
             "transport": self.transport,
-            "layers": self.layers.as_slice(),
+            "layers": self.layers.iter().map(|t| t.name()).collect::<Vec<_>>(),
         });
         if let Some(l) = &self.label {
             v["label"] = json!(l);
@@ -407,10 +408,10 @@ impl Inspector {
         let start = rows.len();
         let info = peel_packet(payload, cfg, |layers, m| {
             let mut r = base.clone();
-            r.layers = layers.as_slice().iter().map(|t| t.name()).collect();
+            r.layers = layers.as_slice().iter().copied().collect();
             r.serf = m.as_ref().ok().and_then(serf_json::from_message);
             // A message that fails right under the label may be a sealed packet.
-            let top_level = r.layers.iter().all(|l| *l == "has_label");
+            let top_level = r.layers.iter().all(|l| *l == MessageType::HasLabel);
             r.body = m
                 .map(|m| Body::Packet(m.into_owned()))
                 .map_err(|e| match top_level {
@@ -569,13 +570,13 @@ fn stream_row_base(flow: &Flow) -> Row {
 fn stream_row(flow: &Flow, f: StreamFrame) -> Row {
     let mut layers = LayerNames::new();
     if !f.label.is_empty() {
-        layers.push("has_label");
+        layers.push(MessageType::HasLabel);
     }
     if f.decrypted.is_some() {
-        layers.push("encrypt");
+        layers.push(MessageType::Encrypt);
     }
     if f.compressed {
-        layers.push("compress");
+        layers.push(MessageType::Compress);
     }
     Row {
         layers,
