@@ -553,3 +553,36 @@ fn verbose_text_shows_every_layer_and_field() {
         assert!(push_pull.contains(&format!("Name: {}", n["Name"].as_str().unwrap())));
     }
 }
+
+#[test]
+fn capture_starting_mid_stream_is_reported_then_resynchronised() {
+    let (req, _) = fixture("stream_pushpull_join_compressed");
+    let (rep, _) = fixture("stream_ack");
+    let (c, s) = (50000u16, 7946u16);
+    // The capture begins halfway through the dialer's frame; its FIN ends that direction.
+    let half = req.len() / 2;
+    let mut frames = vec![tcp(
+        B,
+        c,
+        A,
+        s,
+        1001 + half as u32,
+        false,
+        true,
+        true,
+        &req[half..],
+    )];
+    // Then the same address pair connects again, from its handshake: decoded in full.
+    frames.extend(conversation(&req, &rep));
+    let (rows, code, err) = run(&pcap(&frames, DataLink::ETHERNET), &[]);
+    assert_eq!(code, 1, "{err} {rows:#?}");
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    let e = rows[0]["error"].as_str().unwrap();
+    assert!(e.contains("capture started mid-stream"), "{e}");
+    assert_eq!(rows[0]["frame"], 1);
+    assert_eq!(
+        (rows[1]["type"].as_str(), rows[1]["frame"].as_u64()),
+        (Some("push_pull"), Some(7))
+    );
+    assert_eq!(rows[2]["type"], "ack_resp");
+}
