@@ -1,10 +1,9 @@
 //! The inspector proper: frames in, one row per memberlist message (or per thing that
 //! did not decode) out, plus the counts and the membership timeline for `--summary`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use arrayvec::ArrayVec;
-use rustc_hash::FxHashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use serde_json::{json, Value};
 use super::capture::Frame;
 use super::defrag::Defrag;
 use super::net::{self, Segment};
+use super::summary::Summary;
 use super::tcp::Direction;
 use crate::serf::json as serf_json;
 use crate::wire::{
@@ -22,7 +22,7 @@ use crate::wire::{
 };
 
 /// How an error row about keys begins (counted as a decryption failure).
-const NO_KEY: &str = "no key opened it";
+pub(crate) const NO_KEY: &str = "no key opened it";
 
 /// The shortest sealed packet: version byte, nonce and tag.
 const ENCRYPTED_MIN: usize = 1 + crate::wire::crypto::NONCE_SIZE + crate::wire::crypto::TAG_SIZE;
@@ -134,107 +134,6 @@ impl Row {
             v["serf"] = s.clone();
         }
         v
-    }
-}
-
-/// Counts and the membership story told by the capture.
-#[derive(Debug, Default)]
-pub struct Summary {
-    pub frames: u64,
-    pub gossip_bytes: u64,
-    pub by_type: BTreeMap<&'static str, u64>,
-    /// Serf messages by type (user messages and push/pull states that are Serf's).
-    pub serf_by_type: BTreeMap<String, u64>,
-    pub errors: BTreeMap<String, u64>,
-    pub decrypt_failures: u64,
-    /// IP datagrams that came in fragments: (reassembled, given up).
-    pub ip_fragments: (u64, u64),
-    pub by_source: FxHashMap<SocketAddr, u64>,
-    /// (time, node, event) in capture order: alive, suspect (by whom), dead, left, refuted.
-    pub timeline: Vec<(Duration, String, String)>,
-    node_state: HashMap<String, (&'static str, u32)>,
-}
-
-impl Summary {
-    fn malformed_frame(&mut self) {
-        *self.errors.entry("malformed frame".into()).or_default() += 1;
-    }
-
-    fn record(&mut self, row: &Row) {
-        *self.by_source.entry(row.src).or_default() += 1;
-        let body = match &row.body {
-            Err(e) => {
-                if e.starts_with(NO_KEY) {
-                    self.decrypt_failures += 1;
-                }
-                let cause = e.split(':').next().unwrap_or(e).to_string();
-                *self.errors.entry(cause).or_default() += 1;
-                return;
-            }
-            Ok(b) => b,
-        };
-        let t = body.type_name();
-        *self.by_type.entry(t).or_default() += 1;
-        if let Some(st) = row.serf.as_ref().and_then(|s| s["type"].as_str()) {
-            *self.serf_by_type.entry(st.to_string()).or_default() += 1;
-        }
-        let (node, from, inc) = match body {
-            Body::Packet(Message::Alive(a)) => (&a.node, None, a.incarnation),
-            Body::Packet(Message::Suspect(a) | Message::Dead(a)) => {
-                (&a.node, Some(&a.from), a.incarnation)
-            }
-            _ => return,
-        };
-        let node = node.to_str_lossy();
-        let from = from.map_or("?".into(), |f| f.to_str_lossy());
-        let known = self.node_state.get(node.as_ref()).map(|s| s.0);
-        let event = match t {
-            "alive" => match known {
-                None => Some(("alive", "first seen alive".to_string())),
-                Some("suspect") => Some(("alive", format!("refuted (incarnation {inc})"))),
-                Some("dead" | "left") => {
-                    Some(("alive", format!("alive again (incarnation {inc})")))
-                }
-                _ => None,
-            },
-            "suspect" if known != Some("suspect") => {
-                Some(("suspect", format!("suspected by {from}")))
-            }
-            "dead" => {
-                let left = from == node;
-                let (state, what) = if left {
-                    ("left", "left".to_string())
-                } else {
-                    ("dead", format!("declared dead by {from}"))
-                };
-                (known != Some(state)).then_some((state, what))
-            }
-            _ => None,
-        };
-        if let Some((state, what)) = event {
-            self.node_state.insert(node.to_string(), (state, inc));
-            self.timeline.push((row.time, node.into_owned(), what));
-        }
-    }
-
-    pub fn to_json(&self) -> Value {
-        json!({
-            "frames": self.frames,
-            "gossip_bytes": self.gossip_bytes,
-            "messages_by_type": self.by_type,
-            "serf_messages_by_type": self.serf_by_type,
-            "rows_by_source": self
-                .by_source
-                .iter()
-                .map(|(a, n)| (a.to_string(), *n))
-                .collect::<BTreeMap<_, _>>(),
-            "errors": self.errors,
-            "decryption_failures": self.decrypt_failures,
-            "ip_fragments": {"reassembled": self.ip_fragments.0, "dropped": self.ip_fragments.1},
-            "timeline": self.timeline.iter().map(|(t, n, e)| json!({
-                "time": format!("{}.{:06}", t.as_secs(), t.subsec_micros()), "node": n, "event": e
-            })).collect::<Vec<_>>(),
-        })
     }
 }
 

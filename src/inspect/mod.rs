@@ -5,7 +5,9 @@ pub mod capture;
 pub mod decode;
 pub mod defrag;
 pub mod net;
+pub mod summary;
 pub mod tcp;
 
 pub use capture::{CaptureError, CaptureReader, Frame};
-pub use decode::{Body, Inspector, InspectorConfig, LayerNames, Row, Summary};
+pub use decode::{Body, Inspector, InspectorConfig, LayerNames, Row};
+pub use summary::Summary;
