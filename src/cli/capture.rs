@@ -80,11 +80,11 @@ fn inspect(args: &Args) -> Result<bool, String> {
     all_ok &= emit(&mut buf, &mut rows, args);
     flush(&mut out, &mut buf);
     if args.summary() {
-        let s = inspector.summary.to_json();
-        match args.format() {
-            Format::Json => println!("{s}"),
-            Format::Text => println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default()),
-        }
+        let mut out = std::io::BufWriter::new(&mut out);
+        let pretty = matches!(args.format(), Format::Text);
+        // As for rows, a closed stdout is the reader's choice.
+        let _ = inspector.summary.write_json(&mut out, pretty);
+        let _ = writeln!(out);
     }
     match failure {
         Some(e) => Err(e),

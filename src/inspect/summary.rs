@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustc_hash::FxHashMap;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::decode::{Body, Row, NO_KEY};
 use crate::wire::Message;
@@ -136,26 +137,78 @@ impl Summary {
         }
     }
 
+    /// The summary as JSON (keys sorted), written as it is serialized: a long capture's
+    /// timeline is never built up as one `Value`.
+    pub fn write_json(&self, out: impl std::io::Write, pretty: bool) -> serde_json::Result<()> {
+        if pretty {
+            serde_json::to_writer_pretty(out, &self.view())
+        } else {
+            serde_json::to_writer(out, &self.view())
+        }
+    }
+
     pub fn to_json(&self) -> Value {
-        json!({
-            "frames": self.frames,
-            "gossip_bytes": self.gossip_bytes,
-            "messages_by_type": self.by_type,
-            "serf_messages_by_type": self.serf_by_type,
-            "rows_by_source": self
+        serde_json::to_value(self.view()).expect("a summary serializes")
+    }
+
+    fn view(&self) -> View<'_> {
+        View {
+            decryption_failures: self.decrypt_failures,
+            errors: &self.errors,
+            frames: self.frames,
+            gossip_bytes: self.gossip_bytes,
+            ip_fragments: Fragments {
+                dropped: self.ip_fragments.1,
+                reassembled: self.ip_fragments.0,
+            },
+            messages_by_type: &self.by_type,
+            rows_by_source: self
                 .by_source
                 .iter()
                 .map(|(a, n)| (a.to_string(), *n))
-                .collect::<BTreeMap<_, _>>(),
-            "errors": self.errors,
-            "decryption_failures": self.decrypt_failures,
-            "ip_fragments": {"reassembled": self.ip_fragments.0, "dropped": self.ip_fragments.1},
-            "timeline": self.timeline.iter().map(|(t, n, e)| json!({
-                "time": format!("{}.{:06}", t.as_secs(), t.subsec_micros()),
-                "node": n.as_ref(),
-                "event": e.to_string(),
-            })).collect::<Vec<_>>(),
-        })
+                .collect(),
+            serf_messages_by_type: &self.serf_by_type,
+            timeline: Timeline(&self.timeline),
+        }
+    }
+}
+
+/// The printed form; fields in sorted order, as `--format json` prints every object.
+#[derive(Serialize)]
+struct View<'a> {
+    decryption_failures: u64,
+    errors: &'a BTreeMap<String, u64>,
+    frames: u64,
+    gossip_bytes: u64,
+    ip_fragments: Fragments,
+    messages_by_type: &'a BTreeMap<&'static str, u64>,
+    rows_by_source: BTreeMap<String, u64>,
+    serf_messages_by_type: &'a BTreeMap<String, u64>,
+    timeline: Timeline<'a>,
+}
+
+#[derive(Serialize)]
+struct Fragments {
+    dropped: u64,
+    reassembled: u64,
+}
+
+struct Timeline<'a>(&'a [(Duration, Arc<str>, Event)]);
+
+#[derive(Serialize)]
+struct TimelineEntry<'a> {
+    event: String,
+    node: &'a str,
+    time: String,
+}
+
+impl Serialize for Timeline<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|(t, n, e)| TimelineEntry {
+            event: e.to_string(),
+            node: n,
+            time: format!("{}.{:06}", t.as_secs(), t.subsec_micros()),
+        }))
     }
 }
 
