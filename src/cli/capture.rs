@@ -107,19 +107,20 @@ fn show_progress(size: u64, stderr_is_terminal: bool) -> bool {
 /// false if any was an error row.
 fn emit(buf: &mut Vec<u8>, rows: &mut Vec<Row>, args: &Args) -> bool {
     let mut all_ok = true;
-    for r in rows.drain(..) {
+    for r in rows.iter() {
         all_ok &= r.body.is_ok();
         if args.summary() {
             continue;
         }
         match (args.format(), args.verbose()) {
-            (Format::Json, _) => render::json(buf, &r),
-            (Format::Text, false) => render::text(buf, &r),
+            (Format::Json, _) => render::json(buf, r),
+            (Format::Text, false) => render::text(buf, r),
             (Format::Text, true) => {
                 let _ = write_row(buf, &present(r.to_json()), Format::Text, true);
             }
         }
     }
+    rows.clear();
     all_ok
 }
 

@@ -151,8 +151,14 @@ fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
-fn num(out: &mut Vec<u8>, n: impl itoa::Integer) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+fn num(out: &mut Vec<u8>, n: impl Into<u64>) {
+    // Ports, octets and counters are mostly short: push their digits one by one
+    // rather than through a copy of unknown length.
+    match n.into() {
+        d @ 0..=9 => out.push(b'0' + d as u8),
+        d @ 10..=99 => out.extend_from_slice(&[b'0' + (d / 10) as u8, b'0' + (d % 10) as u8]),
+        d => out.extend_from_slice(itoa::Buffer::new().format(d).as_bytes()),
+    }
 }
 
 fn time(out: &mut Vec<u8>, t: Duration) {
@@ -233,7 +239,7 @@ fn value(out: &mut Vec<u8>, v: &Field<'_>, json: bool) {
         Field::Str(s) if json => string(out, s),
         Field::Str(s) => out.extend_from_slice(s.as_bytes()),
         Field::Uint(n) => num(out, *n),
-        Field::Int(n) => num(out, *n),
+        Field::Int(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
         Field::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Field::Null => out.extend_from_slice(b"null"),
         Field::Hex(b) => quoted(out, &|out| hex(out, b)),
@@ -294,7 +300,7 @@ pub fn json(out: &mut Vec<u8>, row: &Row) {
     num(out, row.frame);
     if let Some((_, key)) = row.key {
         out.extend_from_slice(b",\"key\":");
-        num(out, key);
+        num(out, key as u64);
     }
     if let Some(label) = &row.label {
         out.extend_from_slice(b",\"label\":");
