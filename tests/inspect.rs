@@ -586,3 +586,46 @@ fn capture_starting_mid_stream_is_reported_then_resynchronised() {
     );
     assert_eq!(rows[2]["type"], "ack_resp");
 }
+
+#[test]
+fn consul_ports_by_default_and_keys_from_a_keyring_file() {
+    let (enc, side) = fixture("packet_aes128_v1_label");
+    let (probe, _) = fixture("packet_compound_probe");
+    let on_port = |port: u16, payload: &[u8]| {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4(A, B, 64)
+            .udp(40000, port)
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    };
+    // Consul's LAN and WAN ports are gossip by default; another port is not.
+    let frames = [
+        on_port(8301, &enc),
+        on_port(8302, &probe),
+        on_port(9999, &probe),
+    ];
+    let capture = pcap(&frames, DataLink::ETHERNET);
+    // Serf's keyring file: a JSON list, the key that opens the packet second.
+    let key = side["keys"][0].as_str().unwrap();
+    let ring = std::env::temp_dir().join(format!("keyring-{}.json", std::process::id()));
+    std::fs::write(&ring, format!(r#"["AAAAAAAAAAAAAAAAAAAAAA==", "{key}"]"#)).unwrap();
+    let (rows, code, err) = run(&capture, &["--keyring-file", ring.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err} {rows:#?}");
+    let ports: Vec<&str> = rows.iter().map(|r| r["dst"].as_str().unwrap()).collect();
+    assert_eq!(
+        ports,
+        ["127.0.0.2:8301"; 3]
+            .into_iter()
+            .chain(["127.0.0.2:8302"; 2])
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(rows[0]["key"], 1, "opened by the file's second key");
+    // A file that is not a list of keys is a usage error.
+    std::fs::write(&ring, "{\"keys\": 1}").unwrap();
+    let (rows, code, err) = run(&capture, &["--keyring-file", ring.to_str().unwrap()]);
+    std::fs::remove_file(&ring).ok();
+    assert_eq!((rows.len(), code), (0, 2));
+    assert!(err.contains("not a JSON list of keys"), "{err}");
+}
