@@ -1,12 +1,11 @@
 //! The inspector proper: frames in, one row per memberlist message (or per thing that
-//! did not decode) out, plus the counts and the membership timeline for `--summary`.
+//! did not decode) out, each also counted in the `Summary`.
 
 use std::collections::HashMap;
-
-use arrayvec::ArrayVec;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use arrayvec::ArrayVec;
 use serde_json::{json, Value};
 
 use super::capture::Frame;
@@ -57,7 +56,7 @@ pub struct InspectorConfig {
 
 /// The layers of one row, held inline: a packet nests at most `MAX_NESTING`
 /// compound/compress layers under its label, encryption and CRC.
-pub type LayerNames = ArrayVec<MessageType, { crate::wire::packet::MAX_NESTING + 3 }>;
+pub type RowLayers = ArrayVec<MessageType, { crate::wire::packet::MAX_NESTING + 3 }>;
 
 /// A decoded message, detached from the capture's buffers.
 #[derive(Debug, Clone)]
@@ -93,7 +92,7 @@ pub struct Row {
     pub dst: SocketAddr,
     pub transport: &'static str,
     /// The wrappers around the message, outermost first.
-    pub layers: LayerNames,
+    pub layers: RowLayers,
     pub label: Option<String>,
     /// The encryption version and the index of the keyring key that opened the
     /// packet or frame.
@@ -253,7 +252,7 @@ impl Inspector {
             src,
             dst,
             transport: "udp",
-            layers: LayerNames::new(),
+            layers: RowLayers::new(),
             label: None,
             key: None,
             body: Err(String::new()),
@@ -458,7 +457,7 @@ fn stream_row_base(flow: &Flow) -> Row {
         src: flow.src,
         dst: flow.dst,
         transport: "tcp",
-        layers: LayerNames::new(),
+        layers: RowLayers::new(),
         label: None,
         key: None,
         body: Err(String::new()),
@@ -467,7 +466,7 @@ fn stream_row_base(flow: &Flow) -> Row {
 }
 
 fn stream_row(flow: &Flow, f: StreamFrame) -> Row {
-    let mut layers = LayerNames::new();
+    let mut layers = RowLayers::new();
     if !f.label.is_empty() {
         layers.push(MessageType::HasLabel);
     }

@@ -9,5 +9,5 @@ pub mod summary;
 pub mod tcp;
 
 pub use capture::{CaptureError, CaptureReader, Frame};
-pub use decode::{Body, Inspector, InspectorConfig, LayerNames, Row};
+pub use decode::{Body, Inspector, InspectorConfig, Row, RowLayers};
 pub use summary::Summary;

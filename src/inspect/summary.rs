@@ -215,7 +215,7 @@ impl Serialize for Timeline<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inspect::LayerNames;
+    use crate::inspect::RowLayers;
     use crate::wire::{Accusation, Alive};
 
     fn row(secs: u64, m: Message<'static>) -> Row {
@@ -225,7 +225,7 @@ mod tests {
             src: "127.0.0.1:7946".parse().unwrap(),
             dst: "127.0.0.2:7946".parse().unwrap(),
             transport: "udp",
-            layers: LayerNames::new(),
+            layers: RowLayers::new(),
             label: None,
             key: None,
             body: Ok(Body::Packet(m)),
