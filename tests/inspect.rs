@@ -197,12 +197,36 @@ fn udp_and_tcp_from_go_fixtures() {
     assert_eq!(names, want);
     assert_eq!(rows[6]["src"], "127.0.0.1:7946");
 
-    // Without the key: an error row for the encrypted packet, exit status 1.
-    let (rows, code, _) = run(&pcap(&frames, DataLink::ETHERNET), &[]);
+    // Without the key: an error row for the encrypted packet that suggests one, exit 1.
+    let capture = pcap(&frames, DataLink::ETHERNET);
+    let (rows, code, _) = run(&capture, &[]);
     assert_eq!(code, 1);
-    assert!(rows
-        .iter()
-        .any(|r| r["error"].is_string() && r["src"] == "127.0.0.2:40000"));
+    let errors: Vec<&str> = rows.iter().filter_map(|r| r["error"].as_str()).collect();
+    assert_eq!(errors.len(), 1, "{rows:#?}");
+    assert!(errors[0].contains("pass --key"), "{}", errors[0]);
+    // With two wrong keys: the row says no key opened it, and the summary counts it.
+    let wrong = [
+        "--key",
+        "AAAAAAAAAAAAAAAAAAAAAA==",
+        "--key",
+        "AQEBAQEBAQEBAQEBAQEBAQ==",
+    ];
+    let (rows, code, _) = run(&capture, &wrong);
+    assert_eq!(code, 1);
+    let errors: Vec<&str> = rows.iter().filter_map(|r| r["error"].as_str()).collect();
+    assert_eq!(errors.len(), 1, "{rows:#?}");
+    assert!(
+        errors[0].starts_with("no key opened it (tried 2 keys)"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(
+        rows.len(),
+        5,
+        "the ping, the suspect and the TCP rows still decode"
+    );
+    let s = summary_of(&capture, &wrong);
+    assert_eq!(s["decryption_failures"], 1);
 }
 
 #[test]
@@ -313,4 +337,295 @@ fn summary_tells_the_membership_story() {
             "node-b left"
         ]
     );
+}
+
+/// A compound of alive messages too big for one 1280-byte-MTU frame, from our encoder
+/// (checked against Go's bytes in tests/fixtures.rs), encrypted when a key is given.
+fn big_packet(key: Option<&str>) -> Vec<u8> {
+    use memberlist_interop::wire::{
+        build_packet, Alive, Encryption, EncryptionVersion, Keyring, Message, PacketOptions,
+        SecretKey,
+    };
+    let alives: Vec<Vec<u8>> = (0..6)
+        .map(|i| {
+            Message::Alive(Alive {
+                incarnation: i,
+                node: format!("frag-node-{i}").into(),
+                addr: Some(Cow::Owned(vec![10, 0, 0, i as u8])),
+                port: 7946,
+                meta: Some(Cow::Owned(vec![b'm'; 400])),
+                vsn: Some(Cow::Owned(vec![1, 5, 5, 2, 5, 5])),
+            })
+            .to_bytes()
+        })
+        .collect();
+    let ring = key.map(|k| Keyring::new(SecretKey::from_base64(k).unwrap()));
+    let opts = PacketOptions {
+        crc: true,
+        encryption: ring.as_ref().map(|keyring| Encryption {
+            keyring,
+            version: EncryptionVersion::V1,
+            nonce: None,
+        }),
+        ..Default::default()
+    };
+    build_packet(&alives, &opts).unwrap()
+}
+
+/// Splits an IP payload (UDP header and data) into fragments of `size` bytes (a
+/// multiple of 8) as a router would, and returns them last first.
+fn fragments(v6: bool, ip_payload: &[u8], size: usize) -> Vec<Vec<u8>> {
+    use etherparse::{IpFragOffset, IpNumber, Ipv4Header, Ipv6FragmentHeader, Ipv6Header};
+    let chunks: Vec<&[u8]> = ip_payload.chunks(size).collect();
+    let mut out: Vec<Vec<u8>> = chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let offset = IpFragOffset::try_new((i * size / 8) as u16).unwrap();
+            let more = i + 1 < chunks.len();
+            let mut frame = Vec::new();
+            if v6 {
+                let h = Ipv6Header {
+                    payload_length: (chunk.len() + Ipv6FragmentHeader::LEN) as u16,
+                    next_header: IpNumber::IPV6_FRAGMENTATION_HEADER,
+                    hop_limit: 64,
+                    source: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                    destination: [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+                    ..Default::default()
+                };
+                h.write(&mut frame).unwrap();
+                Ipv6FragmentHeader::new(IpNumber::UDP, offset, more, 0xfeed)
+                    .write(&mut frame)
+                    .unwrap();
+            } else {
+                let mut h = Ipv4Header::new(chunk.len() as u16, 64, IpNumber::UDP, A, B).unwrap();
+                h.identification = 4242;
+                h.more_fragments = more;
+                h.fragment_offset = offset;
+                h.write(&mut frame).unwrap();
+            }
+            frame.extend_from_slice(chunk);
+            frame
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+/// The UDP header and payload of a datagram from port 40000 to 7946.
+fn udp_datagram(v6: bool, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (b, ip_len) = if v6 {
+        (
+            PacketBuilder::ip(etherparse::IpHeaders::Ipv6(
+                etherparse::Ipv6Header {
+                    hop_limit: 64,
+                    source: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                    destination: [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+                    ..Default::default()
+                },
+                Default::default(),
+            )),
+            40,
+        )
+    } else {
+        (
+            PacketBuilder::ip(etherparse::IpHeaders::Ipv4(
+                etherparse::Ipv4Header::new(0, 64, etherparse::IpNumber::UDP, A, B).unwrap(),
+                Default::default(),
+            )),
+            20,
+        )
+    };
+    b.udp(40000, 7946).write(&mut out, payload).unwrap();
+    out.split_off(ip_len)
+}
+
+fn summary_of(capture: &[u8], args: &[&str]) -> Value {
+    let (rows, _, err) = run(capture, &[&["--summary"], args].concat());
+    assert_eq!(rows.len(), 1, "{err}");
+    rows.into_iter().next().unwrap()
+}
+
+#[test]
+fn fragmented_udp_is_reassembled() {
+    let key = "T2tDa2tHZ1BlZkNsZ0ZMOA==";
+    for (v6, key) in [(false, Some(key)), (true, None)] {
+        let packet = big_packet(key);
+        assert!(packet.len() > 2000, "{}", packet.len());
+        let frames = fragments(v6, &udp_datagram(v6, &packet), 1232);
+        assert!(frames.len() >= 2);
+        let capture = pcap(&frames, DataLink::RAW);
+        let keys: Vec<&str> = key.map(|k| vec!["--key", k]).unwrap_or_default();
+        let (rows, code, err) = run(&capture, &keys);
+        assert_eq!(code, 0, "{err} {rows:#?}");
+        let nodes: Vec<&str> = rows
+            .iter()
+            .map(|r| r["fields"]["Node"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            nodes,
+            (0..6).map(|i| format!("frag-node-{i}")).collect::<Vec<_>>()
+        );
+        assert_eq!(rows[0]["transport"], "udp");
+        assert_eq!(rows[0]["frame"], frames.len() as u64);
+        let want_src = if v6 { "[::1]:40000" } else { "127.0.0.1:40000" };
+        assert_eq!(rows[0]["src"], want_src);
+        assert_eq!(
+            key.is_some(),
+            rows[0]["layers"][0] == "encrypt",
+            "{}",
+            rows[0]
+        );
+        let s = summary_of(&capture, &keys);
+        assert_eq!(
+            s["ip_fragments"],
+            serde_json::json!({"reassembled": 1, "dropped": 0})
+        );
+        assert_eq!(s["messages_by_type"]["alive"], 6);
+
+        // One fragment lost: nothing to decode, and the summary says a datagram was dropped.
+        let s = summary_of(&pcap(&frames[1..], DataLink::RAW), &keys);
+        assert_eq!(
+            s["ip_fragments"],
+            serde_json::json!({"reassembled": 0, "dropped": 1})
+        );
+        assert_eq!(s["messages_by_type"], serde_json::json!({}));
+    }
+}
+
+/// The text form of a capture: stdout and exit status.
+fn run_text(capture: &[u8], args: &[&str]) -> (String, i32) {
+    let path = std::env::temp_dir().join(format!(
+        "inspect-text-{}-{}.pcap",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::write(&path, capture).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_memberlist"))
+        .args(["decode", path.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&path).ok();
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        out.status.code().unwrap(),
+    )
+}
+
+#[test]
+fn verbose_text_shows_every_layer_and_field() {
+    let (enc, side) = fixture("packet_aes128_v1_label");
+    let (req, _) = fixture("stream_pushpull_join_compressed");
+    let (rep, _) = fixture("stream_ack");
+    let mut frames = vec![udp(B, A, &enc)];
+    frames.extend(conversation(&req, &rep));
+    let capture = pcap(&frames, DataLink::ETHERNET);
+    let key = side["keys"][0].as_str().unwrap();
+    let (rows, _, _) = run(&capture, &["--key", key]);
+    let (plain, code) = run_text(&capture, &["--key", key]);
+    let (verbose, _) = run_text(&capture, &["--key", key, "-v"]);
+    assert_eq!(code, 0);
+    assert_eq!(plain.lines().count(), rows.len());
+    // Each one-line row is still there, followed by its tree and a blank line.
+    let trees: Vec<&str> = verbose.split("\n\n").filter(|t| !t.is_empty()).collect();
+    assert_eq!(trees.len(), rows.len());
+    for ((tree, line), row) in trees.iter().zip(plain.lines()).zip(&rows) {
+        assert!(tree.starts_with(line), "{tree}");
+        let fields = row["fields"].as_object().unwrap();
+        for (k, v) in fields {
+            let shown = match v {
+                Value::String(s) => format!("{k}: {s}"),
+                other => format!("{k}: {other}"),
+            };
+            assert!(tree.contains(&shown), "{shown} missing from\n{tree}");
+        }
+    }
+    assert!(trees[0].contains("  has_label \"prod\"\n    encrypt (version 1, key 0)\n"));
+    // The push/pull's node list is shown node by node.
+    let push_pull = trees.iter().find(|t| t.contains("push_pull")).unwrap();
+    let nodes = rows.iter().find(|r| r["type"] == "push_pull").unwrap()["nodes"]
+        .as_array()
+        .unwrap();
+    for (i, n) in nodes.iter().enumerate() {
+        assert!(push_pull.contains(&format!("[{i}]:")));
+        assert!(push_pull.contains(&format!("Name: {}", n["Name"].as_str().unwrap())));
+    }
+}
+
+#[test]
+fn capture_starting_mid_stream_is_reported_then_resynchronised() {
+    let (req, _) = fixture("stream_pushpull_join_compressed");
+    let (rep, _) = fixture("stream_ack");
+    let (c, s) = (50000u16, 7946u16);
+    // The capture begins halfway through the dialer's frame; its FIN ends that direction.
+    let half = req.len() / 2;
+    let mut frames = vec![tcp(
+        B,
+        c,
+        A,
+        s,
+        1001 + half as u32,
+        false,
+        true,
+        true,
+        &req[half..],
+    )];
+    // Then the same address pair connects again, from its handshake: decoded in full.
+    frames.extend(conversation(&req, &rep));
+    let (rows, code, err) = run(&pcap(&frames, DataLink::ETHERNET), &[]);
+    assert_eq!(code, 1, "{err} {rows:#?}");
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    let e = rows[0]["error"].as_str().unwrap();
+    assert!(e.contains("capture started mid-stream"), "{e}");
+    assert_eq!(rows[0]["frame"], 1);
+    assert_eq!(
+        (rows[1]["type"].as_str(), rows[1]["frame"].as_u64()),
+        (Some("push_pull"), Some(7))
+    );
+    assert_eq!(rows[2]["type"], "ack_resp");
+}
+
+#[test]
+fn consul_ports_by_default_and_keys_from_a_keyring_file() {
+    let (enc, side) = fixture("packet_aes128_v1_label");
+    let (probe, _) = fixture("packet_compound_probe");
+    let on_port = |port: u16, payload: &[u8]| {
+        let mut out = Vec::new();
+        PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4(A, B, 64)
+            .udp(40000, port)
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    };
+    // Consul's LAN and WAN ports are gossip by default; another port is not.
+    let frames = [
+        on_port(8301, &enc),
+        on_port(8302, &probe),
+        on_port(9999, &probe),
+    ];
+    let capture = pcap(&frames, DataLink::ETHERNET);
+    // Serf's keyring file: a JSON list, the key that opens the packet second.
+    let key = side["keys"][0].as_str().unwrap();
+    let ring = std::env::temp_dir().join(format!("keyring-{}.json", std::process::id()));
+    std::fs::write(&ring, format!(r#"["AAAAAAAAAAAAAAAAAAAAAA==", "{key}"]"#)).unwrap();
+    let (rows, code, err) = run(&capture, &["--keyring-file", ring.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err} {rows:#?}");
+    let ports: Vec<&str> = rows.iter().map(|r| r["dst"].as_str().unwrap()).collect();
+    assert_eq!(
+        ports,
+        ["127.0.0.2:8301"; 3]
+            .into_iter()
+            .chain(["127.0.0.2:8302"; 2])
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(rows[0]["key"], 1, "opened by the file's second key");
+    // A file that is not a list of keys is a usage error.
+    std::fs::write(&ring, "{\"keys\": 1}").unwrap();
+    let (rows, code, err) = run(&capture, &["--keyring-file", ring.to_str().unwrap()]);
+    std::fs::remove_file(&ring).ok();
+    assert_eq!((rows.len(), code), (0, 2));
+    assert!(err.contains("not a JSON list of keys"), "{err}");
 }

@@ -1,13 +1,14 @@
 //! `memberlist decode FILE|-`: every gossip message in a capture, as text or JSON lines.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
-use memberlist_interop::inspect::{CaptureReader, Inspector, InspectorConfig};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use memberlist_interop::inspect::{CaptureReader, Inspector, InspectorConfig, Row};
 
-use super::decode::{print_row, Args, Format};
-use super::view;
+use super::decode::{write_row, Args, Format};
+use super::{render, view};
 
 pub fn run(args: &Args) -> ExitCode {
     match inspect(args) {
@@ -23,11 +24,27 @@ pub fn run(args: &Args) -> ExitCode {
 /// Decodes the capture; `Ok(false)` when some rows were errors, `Err` when the
 /// capture itself could not be read (after printing what came before the damage).
 fn inspect(args: &Args) -> Result<bool, String> {
+    let mut progress = ProgressBar::hidden();
     let input: Box<dyn Read> = match args.input() {
         "-" => Box::new(std::io::stdin().lock()),
-        path => Box::new(File::open(path).map_err(|e| format!("{path}: {e}"))?),
+        path => {
+            let file = File::open(path).map_err(|e| format!("{path}: {e}"))?;
+            let size = file.metadata().map_or(0, |m| m.len());
+            if show_progress(size, std::io::stderr().is_terminal()) {
+                progress = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
+                progress.set_style(
+                    ProgressStyle::with_template(
+                        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                    )
+                    .expect("valid template"),
+                );
+                Box::new(progress.wrap_read(file))
+            } else {
+                Box::new(file)
+            }
+        }
     };
-    let reader =
+    let mut reader =
         CaptureReader::new(BufReader::with_capacity(1 << 16, input)).map_err(|e| e.to_string())?;
     let mut inspector = Inspector::new(InspectorConfig {
         ports: args.ports(),
@@ -35,18 +52,15 @@ fn inspect(args: &Args) -> Result<bool, String> {
         keyring: args.keyring()?,
         label: args.label()?,
     });
+    // Stdin is likely `tcpdump -U -w -`: rows go out as their frames arrive. A file
+    // is read as fast as it goes, its rows written in large blocks.
+    let live = args.input() == "-";
+    let mut out = std::io::stdout().lock();
     let mut rows = Vec::new();
+    let mut buf = Vec::with_capacity(OUTPUT_BLOCK + (1 << 16));
     let mut all_ok = true;
     let mut failure = None;
-    let mut emit = |rows: &mut Vec<memberlist_interop::inspect::Row>| {
-        for r in rows.drain(..) {
-            all_ok &= r.body.is_ok();
-            if !args.summary() {
-                print_row(&present(r.to_json()), args.format());
-            }
-        }
-    };
-    for frame in reader {
+    while let Some(frame) = reader.next_frame() {
         match frame {
             Ok(f) => inspector.frame(&f, &mut rows),
             Err(e) => {
@@ -54,16 +68,23 @@ fn inspect(args: &Args) -> Result<bool, String> {
                 break;
             }
         }
-        emit(&mut rows);
-    }
-    inspector.finish(&mut rows);
-    emit(&mut rows);
-    if args.summary() {
-        let s = inspector.summary.to_json();
-        match args.format() {
-            Format::Json => println!("{s}"),
-            Format::Text => println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default()),
+        if !rows.is_empty() {
+            all_ok &= emit(&mut buf, &mut rows, args);
+            if live || buf.len() >= OUTPUT_BLOCK {
+                flush(&mut out, &mut buf);
+            }
         }
+    }
+    progress.finish_and_clear();
+    inspector.finish(&mut rows);
+    all_ok &= emit(&mut buf, &mut rows, args);
+    flush(&mut out, &mut buf);
+    if args.summary() {
+        let mut out = std::io::BufWriter::new(&mut out);
+        let pretty = matches!(args.format(), Format::Text);
+        // As for rows, a closed stdout is the reader's choice.
+        let _ = inspector.summary.write_json(&mut out, pretty);
+        let _ = writeln!(out);
     }
     match failure {
         Some(e) => Err(e),
@@ -71,9 +92,48 @@ fn inspect(args: &Args) -> Result<bool, String> {
     }
 }
 
+/// Rows are written to stdout in blocks of about this size (reading a file).
+const OUTPUT_BLOCK: usize = 1 << 20;
+
+/// Captures smaller than this decode in about a second: no progress bar for them.
+const PROGRESS_MIN_BYTES: u64 = 64 << 20;
+
+/// A progress bar only for a big file, and only for a person watching stderr.
+fn show_progress(size: u64, stderr_is_terminal: bool) -> bool {
+    stderr_is_terminal && size >= PROGRESS_MIN_BYTES
+}
+
+/// Appends the rows to `buf` (unless only the summary is wanted) and empties `rows`;
+/// false if any was an error row.
+fn emit(buf: &mut Vec<u8>, rows: &mut Vec<Row>, args: &Args) -> bool {
+    let mut all_ok = true;
+    for r in rows.iter() {
+        all_ok &= r.body.is_ok();
+        if args.summary() {
+            continue;
+        }
+        match (args.format(), args.verbose()) {
+            (Format::Json, _) => render::json(buf, r),
+            (Format::Text, false) => render::text(buf, r),
+            (Format::Text, true) => {
+                let _ = write_row(buf, &present(r.to_json()), Format::Text, true);
+            }
+        }
+    }
+    rows.clear();
+    all_ok
+}
+
+/// Empties `buf` into `out`. A closed stdout (`| head`) is the reader's choice, not an
+/// error of the capture: the rest is dropped.
+fn flush(out: &mut impl Write, buf: &mut Vec<u8>) {
+    let _ = out.write_all(buf).and_then(|()| out.flush());
+    buf.clear();
+}
+
 /// Addresses as IPs, versions as numbers, in message fields and push/pull node lists;
 /// addresses and text payloads readable in the Serf data.
-fn present(mut row: serde_json::Value) -> serde_json::Value {
+pub(crate) fn present(mut row: serde_json::Value) -> serde_json::Value {
     if let Some(f) = row.get_mut("fields") {
         view::humanize(f);
     }
@@ -84,4 +144,16 @@ fn present(mut row: serde_json::Value) -> serde_json::Value {
         view::humanize_serf(serf);
     }
     row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_only_for_big_files_on_a_terminal() {
+        assert!(show_progress(PROGRESS_MIN_BYTES, true));
+        assert!(!show_progress(PROGRESS_MIN_BYTES, false));
+        assert!(!show_progress(PROGRESS_MIN_BYTES - 1, true));
+    }
 }

@@ -1,6 +1,7 @@
 //! `memberlist decode`: a capture file (pcap/pcapng, or `-` for stdin) or one pasted
 //! UDP payload (`--hex`), printed one row per memberlist message.
 
+use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::ValueEnum;
@@ -47,6 +48,9 @@ pub struct Args {
     label: Option<String>,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// With `--format text`: under each line, the tree of every layer and field.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -55,8 +59,12 @@ pub fn run(args: Args) -> ExitCode {
     }
     match decode(&args) {
         Ok((rows, all_ok)) => {
+            let mut out = io::stdout().lock();
             for row in rows {
-                print_row(&row, args.format);
+                // A closed stdout (`| head`) ends the output; nothing else to report.
+                if write_row(&mut out, &row, args.format, args.verbose).is_err() {
+                    break;
+                }
             }
             if all_ok {
                 ExitCode::SUCCESS
@@ -82,24 +90,8 @@ fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
         .filter(|c| c.is_ascii_hexdigit())
         .collect();
     let bytes = hex::decode(&cleaned).map_err(|e| format!("--hex: {e}"))?;
-    let mut keys = args
-        .keys
-        .iter()
-        .map(|k| SecretKey::from_base64(k).map_err(|e| format!("--key: {e}")));
-    let keyring = match keys.next() {
-        None => None,
-        Some(primary) => Some(Keyring::with_keys(
-            primary?,
-            keys.collect::<Result<Vec<_>, _>>()?,
-        )),
-    };
-    let label = args
-        .label
-        .as_deref()
-        .map(Label::parse_optional)
-        .transpose()
-        .map_err(|e| format!("--label: {e}"))?
-        .flatten();
+    let keyring = args.keyring()?;
+    let label = args.label()?;
     let policy = match &args.label {
         Some(_) => LabelPolicy::Expect(label.as_ref()),
         None => LabelPolicy::Any,
@@ -111,7 +103,6 @@ fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
     };
     let mut rows = Vec::new();
     let mut all_ok = true;
-    let have_keys = keyring.is_some();
     let info = peel_packet(&bytes, &cfg, |layers, msg| {
         let names: Vec<&str> = layers.as_slice().iter().map(|t| t.name()).collect();
         rows.push(match msg {
@@ -131,7 +122,7 @@ fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
                 all_ok = false;
                 let top_level = names.iter().all(|n| *n == "has_label");
                 let text = if top_level {
-                    explain(&e, &bytes, have_keys)
+                    explain(&e, &bytes, keyring.as_ref())
                 } else {
                     e.to_string()
                 };
@@ -153,29 +144,16 @@ fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
             Ok((rows, all_ok))
         }
         Err(e) => Ok((
-            vec![json!({"error": explain(&e, &bytes, keyring.is_some())})],
+            vec![json!({"error": explain(&e, &bytes, keyring.as_ref())})],
             false,
         )),
     }
 }
 
-/// Names the likely cause for errors that a user would otherwise have to puzzle over.
-fn explain(e: &WireError, bytes: &[u8], have_keys: bool) -> String {
-    let body = match bytes.first() {
-        Some(244) => bytes
-            .get(2 + *bytes.get(1).unwrap_or(&0) as usize..)
-            .unwrap_or_default(),
-        _ => bytes,
-    };
-    match (e, body.first()) {
-        (WireError::NoKeyDecrypts, _) => {
-            format!("{e}: wrong key, or the packet was sealed with another label")
-        }
-        (_, Some(&v @ (0 | 1))) if !have_keys && body.len() >= 29 => {
-            format!("{e} (this may be an encrypted packet, version {v}: pass --key)")
-        }
-        _ => e.to_string(),
-    }
+/// The error text, naming the likely cause when it is about keys.
+fn explain(e: &WireError, bytes: &[u8], keyring: Option<&Keyring>) -> String {
+    let body = memberlist_interop::wire::label::strip(bytes).map_or(bytes, |(_, b)| b);
+    memberlist_interop::inspect::decode::explain(e, keyring, body)
 }
 
 impl Args {
@@ -235,57 +213,71 @@ impl Args {
         self.any_port
     }
 
+    pub fn verbose(&self) -> bool {
+        self.verbose
+    }
+
     pub fn summary(&self) -> bool {
         self.summary
     }
 }
 
-pub fn print_row(row: &Value, format: Format) {
+/// Writes one row: a JSON line, or a text line (with `-v`, the row's tree under it).
+pub fn write_row(
+    out: &mut impl Write,
+    row: &Value,
+    format: Format,
+    verbose: bool,
+) -> io::Result<()> {
     match format {
-        Format::Json => println!("{row}"),
+        Format::Json => writeln!(out, "{row}"),
         Format::Text => {
-            let mut layers: Vec<String> = row["layers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|l| l.as_str().map(String::from))
-                .collect();
-            if let Some(k) = row.get("key") {
-                if let Some(l) = layers.iter_mut().find(|l| *l == "encrypt") {
-                    *l = format!("encrypt(v{}, key {k})", row["encryption_version"]);
-                }
+            writeln!(out, "{}", text_line(row))?;
+            if verbose {
+                let mut t = String::new();
+                super::tree::tree(row, &mut t);
+                writeln!(out, "{t}")?;
             }
-            let mut prefix = format!("[{}]", layers.join(" "));
-            if let (Some(src), Some(dst)) = (row["src"].as_str(), row["dst"].as_str()) {
-                prefix = format!(
-                    "{:>5} {} {src} -> {dst} {} {prefix}",
-                    row["frame"],
-                    row["time"].as_str().unwrap_or_default(),
-                    row["transport"].as_str().unwrap_or_default()
-                );
-            }
-            let serf = row.get("serf").map(serf_json::text);
-            if let Some(e) = row.get("error") {
-                println!("{prefix} error: {}", e.as_str().unwrap_or_default());
-            } else if let (Some(serf), Some(_)) = (&serf, row.get("payload")) {
-                println!(
-                    "{prefix} {} {serf}",
-                    row["type"].as_str().unwrap_or_default()
-                );
-            } else if let Some(p) = row.get("payload") {
-                println!(
-                    "{prefix} {} payload={}",
-                    row["type"].as_str().unwrap_or_default(),
-                    p.as_str().unwrap_or_default()
-                );
-            } else {
-                println!(
-                    "{prefix} {} {}{}",
-                    row["type"].as_str().unwrap_or_default(),
-                    view::text_fields(&row["fields"]),
-                    serf.map(|s| format!(" {s}")).unwrap_or_default()
-                );
-            }
+            Ok(())
         }
+    }
+}
+
+/// The one-line, tshark-style form of a row.
+pub(crate) fn text_line(row: &Value) -> String {
+    let mut layers: Vec<String> = row["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.as_str().map(String::from))
+        .collect();
+    if let Some(k) = row.get("key") {
+        if let Some(l) = layers.iter_mut().find(|l| *l == "encrypt") {
+            *l = format!("encrypt(v{}, key {k})", row["encryption_version"]);
+        }
+    }
+    let mut prefix = format!("[{}]", layers.join(" "));
+    if let (Some(src), Some(dst)) = (row["src"].as_str(), row["dst"].as_str()) {
+        prefix = format!(
+            "{:>5} {} {src} -> {dst} {} {prefix}",
+            row["frame"].as_u64().unwrap_or_default(),
+            row["time"].as_str().unwrap_or_default(),
+            row["transport"].as_str().unwrap_or_default()
+        );
+    }
+    let kind = row["type"].as_str().unwrap_or_default();
+    let serf = row.get("serf").map(serf_json::text);
+    if let Some(e) = row.get("error") {
+        format!("{prefix} error: {}", e.as_str().unwrap_or_default())
+    } else if let (Some(serf), Some(_)) = (&serf, row.get("payload")) {
+        format!("{prefix} {kind} {serf}")
+    } else if let Some(p) = row.get("payload") {
+        format!("{prefix} {kind} payload={}", p.as_str().unwrap_or_default())
+    } else {
+        format!(
+            "{prefix} {kind} {}{}",
+            view::text_fields(&row["fields"]),
+            serf.map(|s| format!(" {s}")).unwrap_or_default()
+        )
     }
 }

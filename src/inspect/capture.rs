@@ -14,21 +14,23 @@ use pcap_file::DataLink;
 pub enum CaptureError {
     #[error("not a pcap or pcapng capture (magic {0:02x?})")]
     BadMagic([u8; 4]),
+    #[error("the capture's header is cut short or damaged: {0}")]
+    BadHeader(String),
     #[error("capture ends or is damaged after frame {frame}: {detail}")]
     Damaged { frame: u64, detail: String },
     #[error("cannot read the capture: {0}")]
     Io(#[from] std::io::Error),
 }
 
-/// One captured frame.
-#[derive(Debug, Clone)]
-pub struct Frame {
+/// One captured frame, borrowed from the reader until the next one is read.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
     /// 1-based, as Wireshark numbers frames.
     pub number: u64,
     /// Time since the Unix epoch.
     pub time: Duration,
     pub link: DataLink,
-    pub data: Vec<u8>,
+    pub data: &'a [u8],
 }
 
 type Input<R> = Chain<Cursor<[u8; 4]>, R>;
@@ -43,6 +45,8 @@ pub struct CaptureReader<R: Read> {
     format: Format<R>,
     frames: u64,
     failed: bool,
+    /// The current frame's bytes: one buffer for the whole capture.
+    data: Vec<u8>,
 }
 
 impl<R: Read> CaptureReader<R> {
@@ -53,10 +57,7 @@ impl<R: Read> CaptureReader<R> {
             .read_exact(&mut magic)
             .map_err(|_| CaptureError::BadMagic(magic))?;
         let input = Cursor::new(magic).chain(reader);
-        let damaged = |e: pcap_file::PcapError| CaptureError::Damaged {
-            frame: 0,
-            detail: e.to_string(),
-        };
+        let damaged = |e: pcap_file::PcapError| CaptureError::BadHeader(e.to_string());
         let format = match magic {
             [0x0a, 0x0d, 0x0d, 0x0a] => Format::PcapNg(PcapNgReader::new(input).map_err(damaged)?),
             [0xa1, 0xb2, 0xc3, 0xd4]
@@ -69,19 +70,14 @@ impl<R: Read> CaptureReader<R> {
             format,
             frames: 0,
             failed: false,
+            data: Vec::new(),
         })
-    }
-
-    /// Frames read so far.
-    pub fn frames(&self) -> u64 {
-        self.frames
     }
 }
 
-impl<R: Read> Iterator for CaptureReader<R> {
-    type Item = Result<Frame, CaptureError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl<R: Read> CaptureReader<R> {
+    /// The next frame; `None` at the end of the capture or after an error.
+    pub fn next_frame(&mut self) -> Option<Result<Frame<'_>, CaptureError>> {
         if self.failed {
             return None;
         }
@@ -90,12 +86,19 @@ impl<R: Read> Iterator for CaptureReader<R> {
             frame,
             detail: e.to_string(),
         };
+        let buf = &mut self.data;
+        let mut keep = |data: &[u8]| {
+            buf.clear();
+            buf.extend_from_slice(data);
+        };
         let item = match &mut self.format {
             Format::Pcap(r) => {
                 let link = r.header().datalink;
                 r.next_packet().map(|p| {
-                    p.map_err(damaged)
-                        .map(|p| (p.timestamp, link, p.data.into_owned()))
+                    p.map_err(damaged).map(|p| {
+                        keep(&p.data);
+                        (p.timestamp, link)
+                    })
                 })
             }
             Format::PcapNg(r) => loop {
@@ -104,18 +107,22 @@ impl<R: Read> Iterator for CaptureReader<R> {
                     None => break None,
                     Some(Err(e)) => break Some(Err(damaged(e))),
                     Some(Ok(Block::EnhancedPacket(p))) => {
-                        (Some(p.interface_id), p.timestamp, p.data.into_owned())
+                        keep(&p.data);
+                        (Some(p.interface_id), p.timestamp)
                     }
-                    Some(Ok(Block::SimplePacket(p))) => (None, Duration::ZERO, p.data.into_owned()),
+                    Some(Ok(Block::SimplePacket(p))) => {
+                        keep(&p.data);
+                        (None, Duration::ZERO)
+                    }
                     Some(Ok(_)) => continue,
                 };
-                let (iface, time, data) = got;
+                let (iface, time) = got;
                 let link = match iface {
                     Some(id) => r.interfaces().get(id as usize).map(|i| i.linktype),
                     None => r.interfaces().first().map(|i| i.linktype),
                 };
                 break Some(match link {
-                    Some(link) => Ok((time, link, data)),
+                    Some(link) => Ok((time, link)),
                     None => Err(CaptureError::Damaged {
                         frame,
                         detail: "packet names an unknown interface".into(),
@@ -124,13 +131,13 @@ impl<R: Read> Iterator for CaptureReader<R> {
             },
         };
         match item? {
-            Ok((time, link, data)) => {
+            Ok((time, link)) => {
                 self.frames += 1;
                 Some(Ok(Frame {
                     number: self.frames,
                     time,
                     link,
-                    data,
+                    data: &self.data,
                 }))
             }
             Err(e) => {

@@ -1,20 +1,46 @@
 //! The inspector proper: frames in, one row per memberlist message (or per thing that
-//! did not decode) out, plus the counts and the membership timeline for `--summary`.
+//! did not decode) out, each also counted in the `Summary`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use arrayvec::ArrayVec;
 use serde_json::{json, Value};
 
 use super::capture::Frame;
+use super::defrag::Defrag;
 use super::net::{self, Segment};
+use super::summary::Summary;
 use super::tcp::Direction;
 use crate::serf::json as serf_json;
 use crate::wire::{
     decode_complete, decode_frame, json as wjson, peel_packet, Decoded, Keyring, Label,
-    LabelPolicy, PacketConfig, Side, StreamConfig, StreamFrame,
+    LabelPolicy, Message, MessageType, PacketConfig, Side, StreamConfig, StreamFrame,
+    StreamMessage, WireError,
 };
+
+/// How an error row about keys begins (counted as a decryption failure).
+pub(crate) const NO_KEY: &str = "no key opened it";
+
+/// The shortest sealed packet: version byte, nonce and tag.
+const ENCRYPTED_MIN: usize = 1 + crate::wire::crypto::NONCE_SIZE + crate::wire::crypto::TAG_SIZE;
+
+/// The error text of a packet (`body`: after its label) or stream that did not open,
+/// naming the likely cause when it is about keys.
+pub fn explain(e: &WireError, keyring: Option<&Keyring>, body: &[u8]) -> String {
+    match (e, keyring, body.first()) {
+        (WireError::NoKeyDecrypts, Some(ring), _) => format!(
+            "{NO_KEY} (tried {} key{}): wrong key, or sealed with another label",
+            ring.len(),
+            if ring.len() == 1 { "" } else { "s" }
+        ),
+        (_, None, Some(&v @ (0 | 1))) if body.len() >= ENCRYPTED_MIN => {
+            format!("{e} (an encrypted packet, version {v}? pass --key or --keyring-file)")
+        }
+        _ => e.to_string(),
+    }
+}
 
 /// Serf's default port and Consul's LAN and WAN gossip ports.
 pub const DEFAULT_PORTS: [u16; 3] = [7946, 8301, 8302];
@@ -28,6 +54,35 @@ pub struct InspectorConfig {
     pub label: Option<Label>,
 }
 
+/// The layers of one row, held inline: a packet nests at most `MAX_NESTING`
+/// compound/compress layers under its label, encryption and CRC.
+pub type RowLayers = ArrayVec<MessageType, { crate::wire::packet::MAX_NESTING + 3 }>;
+
+/// A decoded message, detached from the capture's buffers.
+#[derive(Debug, Clone)]
+pub enum Body {
+    Packet(Message<'static>),
+    Stream(StreamMessage<'static>),
+}
+
+impl Body {
+    /// Go's name of the message type (`ping`, `push_pull`…).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Body::Packet(m) => m.message_type().name(),
+            Body::Stream(m) => m.message_type().name(),
+        }
+    }
+
+    /// `{"type", "fields", …}` as `wire::json` gives it.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Body::Packet(m) => wjson::message(m),
+            Body::Stream(m) => wjson::stream_message(m),
+        }
+    }
+}
+
 /// One output row.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -36,12 +91,14 @@ pub struct Row {
     pub src: SocketAddr,
     pub dst: SocketAddr,
     pub transport: &'static str,
-    pub layers: Vec<&'static str>,
+    /// The wrappers around the message, outermost first.
+    pub layers: RowLayers,
     pub label: Option<String>,
-    /// Index of the keyring key that opened the packet or frame.
-    pub key: Option<usize>,
-    /// `{"type", "fields", …}` as `wire::json` gives it, or the error text.
-    pub body: Result<Value, String>,
+    /// The encryption version and the index of the keyring key that opened the
+    /// packet or frame.
+    pub key: Option<(u8, usize)>,
+    /// The decoded message, or the error text.
+    pub body: Result<Body, String>,
     /// The Serf data inside the message, when its bytes parse as Serf
     /// (`serf::json::from_message`/`from_stream`).
     pub serf: Option<Value>,
@@ -55,110 +112,27 @@ impl Row {
             "src": self.src.to_string(),
             "dst": self.dst.to_string(),
             "transport": self.transport,
-            "layers": self.layers,
+            "layers": self.layers.iter().map(|t| t.name()).collect::<Vec<_>>(),
         });
         if let Some(l) = &self.label {
             v["label"] = json!(l);
         }
-        if let Some(k) = self.key {
+        if let Some((version, k)) = self.key {
             v["key"] = json!(k);
+            v["encryption_version"] = json!(version);
         }
         match &self.body {
-            Ok(Value::Object(m)) => v.as_object_mut().expect("object").extend(m.clone()),
-            Ok(other) => v["message"] = other.clone(),
+            Ok(b) => {
+                if let Value::Object(m) = b.to_json() {
+                    v.as_object_mut().expect("object").extend(m);
+                }
+            }
             Err(e) => v["error"] = json!(e),
         }
         if let Some(s) = &self.serf {
             v["serf"] = s.clone();
         }
         v
-    }
-}
-
-/// Counts and the membership story told by the capture.
-#[derive(Debug, Default)]
-pub struct Summary {
-    pub frames: u64,
-    pub gossip_bytes: u64,
-    pub by_type: BTreeMap<String, u64>,
-    /// Serf messages by type (user messages and push/pull states that are Serf's).
-    pub serf_by_type: BTreeMap<String, u64>,
-    pub errors: BTreeMap<String, u64>,
-    pub decrypt_failures: u64,
-    pub by_source: BTreeMap<String, u64>,
-    /// (time, node, event) in capture order: alive, suspect (by whom), dead, left, refuted.
-    pub timeline: Vec<(Duration, String, String)>,
-    node_state: HashMap<String, (&'static str, u32)>,
-}
-
-impl Summary {
-    fn record(&mut self, row: &Row) {
-        *self.by_source.entry(row.src.to_string()).or_default() += 1;
-        let body = match &row.body {
-            Err(e) => {
-                if e.contains("no installed keys") {
-                    self.decrypt_failures += 1;
-                }
-                let cause = e.split(':').next().unwrap_or(e).to_string();
-                *self.errors.entry(cause).or_default() += 1;
-                return;
-            }
-            Ok(b) => b,
-        };
-        let t = body["type"].as_str().unwrap_or("?").to_string();
-        *self.by_type.entry(t.clone()).or_default() += 1;
-        if let Some(st) = row.serf.as_ref().and_then(|s| s["type"].as_str()) {
-            *self.serf_by_type.entry(st.to_string()).or_default() += 1;
-        }
-        let f = &body["fields"];
-        let node = f["Node"].as_str().unwrap_or_default().to_string();
-        let inc = f["Incarnation"].as_u64().unwrap_or(0) as u32;
-        let event = match t.as_str() {
-            "alive" => match self.node_state.get(&node) {
-                None => Some(("alive", "first seen alive".to_string())),
-                Some(("suspect", _)) => Some(("alive", format!("refuted (incarnation {inc})"))),
-                Some(("dead" | "left", _)) => {
-                    Some(("alive", format!("alive again (incarnation {inc})")))
-                }
-                _ => None,
-            },
-            "suspect" if self.node_state.get(&node).map(|s| s.0) != Some("suspect") => Some((
-                "suspect",
-                format!("suspected by {}", f["From"].as_str().unwrap_or("?")),
-            )),
-            "dead" => {
-                let left = f["From"] == f["Node"];
-                let (state, what) = if left {
-                    ("left", "left".to_string())
-                } else {
-                    (
-                        "dead",
-                        format!("declared dead by {}", f["From"].as_str().unwrap_or("?")),
-                    )
-                };
-                (self.node_state.get(&node).map(|s| s.0) != Some(state)).then_some((state, what))
-            }
-            _ => None,
-        };
-        if let Some((state, what)) = event {
-            self.node_state.insert(node.clone(), (state, inc));
-            self.timeline.push((row.time, node, what));
-        }
-    }
-
-    pub fn to_json(&self) -> Value {
-        json!({
-            "frames": self.frames,
-            "gossip_bytes": self.gossip_bytes,
-            "messages_by_type": self.by_type,
-            "serf_messages_by_type": self.serf_by_type,
-            "rows_by_source": self.by_source,
-            "errors": self.errors,
-            "decryption_failures": self.decrypt_failures,
-            "timeline": self.timeline.iter().map(|(t, n, e)| json!({
-                "time": format!("{}.{:06}", t.as_secs(), t.subsec_micros()), "node": n, "event": e
-            })).collect::<Vec<_>>(),
-        })
     }
 }
 
@@ -191,6 +165,7 @@ impl Flow {
 pub struct Inspector {
     cfg: InspectorConfig,
     flows: HashMap<(SocketAddr, SocketAddr), Flow>,
+    defrag: Defrag,
     pub summary: Summary,
 }
 
@@ -199,6 +174,7 @@ impl Inspector {
         Inspector {
             cfg,
             flows: HashMap::new(),
+            defrag: Defrag::default(),
             summary: Summary::default(),
         }
     }
@@ -219,26 +195,28 @@ impl Inspector {
     /// Feeds one frame, appending the rows it completes.
     pub fn frame(&mut self, frame: &Frame, rows: &mut Vec<Row>) {
         self.summary.frames += 1;
-        let seg = match net::parse(frame.link, &frame.data) {
-            Ok(s) => s,
-            Err(net::Malformed(why)) => {
-                *self
-                    .summary
-                    .errors
-                    .entry("malformed frame".into())
-                    .or_default() += 1;
-                let _ = why;
-                return;
+        match net::parse(frame.link, frame.data) {
+            Ok(Segment::Fragment(f)) => {
+                if let Some(datagram) = self.defrag.add(frame.time, &f) {
+                    match net::transport(f.src, f.dst, f.protocol, &datagram) {
+                        Ok(seg) => self.segment(frame, seg, rows),
+                        Err(_) => self.summary.malformed_frame(),
+                    }
+                }
+                self.summary.ip_fragments = (self.defrag.reassembled, self.defrag.dropped);
             }
-        };
+            Ok(seg) => self.segment(frame, seg, rows),
+            Err(_) => self.summary.malformed_frame(),
+        }
+    }
+
+    /// Decodes one UDP datagram or TCP segment if it is on a gossip port.
+    fn segment(&mut self, frame: &Frame, seg: Segment<'_>, rows: &mut Vec<Row>) {
+        let start = rows.len();
         match seg {
             Segment::Udp { src, dst, payload } if self.wanted(&src, &dst) => {
                 self.summary.gossip_bytes += payload.len() as u64;
-                let start = rows.len();
                 self.udp(frame, src, dst, payload, rows);
-                for r in &rows[start..] {
-                    self.summary.record(r);
-                }
             }
             Segment::Tcp {
                 src,
@@ -251,20 +229,12 @@ impl Inspector {
                 payload,
             } if self.wanted(&src, &dst) => {
                 self.summary.gossip_bytes += payload.len() as u64;
-                let start = rows.len();
                 self.tcp(frame, src, dst, seq, syn, ack, fin || rst, payload, rows);
-                for r in &rows[start..] {
-                    self.summary.record(r);
-                }
-            }
-            Segment::Fragment { .. } => {
-                *self
-                    .summary
-                    .errors
-                    .entry("IP fragment (not reassembled)".into())
-                    .or_default() += 1;
             }
             _ => {}
+        }
+        for r in &rows[start..] {
+            self.summary.record(r);
         }
     }
 
@@ -282,10 +252,10 @@ impl Inspector {
             src,
             dst,
             transport: "udp",
-            layers: vec![],
+            layers: RowLayers::new(),
             label: None,
             key: None,
-            body: Ok(Value::Null),
+            body: Err(String::new()),
             serf: None,
         };
         // A capture mixes encrypted and plain traffic: only a version byte (0 or 1)
@@ -305,49 +275,53 @@ impl Inspector {
             ..sealed
         };
         let first = if may_be_sealed { &sealed } else { &plain };
-        let mut out = Vec::new();
-        let result = Self::peel(payload, first, &base, &mut out);
-        if let (Err(e), true) = (&result, may_be_sealed) {
-            let mut alt = Vec::new();
-            if Self::peel(payload, &plain, &base, &mut alt).is_ok()
-                && alt.iter().all(|r| r.body.is_ok())
+        let start = rows.len();
+        let result = Self::peel(payload, first, self.cfg.keyring.as_ref(), &base, rows);
+        if let (Err(_), true) = (&result, may_be_sealed) {
+            rows.truncate(start);
+            if Self::peel(payload, &plain, self.cfg.keyring.as_ref(), &base, rows).is_ok()
+                && rows[start..].iter().all(|r| r.body.is_ok())
             {
-                rows.extend(alt);
                 return;
             }
-            let mut r = base;
-            r.body = Err(e.clone());
-            rows.push(r);
-            return;
+            rows.truncate(start);
         }
-        match result {
-            Ok(()) => rows.extend(out),
-            Err(e) => {
-                let mut r = base;
-                r.body = Err(e);
-                rows.push(r);
-            }
+        if let Err(e) = result {
+            rows.truncate(start);
+            let mut r = base;
+            r.body = Err(explain(&e, self.cfg.keyring.as_ref(), body));
+            rows.push(r);
         }
     }
 
+    /// Peels one datagram into rows; `keyring` is the user's, for error texts.
     fn peel(
         payload: &[u8],
         cfg: &PacketConfig<'_>,
+        keyring: Option<&Keyring>,
         base: &Row,
         rows: &mut Vec<Row>,
-    ) -> Result<(), String> {
+    ) -> Result<(), WireError> {
+        let body = crate::wire::label::strip(payload).map_or(payload, |(_, b)| b);
+        let start = rows.len();
         let info = peel_packet(payload, cfg, |layers, m| {
             let mut r = base.clone();
-            r.layers = layers.as_slice().iter().map(|t| t.name()).collect();
+            r.layers = layers.as_slice().iter().copied().collect();
             r.serf = m.as_ref().ok().and_then(serf_json::from_message);
-            r.body = m.map(|m| wjson::message(&m)).map_err(|e| e.to_string());
+            // A message that fails right under the label may be a sealed packet.
+            let top_level = r.layers.iter().all(|l| *l == MessageType::HasLabel);
+            r.body = m
+                .map(|m| Body::Packet(m.into_owned()))
+                .map_err(|e| match top_level {
+                    true => explain(&e, keyring, body),
+                    false => e.to_string(),
+                });
             rows.push(r);
-        })
-        .map_err(|e| e.to_string())?;
-        for r in rows.iter_mut() {
+        })?;
+        for r in &mut rows[start..] {
             r.label =
                 (!info.label.is_empty()).then(|| String::from_utf8_lossy(info.label).into_owned());
-            r.key = info.decrypted.map(|(_, k)| k);
+            r.key = info.decrypted.map(|(v, k)| (v as u8, k));
         }
         Ok(())
     }
@@ -383,6 +357,9 @@ impl Inspector {
         flow.last_frame = frame.number;
         flow.last_time = frame.time;
         if flow.done {
+            if end {
+                self.flows.remove(&(src, dst));
+            }
             return;
         }
         let grew = flow.dir.segment(seq, syn, payload);
@@ -396,9 +373,14 @@ impl Inspector {
                 },
             );
         }
+        let key = (src, dst);
         if grew || end {
-            let key = (src, dst);
             self.try_stream(key, end, rows);
+        }
+        // A finished direction is forgotten once it closes, so long captures of many
+        // connections hold only the open ones.
+        if end && self.flows.get(&key).is_some_and(|f| f.done) {
+            self.flows.remove(&key);
         }
     }
 
@@ -430,7 +412,7 @@ impl Inspector {
             Ok(None) => return,
             Ok(Some(f)) => stream_row(flow, f),
             Err(e) => {
-                let mut text = e.to_string();
+                let mut text = explain(&e, self.cfg.keyring.as_ref(), &[]);
                 if flow.dir.midstream {
                     text.push_str(" (capture started mid-stream)");
                 }
@@ -443,11 +425,14 @@ impl Inspector {
         rows.push(row);
         if let Some(f) = self.flows.get_mut(&key) {
             f.done = true;
+            f.dir = Direction::default();
         }
     }
 
     /// Ends the capture: directions with undecoded bytes are decoded as complete.
     pub fn finish(&mut self, rows: &mut Vec<Row>) {
+        self.defrag.finish();
+        self.summary.ip_fragments = (self.defrag.reassembled, self.defrag.dropped);
         let mut keys: Vec<_> = self
             .flows
             .iter()
@@ -472,31 +457,31 @@ fn stream_row_base(flow: &Flow) -> Row {
         src: flow.src,
         dst: flow.dst,
         transport: "tcp",
-        layers: vec![],
+        layers: RowLayers::new(),
         label: None,
         key: None,
-        body: Ok(Value::Null),
+        body: Err(String::new()),
         serf: None,
     }
 }
 
 fn stream_row(flow: &Flow, f: StreamFrame) -> Row {
-    let mut layers = vec![];
+    let mut layers = RowLayers::new();
     if !f.label.is_empty() {
-        layers.push("has_label");
+        layers.push(MessageType::HasLabel);
     }
     if f.decrypted.is_some() {
-        layers.push("encrypt");
+        layers.push(MessageType::Encrypt);
     }
     if f.compressed {
-        layers.push("compress");
+        layers.push(MessageType::Compress);
     }
     Row {
         layers,
         label: (!f.label.is_empty()).then(|| String::from_utf8_lossy(&f.label).into_owned()),
-        key: f.decrypted.map(|(_, k)| k),
-        body: Ok(wjson::stream_message(&f.message)),
+        key: f.decrypted.map(|(v, k)| (v as u8, k)),
         serf: serf_json::from_stream(&f.message),
+        body: Ok(Body::Stream(f.message.into_owned())),
         ..stream_row_base(flow)
     }
 }

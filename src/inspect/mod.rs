@@ -1,10 +1,13 @@
-//! The capture inspector: pcap/pcapng → link/IP → UDP datagrams and reassembled TCP
+//! The capture inspector: pcap/pcapng → link/IP (fragments reassembled) → UDP datagrams and reassembled TCP
 //! streams → the codec → one row per memberlist message.
 
 pub mod capture;
 pub mod decode;
+pub mod defrag;
 pub mod net;
+pub mod summary;
 pub mod tcp;
 
 pub use capture::{CaptureError, CaptureReader, Frame};
-pub use decode::{Inspector, InspectorConfig, Row, Summary};
+pub use decode::{Body, Inspector, InspectorConfig, Row, RowLayers};
+pub use summary::Summary;
