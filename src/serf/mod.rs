@@ -4,6 +4,7 @@
 //! [`crate::wire`], written to produce exactly the bytes of `github.com/hashicorp/serf`
 //! (go-msgpack v2, old "raw" string spec) and to read what any Serf version sends.
 
+pub mod consul;
 pub mod coordinate;
 pub mod json;
 pub mod lamport;
