@@ -30,6 +30,12 @@ enum Command {
     Members(cli::members::Args),
     /// Check that a member answers UDP and TCP pings, and say why not.
     Ping(cli::ping::Args),
+    /// Send a Serf user event through a running `memberlist agent --serf`.
+    Event(cli::serf_cmds::EventArgs),
+    /// Run a Serf query through a running `memberlist agent --serf`.
+    Query(cli::serf_cmds::QueryArgs),
+    /// Install, use, remove or list gossip keys cluster-wide (Serf key queries).
+    Keys(cli::serf_cmds::KeysArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,5 +52,8 @@ fn main() -> ExitCode {
         Command::Agent(args) => cli::agent::run(args),
         Command::Members(args) => cli::members::run(args),
         Command::Ping(args) => cli::ping::run(args),
+        Command::Event(args) => cli::serf_cmds::event(args),
+        Command::Query(args) => cli::serf_cmds::query(args),
+        Command::Keys(args) => cli::serf_cmds::keys(args),
     }
 }

@@ -39,39 +39,41 @@ pub enum Format {
 pub struct Args {
     /// Node name, unique in the cluster (default: the host name).
     #[arg(long)]
-    name: Option<String>,
+    pub(super) name: Option<String>,
     /// Address to bind for UDP and TCP gossip.
     #[arg(long, default_value = "0.0.0.0:7946")]
-    bind: String,
+    pub(super) bind: String,
     /// Address to advertise to other members (`ip` or `ip:port`).
     #[arg(long)]
-    advertise: Option<String>,
+    pub(super) advertise: Option<String>,
     /// A member to join through (repeatable).
     #[arg(long = "join")]
-    join: Vec<String>,
+    pub(super) join: Vec<String>,
     #[command(flatten)]
-    security: Security,
+    pub(super) security: Security,
     /// Timing profile, as Go's DefaultLANConfig, DefaultWANConfig, DefaultLocalConfig.
     #[arg(long, value_enum, default_value = "lan")]
-    profile: Profile,
+    pub(super) profile: Profile,
     /// Node meta to advertise (at most 512 bytes).
     #[arg(long, default_value = "")]
-    meta: String,
+    pub(super) meta: String,
     /// Protocol version to speak (1 to 5).
     #[arg(long, default_value_t = 2)]
-    protocol: u8,
+    pub(super) protocol: u8,
     /// How membership events are printed on stdout.
     #[arg(long, value_enum, default_value = "text")]
-    format: Format,
+    pub(super) format: Format,
     /// Loopback address for `memberlist members` and other control requests.
     #[arg(long, default_value = DEFAULT_RPC_ADDR)]
-    rpc_addr: SocketAddr,
+    pub(super) rpc_addr: SocketAddr,
     /// How long a graceful leave waits for its broadcast on SIGINT/SIGTERM.
     #[arg(long, default_value = "5s", value_parser = humantime_secs)]
-    leave_timeout: Duration,
+    pub(super) leave_timeout: Duration,
+    #[command(flatten)]
+    pub(super) serf: super::serf_agent::SerfArgs,
 }
 
-fn humantime_secs(s: &str) -> Result<Duration, String> {
+pub(super) fn humantime_secs(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
     match unit {
@@ -102,7 +104,7 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn config(args: &Args) -> Result<Config, String> {
+pub(super) fn config(args: &Args) -> Result<Config, String> {
     let mut c = match args.profile {
         Profile::Lan => Config::lan(),
         Profile::Wan => Config::wan(),
@@ -133,6 +135,9 @@ fn config(args: &Args) -> Result<Config, String> {
 }
 
 async fn agent(args: Args) -> Result<(), String> {
+    if args.serf.serf {
+        return super::serf_agent::run(args).await;
+    }
     let config = config(&args)?;
     let peers = args
         .join
@@ -188,7 +193,7 @@ async fn agent(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-fn log(format: Format, v: Value) {
+pub(super) fn log(format: Format, v: Value) {
     match format {
         Format::Json => println!("{v}"),
         Format::Text => {

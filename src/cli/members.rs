@@ -1,8 +1,7 @@
 //! `memberlist members`: the member list of a running agent (through its control
 //! address), or of any peer (`--peer`: one push/pull that tells it nothing about us).
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -51,18 +50,7 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn from_agent(rpc: SocketAddr) -> Result<Vec<Value>, String> {
-    let mut conn = TcpStream::connect_timeout(&rpc, Duration::from_secs(5))
-        .map_err(|e| format!("no agent at {rpc} ({e}); start one with `memberlist agent`"))?;
-    conn.write_all(b"{\"cmd\":\"members\"}\n")
-        .map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    BufReader::new(conn)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    let v: Value = serde_json::from_str(&line).map_err(|e| format!("bad answer: {e}"))?;
-    if let Some(e) = v["error"].as_str() {
-        return Err(e.to_string());
-    }
+    let v = super::rpc::call(rpc, &json!({"cmd": "members"}), Duration::from_secs(10))?;
     Ok(v["members"].as_array().cloned().unwrap_or_default())
 }
 
@@ -118,7 +106,25 @@ fn print(members: &[Value], format: Format) {
     match format {
         Format::Json => println!("{}", json!({ "members": members })),
         Format::Text => {
-            for m in members {
+            for m in members.iter().filter(|m| m.get("status").is_some()) {
+                // A Serf agent's member, shown like `serf members`.
+                let tags = m["tags"]
+                    .as_object()
+                    .map(|t| {
+                        t.iter()
+                            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default();
+                println!(
+                    "{:<24} {:<22} {:<8} {tags}",
+                    m["name"].as_str().unwrap_or("?"),
+                    format!("{}:{}", m["addr"].as_str().unwrap_or("?"), m["port"]),
+                    m["status"].as_str().unwrap_or("?"),
+                );
+            }
+            for m in members.iter().filter(|m| m.get("status").is_none()) {
                 let addr = format!(
                     "{}:{}",
                     m["Addr"].as_str().unwrap_or("?"),

@@ -8,4 +8,7 @@ pub mod gossip;
 pub mod keygen;
 pub mod members;
 pub mod ping;
+pub mod rpc;
+pub mod serf_agent;
+pub mod serf_cmds;
 pub mod view;

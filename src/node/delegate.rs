@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
+use super::machine::Machine;
 use super::member::Member;
+use super::time::Time;
 
 /// Why a delegate refused a node or a merge; the text is logged and counted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +79,23 @@ pub trait Delegate {
     fn notify_merge(&mut self, members: &[Member]) -> Result<(), Refusal> {
         let _ = members;
         Ok(())
+    }
+
+    /// When the delegate's own timers next need [`Delegate::drive`] (Serf's query
+    /// deadlines, reaper, reconnects); `None` when it has none.
+    fn poll_timeout(&self) -> Option<Time> {
+        None
+    }
+
+    /// Runs after every input the machine handled, with the machine at hand: the
+    /// hooks above run inside the machine and cannot use it, so work that needs it
+    /// (sending to an address, changing the keyring, joining) is queued there and
+    /// carried out here, together with the delegate's timers due at `now`.
+    fn drive(machine: &mut Machine<Self>, now: Time)
+    where
+        Self: Sized,
+    {
+        let _ = (machine, now);
     }
 }
 

@@ -276,7 +276,16 @@ impl<D: Delegate> Machine<D> {
         for r in self.relays.values() {
             t = t.min(r.deadline);
         }
+        if let Some(d) = self.delegate.poll_timeout() {
+            t = t.min(d);
+        }
         t
+    }
+
+    /// Lets the delegate act on the machine ([`Delegate::drive`]); drivers call it
+    /// after every input and before draining outputs.
+    pub fn drive_delegate(&mut self, now: Time) {
+        D::drive(self, now);
     }
 
     /// Runs every timer due at `now`.
@@ -352,6 +361,16 @@ impl<D: Delegate> Machine<D> {
         buf.extend_from_slice(msg);
         self.raw_send(addr, Some(pmax), buf);
         Ok(())
+    }
+
+    /// Sends a user message in one UDP packet to an address rather than a member
+    /// (Go's `SendToAddress`): like Go, the packet has a CRC only if a member is named
+    /// by the address's IP, which Serf's query answers normally do not hit.
+    pub fn send_to_address(&mut self, to: SocketAddr, msg: &[u8]) {
+        let mut buf = Vec::with_capacity(msg.len() + 1);
+        buf.push(crate::wire::MessageType::User as u8);
+        buf.extend_from_slice(msg);
+        self.raw_send(to, None, buf);
     }
 
     /// Sends a user message over a stream (Go's `SendReliable`).

@@ -272,6 +272,8 @@ impl<D: Delegate + Send + 'static> Shell<D> {
 
     /// Carries out everything the machine asked for.
     async fn flush(&mut self) {
+        let now = self.now();
+        self.machine.drive_delegate(now);
         while let Some(out) = self.machine.poll_output() {
             match out {
                 Output::Transmit(t) => {

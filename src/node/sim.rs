@@ -194,6 +194,8 @@ impl<D: Delegate> Sim<D> {
 
     /// Collects node `i`'s outputs into the network and re-arms its timer.
     fn after_input(&mut self, i: usize) {
+        let now = self.now;
+        self.nodes[i].machine.drive_delegate(now);
         while let Some(out) = self.nodes[i].machine.poll_output() {
             if !self.nodes[i].up {
                 continue;

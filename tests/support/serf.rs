@@ -57,6 +57,7 @@ pub struct SerfOpts {
     encrypt: Option<String>,
     tags: Vec<(String, String)>,
     joins: Vec<SocketAddr>,
+    extra_args: Vec<String>,
 }
 
 impl SerfOpts {
@@ -69,6 +70,7 @@ impl SerfOpts {
             encrypt: None,
             tags: Vec::new(),
             joins: Vec::new(),
+            extra_args: Vec::new(),
         }
     }
     /// Which serf build to run (default: Debian's).
@@ -124,6 +126,7 @@ impl SerfAgent {
         for j in &opts.joins {
             cmd.arg(format!("-join={j}"));
         }
+        cmd.args(&opts.extra_args);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -262,5 +265,50 @@ impl SerfAgent {
 impl Drop for SerfAgent {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+impl SerfOpts {
+    /// `-event-handler SPEC` (repeatable), e.g. `user=cat >> FILE`.
+    pub fn event_handler(mut self, spec: &str) -> Self {
+        self.extra_args.push(format!("-event-handler={spec}"));
+        self
+    }
+}
+
+impl SerfAgent {
+    /// `serf event [-coalesce=false] NAME PAYLOAD`.
+    pub fn event_coalesce(&self, name: &str, payload: &str, coalesce: bool) -> Result<(), String> {
+        self.cli("event", &[&format!("-coalesce={coalesce}"), name, payload])
+            .map(drop)
+    }
+
+    /// `serf query -format=json` with extra flags (e.g. `-node=x`, `-tag=k=re`).
+    pub fn query_with(&self, flags: &[&str], name: &str, payload: &str) -> Result<Value, String> {
+        let mut args = vec!["-format=json"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&[name, payload]);
+        let text = self.cli("query", &args)?;
+        serde_json::from_str(&text).map_err(|e| format!("serf query output {text:?}: {e}"))
+    }
+
+    /// `serf keys -install=K` / `-use=K` / `-remove=K` / `-list` (`op` without the
+    /// dash and `=`); the command's output, or its failure output as the error.
+    pub fn keys(&self, op: &str, key: Option<&str>) -> Result<String, String> {
+        let arg = match key {
+            Some(k) => format!("-{op}={k}"),
+            None => format!("-{op}"),
+        };
+        self.cli("keys", &[&arg])
+    }
+
+    /// The status of `name` in `serf members -format=json`, if listed.
+    pub fn status_of(&self, name: &str) -> Option<String> {
+        let v = self.members_json();
+        v["members"]
+            .as_array()?
+            .iter()
+            .find(|m| m["name"] == name)
+            .and_then(|m| m["status"].as_str().map(str::to_owned))
     }
 }

@@ -1,0 +1,28 @@
+//! The client side of the agent's control socket: one JSON request per line, one
+//! JSON answer per line.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Sends `request` to the agent at `rpc` and returns its answer, or the agent's
+/// `error` as the error. `wait` bounds the whole exchange (queries take their timeout).
+pub fn call(rpc: SocketAddr, request: &Value, wait: Duration) -> Result<Value, String> {
+    let mut conn = TcpStream::connect_timeout(&rpc, Duration::from_secs(5))
+        .map_err(|e| format!("no agent at {rpc} ({e}); start one with `memberlist agent`"))?;
+    conn.set_read_timeout(Some(wait))
+        .map_err(|e| e.to_string())?;
+    conn.write_all(format!("{request}\n").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(conn)
+        .read_line(&mut line)
+        .map_err(|e| format!("no answer from the agent: {e}"))?;
+    let v: Value = serde_json::from_str(&line).map_err(|e| format!("bad answer: {e}"))?;
+    match v["error"].as_str() {
+        Some(e) => Err(e.to_string()),
+        None => Ok(v),
+    }
+}

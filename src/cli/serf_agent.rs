@@ -1,0 +1,500 @@
+//! `memberlist agent --serf`: the agent as a Serf member. Prints Serf's events, runs
+//! event handlers the way the `serf` agent does, and answers the Serf control
+//! requests behind `memberlist event`, `query`, `keys` and `members`.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+use memberlist_interop::serf::keys::parse_key;
+use memberlist_interop::serf::messages::InternalQuery;
+use memberlist_interop::serf::query::QUERY_RESPONSE_SIZE_LIMIT;
+use memberlist_interop::serf::{
+    LamportTime, QueryParams, Serf, SerfConfig, SerfEvent, SerfMember, SerfState,
+};
+
+use super::agent::{log, Args, Format};
+use super::gossip::resolve;
+
+#[derive(clap::Args, Default)]
+pub struct SerfArgs {
+    /// Be a Serf member: tags in node meta, user events, queries, key rotation.
+    #[arg(long)]
+    pub serf: bool,
+    /// A Serf tag KEY=VALUE (repeatable; needs --serf, excludes --meta).
+    #[arg(long = "tag", id = "serf_tags", requires = "serf")]
+    tags: Vec<String>,
+    /// `[FILTER=]SCRIPT`, as the serf agent's -event-handler (repeatable).
+    #[arg(long = "event-handler", requires = "serf")]
+    handlers: Vec<String>,
+    /// Serf protocol version to advertise (5 like the serf agent, 4 like Consul).
+    #[arg(long = "protocol-serf", id = "protocol_serf", default_value_t = 5, value_parser = clap::value_parser!(u8).range(2..=5))]
+    protocol: u8,
+}
+
+/// One `--event-handler`: which events it wants, and the script.
+struct Handler {
+    filters: Vec<(String, Option<String>)>,
+    script: String,
+}
+
+impl Handler {
+    fn parse(spec: &str) -> Result<Self, String> {
+        let (filter, script) = match spec.split_once('=') {
+            Some((f, s)) => (f, s),
+            None => ("*", spec),
+        };
+        let mut filters = Vec::new();
+        for f in filter.split(',') {
+            let (kind, name) = match f.split_once(':') {
+                Some((k, n)) => (k, Some(n.to_owned())),
+                None => (f, None),
+            };
+            let ok = match kind {
+                "user" | "query" => true,
+                "*" | "member-join" | "member-leave" | "member-failed" | "member-update"
+                | "member-reap" => name.is_none(),
+                _ => false,
+            };
+            if !ok {
+                return Err(format!("--event-handler: invalid filter {f:?}"));
+            }
+            filters.push((kind.to_owned(), name));
+        }
+        Ok(Handler {
+            filters,
+            script: script.to_owned(),
+        })
+    }
+
+    fn wants(&self, kind: &str, name: Option<&str>) -> bool {
+        self.filters
+            .iter()
+            .any(|(k, n)| k == "*" || (k == kind && n.as_deref().is_none_or(|n| Some(n) == name)))
+    }
+}
+
+fn tags(args: &SerfArgs) -> Result<Vec<(String, String)>, String> {
+    args.tags
+        .iter()
+        .map(|t| {
+            t.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| format!("--tag {t:?}: expected KEY=VALUE"))
+        })
+        .collect()
+}
+
+pub async fn run(args: Args) -> Result<(), String> {
+    if !args.meta.is_empty() && !args.serf.tags.is_empty() {
+        return Err("--meta and --tag exclude each other (Serf tags are the node meta)".into());
+    }
+    let config = super::agent::config(&args)?;
+    let name = config.name.clone();
+    let tags = tags(&args.serf)?;
+    let handlers = args
+        .serf
+        .handlers
+        .iter()
+        .map(|h| Handler::parse(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    let peers = args
+        .join
+        .iter()
+        .map(|a| resolve(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let rpc = TcpListener::bind(args.rpc_addr)
+        .await
+        .map_err(|e| format!("control address {}: {e}", args.rpc_addr))?;
+    let serf = Serf::start(config, SerfConfig::default(), &tags, args.serf.protocol)
+        .await
+        .map_err(|e| e.to_string())?;
+    let format = args.format;
+    log(
+        format,
+        json!({"event": "started", "addr": serf.local_addr().to_string(), "rpc": args.rpc_addr.to_string()}),
+    );
+    if !peers.is_empty() {
+        match serf.join(peers).await {
+            Ok(n) => log(format, json!({"event": "joined", "peers": n})),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    tokio::spawn(serve_rpc(rpc, serf.clone()));
+    let me = Self_ {
+        name,
+        tags: tags.into_iter().collect(),
+    };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| e.to_string())?;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut diag_tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                for e in serf.events().await.map_err(|e| e.to_string())? {
+                    print_event(format, &e);
+                    run_handlers(&handlers, &me, &e, &serf);
+                }
+            }
+            _ = diag_tick.tick() => {
+                let (node, layer) = serf.diagnostics().await.map_err(|e| e.to_string())?;
+                node.iter().for_each(|d| eprintln!("memberlist agent: {d}"));
+                layer.iter().for_each(|d| eprintln!("memberlist agent: {d}"));
+                if serf.state().await.map_err(|e| e.to_string())? == SerfState::Shutdown {
+                    serf.shutdown().await.map_err(|e| e.to_string())?;
+                    return Err("lost a name conflict: another member holds our name".into());
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        }
+    }
+    log(format, json!({"event": "leaving"}));
+    if let Err(e) = serf.leave(args.leave_timeout).await {
+        eprintln!("memberlist agent: {e}");
+    }
+    for e in serf.events().await.unwrap_or_default() {
+        print_event(format, &e);
+    }
+    serf.shutdown().await.map_err(|e| e.to_string())
+}
+
+/// What a handler learns about the node it runs on.
+struct Self_ {
+    name: String,
+    tags: BTreeMap<String, String>,
+}
+
+fn member_json(m: &SerfMember) -> Value {
+    json!({
+        "name": m.name,
+        "addr": m.ip().map_or(String::new(), |ip| ip.to_string()),
+        "port": m.port,
+        "tags": m.tags,
+        "status": m.status.name(),
+        "protocol": {
+            "min": m.versions.delegate_min,
+            "max": m.versions.delegate_max,
+            "version": m.versions.delegate_cur,
+        },
+    })
+}
+
+/// Payload as text when it is UTF-8, else base64 under `payload_base64`.
+fn payload_fields(v: &mut Value, payload: Option<&[u8]>) {
+    let p = payload.unwrap_or_default();
+    match std::str::from_utf8(p) {
+        Ok(s) => v["payload"] = json!(s),
+        Err(_) => v["payload_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(p)),
+    }
+}
+
+fn event_json(e: &SerfEvent) -> Value {
+    match e {
+        SerfEvent::Member { kind, member } => {
+            json!({"event": kind.name(), "members": [member_json(member)]})
+        }
+        SerfEvent::User {
+            ltime,
+            name,
+            payload,
+            coalesce,
+        } => {
+            let mut v =
+                json!({"event": "user", "name": name, "ltime": ltime.0, "coalesce": coalesce});
+            payload_fields(&mut v, payload.as_deref());
+            v
+        }
+        SerfEvent::Query {
+            ltime,
+            id,
+            name,
+            payload,
+            from,
+        } => {
+            let mut v =
+                json!({"event": "query", "name": name, "ltime": ltime.0, "id": id, "from": from});
+            payload_fields(&mut v, payload.as_deref());
+            v
+        }
+    }
+}
+
+fn print_event(format: Format, e: &SerfEvent) {
+    match (format, e) {
+        (Format::Text, SerfEvent::Member { kind, member }) => println!(
+            "{} name={} addr={}:{} status={} tags={}",
+            kind.name(),
+            member.name,
+            member.ip().map_or(String::new(), |ip| ip.to_string()),
+            member.port,
+            member.status.name(),
+            tag_list(&member.tags)
+        ),
+        _ => log(format, event_json(e)),
+    }
+}
+
+fn tag_list(tags: &BTreeMap<String, String>) -> String {
+    tags.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The serf agent's member line: name, address, role and tags, tab-separated.
+fn member_line(m: &SerfMember) -> String {
+    let clean = |s: &str| s.replace('\t', "\\t").replace('\n', "\\n");
+    format!(
+        "{}\t{}\t{}\t{}\n",
+        clean(&m.name),
+        m.ip().map_or(String::new(), |ip| ip.to_string()),
+        clean(m.tags.get("role").map_or("", String::as_str)),
+        clean(&tag_list(&m.tags))
+    )
+}
+
+/// Starts every handler that wants `e`, each in its own thread; a query handler's
+/// output (up to the response limit) is the node's answer.
+fn run_handlers(handlers: &[Handler], me: &Self_, e: &SerfEvent, serf: &Serf) {
+    let (kind, name) = match e {
+        SerfEvent::Member { kind, .. } => (kind.name(), None),
+        SerfEvent::User { name, .. } => ("user", Some(name.as_str())),
+        SerfEvent::Query { name, .. } => ("query", Some(name.as_str())),
+    };
+    for h in handlers.iter().filter(|h| h.wants(kind, name)) {
+        let mut env = vec![
+            ("SERF_EVENT".to_owned(), kind.to_owned()),
+            ("SERF_SELF_NAME".to_owned(), me.name.clone()),
+            (
+                "SERF_SELF_ROLE".to_owned(),
+                me.tags.get("role").cloned().unwrap_or_default(),
+            ),
+        ];
+        for (k, v) in &me.tags {
+            let key: String = k
+                .to_uppercase()
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            env.push((format!("SERF_TAG_{key}"), v.clone()));
+        }
+        let (stdin, query) = match e {
+            SerfEvent::Member { member, .. } => (member_line(member).into_bytes(), None),
+            SerfEvent::User {
+                name,
+                ltime,
+                payload,
+                ..
+            } => {
+                env.push(("SERF_USER_EVENT".into(), name.clone()));
+                env.push(("SERF_USER_LTIME".into(), ltime.0.to_string()));
+                (payload.clone().unwrap_or_default(), None)
+            }
+            SerfEvent::Query {
+                name,
+                ltime,
+                id,
+                payload,
+                ..
+            } => {
+                env.push(("SERF_QUERY_NAME".into(), name.clone()));
+                env.push(("SERF_QUERY_LTIME".into(), ltime.0.to_string()));
+                (payload.clone().unwrap_or_default(), Some((*ltime, *id)))
+            }
+        };
+        let script = h.script.clone();
+        let serf = serf.clone();
+        let rt = tokio::runtime::Handle::current();
+        std::thread::spawn(move || {
+            let out = match invoke(&script, &env, &stdin) {
+                Ok(out) => out,
+                Err(err) => {
+                    eprintln!("memberlist agent: event handler {script:?}: {err}");
+                    return;
+                }
+            };
+            if let (Some((ltime, id)), false) = (query, out.is_empty()) {
+                respond(&rt, &serf, ltime, id, out);
+            }
+        });
+    }
+}
+
+fn respond(rt: &tokio::runtime::Handle, serf: &Serf, ltime: LamportTime, id: u32, out: Vec<u8>) {
+    if let Err(e) = rt.block_on(serf.respond(ltime, id, out)) {
+        eprintln!("memberlist agent: query response: {e}");
+    }
+}
+
+/// Runs `sh -c script` with the payload on stdin; returns its output (stdout and
+/// stderr, as the serf agent captures both), cut at the response size limit.
+fn invoke(script: &str, env: &[(String, String)], stdin: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(mut i) = child.stdin.take() {
+        // A script that does not read its stdin closes the pipe: not an error.
+        let _ = i.write_all(stdin);
+    }
+    let mut out = Vec::new();
+    if let Some(mut o) = child.stdout.take() {
+        (&mut o)
+            .take(QUERY_RESPONSE_SIZE_LIMIT as u64)
+            .read_to_end(&mut out)?;
+        // Drain the rest so a chatty script is not blocked on a full pipe.
+        std::io::copy(&mut o, &mut std::io::sink())?;
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        return Err(std::io::Error::other(format!("{status}: {}", err.trim())));
+    }
+    Ok(out)
+}
+
+/// Answers control requests; see `cli::serf_cmds` for the client side.
+async fn serve_rpc(listener: TcpListener, serf: Serf) {
+    while let Ok((conn, _)) = listener.accept().await {
+        let serf = serf.clone();
+        tokio::spawn(async move {
+            let (rd, mut wr) = conn.into_split();
+            let mut lines = BufReader::new(rd).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let reply = match serde_json::from_str::<Value>(&line) {
+                    Ok(req) => answer(&serf, &req)
+                        .await
+                        .unwrap_or_else(|e| json!({ "error": e })),
+                    Err(e) => json!({"error": format!("bad request: {e}")}),
+                };
+                if wr.write_all(format!("{reply}\n").as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+async fn answer(serf: &Serf, req: &Value) -> Result<Value, String> {
+    let s = |k: &str| req[k].as_str().unwrap_or_default().to_owned();
+    match req["cmd"].as_str() {
+        Some("members") => {
+            let ms = serf.members().await.map_err(|e| e.to_string())?;
+            Ok(json!({"serf": true, "members": ms.iter().map(member_json).collect::<Vec<_>>()}))
+        }
+        Some("stats") => {
+            let (counters, health, members) = serf
+                .memberlist()
+                .with(|m, _| {
+                    let mut c: serde_json::Map<String, Value> = m
+                        .stats()
+                        .all()
+                        .map(|(c, n)| (c.name().to_string(), json!(n)))
+                        .collect();
+                    c.extend(
+                        m.delegate()
+                            .stats()
+                            .all()
+                            .map(|(c, n)| (c.name().to_string(), json!(n))),
+                    );
+                    (c, m.health_score(), m.num_members())
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(json!({"health": health, "members": members, "counters": counters}))
+        }
+        Some("event") => {
+            let coalesce = req["coalesce"].as_bool().unwrap_or(true);
+            let ltime = serf
+                .user_event(s("name"), s("payload").into_bytes(), coalesce)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(json!({ "ltime": ltime.0 }))
+        }
+        Some("query") => {
+            let params = QueryParams {
+                filter_nodes: serde_json::from_value(req["nodes"].clone()).unwrap_or_default(),
+                filter_tags: serde_json::from_value::<BTreeMap<String, String>>(
+                    req["tags"].clone(),
+                )
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+                request_ack: req["ack"].as_bool().unwrap_or(true),
+                relay_factor: req["relay_factor"].as_u64().unwrap_or(0).min(5) as u8,
+                timeout: req["timeout_ms"].as_u64().map(Duration::from_millis),
+            };
+            let r = serf
+                .query(s("name"), s("payload").into_bytes(), params)
+                .await
+                .map_err(|e| e.to_string())?;
+            let responses: BTreeMap<String, String> = r
+                .responses
+                .iter()
+                .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
+                .collect();
+            Ok(json!({"Acks": r.acks, "Responses": responses}))
+        }
+        Some("keys") => {
+            let (kind, key) = match s("op").as_str() {
+                "install" => (InternalQuery::InstallKey, Some(parse_key(&s("key"))?)),
+                "use" => (InternalQuery::UseKey, Some(parse_key(&s("key"))?)),
+                "remove" => (InternalQuery::RemoveKey, Some(parse_key(&s("key"))?)),
+                "list" => (InternalQuery::ListKeys, None),
+                other => return Err(format!("unknown key operation {other:?}")),
+            };
+            let report = serf.key_query(kind, key).await.map_err(|e| e.to_string())?;
+            let answers: Vec<Value> = report
+                .answers
+                .iter()
+                .map(|(node, a)| {
+                    json!({"node": node, "result": a.result, "message": a.message,
+                           "keys": a.keys, "primary_key": a.primary_key})
+                })
+                .collect();
+            Ok(json!({"ok": report.ok(), "members": report.members, "answers": answers}))
+        }
+        _ => Err("unknown command (members, stats, event, query, keys)".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handler_specs_parse_like_serfs() {
+        let h = Handler::parse("query:uptime=echo pong").unwrap();
+        assert_eq!(h.script, "echo pong");
+        assert!(h.wants("query", Some("uptime")));
+        assert!(!h.wants("query", Some("other")));
+        assert!(!h.wants("user", Some("uptime")));
+        let all = Handler::parse("cat >> out").unwrap();
+        assert!(all.wants("member-join", None) && all.wants("user", Some("x")));
+        let some = Handler::parse("member-join,user=env").unwrap();
+        assert!(some.wants("user", Some("deploy")) && !some.wants("member-leave", None));
+        assert!(Handler::parse("bogus=true").is_err());
+        assert!(Handler::parse("member-join:x=true").is_err());
+    }
+}
