@@ -22,6 +22,10 @@ pub const PROTOCOL_MIN: u8 = 2;
 pub const PROTOCOL_MAX: u8 = 3;
 /// The Consul RPC protocol an agent runs unless configured otherwise (`vsn`).
 pub const PROTOCOL_DEFAULT: u8 = 2;
+/// The build a client claims unless told otherwise: the Consul release our interop tests
+/// join (`interop/consul`), without a revision. Servers read its `x.y.z` (at least 0.8.5)
+/// to trust the node ID.
+pub const BUILD: &str = "1.22.7:";
 /// The `role` of a client agent (servers advertise `consul`).
 pub const CLIENT_ROLE: &str = "node";
 

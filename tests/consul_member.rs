@@ -1,0 +1,250 @@
+//! Our `memberlist agent --serf` as a client member of a real Consul datacenter's LAN
+//! pool. Consul takes minutes to build, so `.ci/run` neither builds it nor runs these
+//! (they are ignored); run them with
+//! `scripts/build-consul && cargo test --test consul_member -- --ignored`.
+//!
+//! A Consul server checks each member it merges, then its leader registers every live
+//! `role=node` member in the catalog with a `serfHealth` check. So our agent, carrying
+//! the tags [`ConsulClient`] builds, must be listed alive by the server, registered in
+//! the catalog under its node ID with a passing check, and deregistered when it leaves.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use memberlist_interop::serf::consul::{ConsulClient, SERF_PROTOCOL};
+use support::consul::{ConsulAgent, ConsulOpts};
+use support::process::{free_port, wait_bounded, LineLog};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A tags object (Consul's rows: `Tags`, our agent's: `tags`) as strings.
+fn tags_of(tags: &Value) -> BTreeMap<String, String> {
+    tags.as_object()
+        .expect("a tags object")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("string tag").to_owned()))
+        .collect()
+}
+
+/// What `ConsulClient::tags` produces, as strings.
+fn our_tags(client: &ConsulClient) -> BTreeMap<String, String> {
+    client
+        .tags()
+        .iter()
+        .map(|(k, v)| {
+            let s = |b: &[u8]| String::from_utf8(b.to_vec()).expect("UTF-8 tag");
+            (s(k.as_bytes()), s(v.as_bytes()))
+        })
+        .collect()
+}
+
+/// Our agent in a child process, as a Consul client would gossip.
+struct RustAgent {
+    child: Child,
+    events: Arc<LineLog<Value>>,
+}
+
+impl RustAgent {
+    /// Starts `memberlist agent --serf` joining `join`, with Consul's tags from `args`
+    /// (`--consul-client DC` or explicit `--tag`s).
+    fn spawn(name: &str, join: SocketAddr, args: &[String]) -> RustAgent {
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_memberlist"));
+        cmd.args(["agent", "--serf", "--format", "json", "--name", name])
+            .args(args)
+            .arg(format!("--bind={}", SocketAddr::new(ip, free_port(ip))))
+            .arg(format!("--rpc-addr={}", SocketAddr::new(ip, free_port(ip))))
+            .arg(format!("--join={join}"));
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start memberlist agent");
+        let events = LineLog::spawn(child.stdout.take().expect("stdout"), |l| {
+            serde_json::from_str(&l).unwrap_or(Value::Null)
+        });
+        RustAgent { child, events }
+    }
+
+    /// The first member-join event listing `name`: its row.
+    fn wait_member(&self, name: &str) -> Value {
+        let e = self
+            .events
+            .wait_for(
+                |e| {
+                    e["event"] == "member-join"
+                        && e["members"]
+                            .as_array()
+                            .is_some_and(|ms| ms.iter().any(|m| m["name"] == name))
+                },
+                WAIT,
+            )
+            .unwrap_or_else(|e| panic!("our agent never listed {name}: {e}"));
+        let ms = e["members"].as_array().expect("checked");
+        ms.iter()
+            .find(|m| m["name"] == name)
+            .cloned()
+            .expect("found")
+    }
+
+    /// SIGTERM: a graceful Serf leave, then exit.
+    fn terminate(&mut self) {
+        // SAFETY: kill(2) on the pid of a child we own and have not reaped.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(rc, 0, "SIGTERM our agent");
+        let status = wait_bounded(&mut self.child, WAIT).expect("agent exits after SIGTERM");
+        assert!(status.success(), "agent exit: {status}");
+    }
+}
+
+impl Drop for RustAgent {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// A real Consul client's tags are exactly what `ConsulClient` builds for the same
+/// datacenter, node ID and build: as the server reports them (Go's decoding) and as our
+/// agent reports them (our codec's decoding of the client's node meta).
+#[test]
+#[ignore = "needs Consul: scripts/build-consul, then -- --ignored"]
+fn consul_client_tags_match_a_real_consul_client() {
+    let server = ConsulAgent::spawn(ConsulOpts::server("srv1"));
+    let id = "0b5e2f0c-3c4d-4e5f-8a9b-0c1d2e3f4a5b";
+    let _client =
+        ConsulAgent::spawn(ConsulOpts::client("cli1", server.serf_lan_addr()).node_id(id));
+    let row = server
+        .wait_member("cli1", |m| m["Status"] == 1, WAIT)
+        .unwrap();
+    let real = tags_of(&row["Tags"]);
+    let want = our_tags(
+        &ConsulClient::new("dc1", &real["build"])
+            .unwrap()
+            .node_id(id)
+            .unwrap(),
+    );
+    assert_eq!(want, real);
+    assert_eq!(row["DelegateCur"], SERF_PROTOCOL);
+
+    let mut args = vec![format!("--protocol-serf={SERF_PROTOCOL}")];
+    for (k, v) in our_tags(&ConsulClient::new("dc1", &real["build"]).unwrap()) {
+        args.push(format!("--tag={k}={v}"));
+    }
+    let agent = RustAgent::spawn("rust1", server.serf_lan_addr(), &args);
+    let cli1 = agent.wait_member("cli1");
+    assert_eq!(tags_of(&cli1["tags"]), want);
+}
+
+/// The server's LAN merge check refuses a client of another datacenter: it is never
+/// listed. (Our agent has no merge check of its own, so, like a plain Go Serf member,
+/// it still takes the server's state and reports the join.)
+#[test]
+#[ignore = "needs Consul: scripts/build-consul, then -- --ignored"]
+fn consul_server_refuses_a_client_of_another_datacenter() {
+    let server = ConsulAgent::spawn(ConsulOpts::server("srv1"));
+    let _agent = RustAgent::spawn(
+        "rust2",
+        server.serf_lan_addr(),
+        &["--consul-client=dc2".to_owned()],
+    );
+    server
+        .wait_log("Member 'rust2' part of wrong datacenter 'dc2'", WAIT)
+        .unwrap();
+    let members = server.members().unwrap();
+    assert!(members.iter().all(|m| m["Name"] != "rust2"), "{members:?}");
+}
+
+#[test]
+#[ignore = "needs Consul: scripts/build-consul, then -- --ignored"]
+fn rust_agent_joins_a_consul_lan_pool_as_a_client() {
+    let server = ConsulAgent::spawn(ConsulOpts::server("srv1"));
+    let build = tags_of(&server.members().unwrap()[0]["Tags"])["build"].clone();
+    let mut agent = RustAgent::spawn(
+        "rust1",
+        server.serf_lan_addr(),
+        &[
+            "--consul-client=dc1".to_owned(),
+            format!("--tag=build={build}"),
+        ],
+    );
+    agent
+        .events
+        .wait_for(|e| e["event"] == "joined", WAIT)
+        .expect("our agent joined");
+    let mine = tags_of(&agent.wait_member("rust1")["tags"]);
+    let id = mine["id"].clone();
+    assert_eq!(
+        mine,
+        our_tags(
+            &ConsulClient::new("dc1", &build)
+                .unwrap()
+                .node_id(&id)
+                .unwrap()
+        )
+    );
+
+    let row = server
+        .wait_member("rust1", |m| m["Status"] == 1, WAIT)
+        .unwrap();
+    assert_eq!(tags_of(&row["Tags"]), mine);
+    assert_eq!(row["DelegateCur"], SERF_PROTOCOL);
+    // The leader registers a live client in the catalog under its node ID, with
+    // Consul's serfHealth check passing.
+    let nodes = server
+        .wait_get(
+            "/v1/catalog/nodes",
+            |v| {
+                v.as_array()
+                    .is_some_and(|ns| ns.iter().any(|n| n["Node"] == "rust1"))
+            },
+            WAIT,
+        )
+        .unwrap();
+    let node = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["Node"] == "rust1")
+        .unwrap();
+    assert_eq!(node["ID"], id.as_str());
+    assert_eq!(node["Address"], "127.0.0.1");
+    server
+        .wait_get(
+            "/v1/health/node/rust1",
+            |v| {
+                v.as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["CheckID"] == "serfHealth" && c["Status"] == "passing")
+                })
+            },
+            WAIT,
+        )
+        .unwrap();
+    // Our agent sees the server with its server tags.
+    assert_eq!(agent.wait_member("srv1")["tags"]["role"], "consul");
+
+    // A graceful leave: the server marks it left and the leader deregisters it.
+    agent.terminate();
+    server
+        .wait_member("rust1", |m| m["Status"] == 3, WAIT)
+        .unwrap();
+    server
+        .wait_get(
+            "/v1/catalog/nodes",
+            |v| {
+                v.as_array()
+                    .is_some_and(|ns| ns.iter().all(|n| n["Node"] != "rust1"))
+            },
+            WAIT,
+        )
+        .unwrap();
+}
