@@ -112,7 +112,9 @@ fn tags(args: &SerfArgs) -> Result<Vec<(String, String)>, String> {
 
 pub async fn run(args: Args) -> Result<(), String> {
     if !args.meta.is_empty() && (!args.serf.tags.is_empty() || args.serf.consul_client.is_some()) {
-        return Err("--meta excludes --tag and --consul-client (Serf tags are the node meta)".into());
+        return Err(
+            "--meta excludes --tag and --consul-client (Serf tags are the node meta)".into(),
+        );
     }
     let config = super::agent::config(&args)?;
     let name = config.name.clone();
