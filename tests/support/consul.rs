@@ -137,20 +137,9 @@ impl ConsulAgent {
         }
     }
 
-    pub fn node(&self) -> &str {
-        &self.node
-    }
     /// The Serf LAN gossip address (TCP and UDP), where clients join.
     pub fn serf_lan_addr(&self) -> SocketAddr {
         self.serf_lan
-    }
-    pub fn http_addr(&self) -> SocketAddr {
-        self.http
-    }
-
-    /// The agent's log (`-log-level=debug`) so far.
-    pub fn log(&self) -> Vec<String> {
-        self.log.snapshot()
     }
 
     /// Waits for a log line containing `text`.
