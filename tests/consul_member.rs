@@ -6,7 +6,8 @@
 //! A Consul server checks each member it merges, then its leader registers every live
 //! `role=node` member in the catalog with a `serfHealth` check. So our agent, carrying
 //! the tags [`ConsulClient`] builds, must be listed alive by the server, registered in
-//! the catalog under its node ID with a passing check, and deregistered when it leaves.
+//! the catalog under its node ID with a passing check, and deregistered when it leaves;
+//! in an encrypted pool it must follow `consul keyring` rotations.
 
 mod support;
 
@@ -23,6 +24,9 @@ use support::consul::{ConsulAgent, ConsulOpts};
 use support::process::{free_port, wait_bounded, LineLog};
 
 const WAIT: Duration = Duration::from_secs(30);
+/// Gossip keys of the size `consul keygen` makes.
+const KEY1: &str = "5K9OtfP7efFrNKe5WCQvXvnaXJ5cWP0SvXiwe0kkjM4=";
+const KEY2: &str = "HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8=";
 
 /// A tags object (Consul's rows: `Tags`, our agent's: `tags`) as strings.
 fn tags_of(tags: &Value) -> BTreeMap<String, String> {
@@ -243,6 +247,71 @@ fn rust_agent_joins_a_consul_lan_pool_as_a_client() {
             |v| {
                 v.as_array()
                     .is_some_and(|ns| ns.iter().all(|n| n["Node"] != "rust1"))
+            },
+            WAIT,
+        )
+        .unwrap();
+}
+
+/// The LAN pool's entry of `/v1/operator/keyring`: how many members answered, and each
+/// key with the number of members holding it.
+fn lan_keyring(server: &ConsulAgent) -> (u64, BTreeMap<String, u64>) {
+    let pools = server.get("/v1/operator/keyring").unwrap();
+    let lan = pools
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["WAN"] == false))
+        .unwrap_or_else(|| panic!("no LAN pool in {pools}"));
+    let keys = lan["Keys"]
+        .as_object()
+        .expect("Keys")
+        .iter()
+        .map(|(k, n)| (k.clone(), n.as_u64().expect("count")))
+        .collect();
+    (lan["NumNodes"].as_u64().expect("NumNodes"), keys)
+}
+
+/// In an encrypted pool, `consul keyring` rotates our agent's keyring through Serf's key
+/// queries (our agent answers each), gossip keeps flowing under the new key only, and a
+/// SIGKILLed agent is declared failed with its `serfHealth` check critical.
+#[test]
+#[ignore = "needs Consul: scripts/build-consul, then -- --ignored"]
+fn rust_agent_follows_consul_keyring_rotation_and_its_failure_is_detected() {
+    let server = ConsulAgent::spawn(ConsulOpts::server("srv1").encrypt(KEY1));
+    let with_key = |k: &str| ["--consul-client=dc1".to_owned(), format!("--key={k}")];
+    let mut first = RustAgent::spawn("rust1", server.serf_lan_addr(), &with_key(KEY1));
+    server
+        .wait_member("rust1", |m| m["Status"] == 1, WAIT)
+        .unwrap();
+
+    server
+        .cli("keyring", &[&format!("-install={KEY2}")])
+        .unwrap();
+    let both = [(KEY1.to_owned(), 2), (KEY2.to_owned(), 2)].into();
+    assert_eq!(lan_keyring(&server), (2, both));
+    server.cli("keyring", &[&format!("-use={KEY2}")]).unwrap();
+    server
+        .cli("keyring", &[&format!("-remove={KEY1}")])
+        .unwrap();
+    assert_eq!(lan_keyring(&server), (2, [(KEY2.to_owned(), 2)].into()));
+
+    // A member that knows only the new key joins through the server, and our first
+    // agent hears of it by gossip.
+    let _second = RustAgent::spawn("rust2", server.serf_lan_addr(), &with_key(KEY2));
+    first.wait_member("rust2");
+
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    server
+        .wait_member("rust1", |m| m["Status"] == 4, WAIT)
+        .unwrap();
+    server
+        .wait_get(
+            "/v1/health/node/rust1",
+            |v| {
+                v.as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["CheckID"] == "serfHealth" && c["Status"] == "critical")
+                })
             },
             WAIT,
         )

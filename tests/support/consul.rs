@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use super::process::{free_port, LineLog};
+use super::process::{free_port, run_bounded, LineLog};
 
 /// Where `scripts/build-consul` puts Consul.
 pub const CONSUL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/bin/consul");
@@ -26,6 +26,7 @@ pub struct ConsulOpts {
     server: bool,
     node_id: Option<String>,
     join: Option<SocketAddr>,
+    encrypt: Option<String>,
 }
 
 impl ConsulOpts {
@@ -36,6 +37,7 @@ impl ConsulOpts {
             server: true,
             node_id: None,
             join: None,
+            encrypt: None,
         }
     }
     /// A client of `dc1` that joins the LAN pool at `join`.
@@ -45,7 +47,13 @@ impl ConsulOpts {
             server: false,
             node_id: None,
             join: Some(join),
+            encrypt: None,
         }
+    }
+    /// The gossip key (base64), as `consul keygen` prints.
+    pub fn encrypt(mut self, base64: &str) -> Self {
+        self.encrypt = Some(base64.to_owned());
+        self
     }
     /// A fixed node ID (otherwise Consul picks a random one).
     pub fn node_id(mut self, id: &str) -> Self {
@@ -96,6 +104,9 @@ impl ConsulAgent {
         }
         if let Some(id) = &opts.node_id {
             cmd.arg(format!("-node-id={id}"));
+        }
+        if let Some(k) = &opts.encrypt {
+            cmd.arg(format!("-encrypt={k}"));
         }
         if let Some(j) = opts.join {
             cmd.arg(format!("-join={j}"));
@@ -155,6 +166,26 @@ impl ConsulAgent {
             self.node,
             self.log.tail(40).join("\n  ")
         )
+    }
+
+    /// Runs `consul SUBCOMMAND -http-addr=.. ARGS` against this agent; its stdout.
+    pub fn cli(&self, subcommand: &str, args: &[&str]) -> Result<String, String> {
+        let out = run_bounded(
+            Command::new(CONSUL)
+                .arg(subcommand)
+                .arg(format!("-http-addr={}", self.http))
+                .args(args),
+            HTTP_TIMEOUT,
+        )?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            return Err(format!(
+                "consul {subcommand} {args:?}: {}: {text}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(text)
     }
 
     /// GET `path` from the HTTP API, as JSON.
