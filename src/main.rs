@@ -25,7 +25,7 @@ enum Command {
     /// Print a new random gossip key (base64), like `serf keygen`.
     Keygen(cli::keygen::Args),
     /// Run a member: join a cluster, print membership events, leave on SIGINT/SIGTERM.
-    Agent(cli::agent::Args),
+    Agent(Box<cli::agent::Args>),
     /// List the members a running agent (or, with --peer, any member) knows.
     Members(cli::members::Args),
     /// Check that a member answers UDP and TCP pings, and say why not.
@@ -36,6 +36,8 @@ enum Command {
     Query(cli::serf_cmds::QueryArgs),
     /// Install, use, remove or list gossip keys cluster-wide (Serf key queries).
     Keys(cli::serf_cmds::KeysArgs),
+    /// Set or delete tags of a running `memberlist agent --serf`, gossiped at once.
+    Tags(cli::serf_cmds::TagsArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,11 +51,12 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Decode(args) => cli::decode::run(args),
         Command::Keygen(args) => cli::keygen::run(args),
-        Command::Agent(args) => cli::agent::run(args),
+        Command::Agent(args) => cli::agent::run(*args),
         Command::Members(args) => cli::members::run(args),
         Command::Ping(args) => cli::ping::run(args),
         Command::Event(args) => cli::serf_cmds::event(args),
         Command::Query(args) => cli::serf_cmds::query(args),
         Command::Keys(args) => cli::serf_cmds::keys(args),
+        Command::Tags(args) => cli::serf_cmds::tags(args),
     }
 }

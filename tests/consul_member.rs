@@ -12,18 +12,15 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::SocketAddr;
 
 use serde_json::Value;
 
 use memberlist_interop::serf::consul::{ConsulClient, SERF_PROTOCOL};
 use support::consul::{ConsulAgent, ConsulOpts};
-use support::process::{free_port, wait_bounded, LineLog};
+use support::process::wait_bounded;
+use support::rust_serf::{RustSerfAgent, WAIT};
 
-const WAIT: Duration = Duration::from_secs(30);
 /// Gossip keys of the size `consul keygen` makes.
 const KEY1: &str = "5K9OtfP7efFrNKe5WCQvXvnaXJ5cWP0SvXiwe0kkjM4=";
 const KEY2: &str = "HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8=";
@@ -49,71 +46,28 @@ fn our_tags(client: &ConsulClient) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Our agent in a child process, as a Consul client would gossip.
-struct RustAgent {
-    child: Child,
-    events: Arc<LineLog<Value>>,
+/// Starts our agent joined to `join`, with Consul's tags from `args` (`--consul-client
+/// DC` or explicit `--tag`s).
+fn spawn(name: &str, join: SocketAddr, args: &[String]) -> RustSerfAgent {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    RustSerfAgent::spawn(name, join, &args)
 }
 
-impl RustAgent {
-    /// Starts `memberlist agent --serf` joining `join`, with Consul's tags from `args`
-    /// (`--consul-client DC` or explicit `--tag`s).
-    fn spawn(name: &str, join: SocketAddr, args: &[String]) -> RustAgent {
-        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_memberlist"));
-        cmd.args(["agent", "--serf", "--format", "json", "--name", name])
-            .args(args)
-            .arg(format!("--bind={}", SocketAddr::new(ip, free_port(ip))))
-            .arg(format!("--rpc-addr={}", SocketAddr::new(ip, free_port(ip))))
-            .arg(format!("--join={join}"));
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start memberlist agent");
-        let events = LineLog::spawn(child.stdout.take().expect("stdout"), |l| {
-            serde_json::from_str(&l).unwrap_or(Value::Null)
-        });
-        RustAgent { child, events }
-    }
-
-    /// The first member-join event listing `name`: its row.
-    fn wait_member(&self, name: &str) -> Value {
-        let e = self
-            .events
-            .wait_for(
-                |e| {
-                    e["event"] == "member-join"
-                        && e["members"]
-                            .as_array()
-                            .is_some_and(|ms| ms.iter().any(|m| m["name"] == name))
-                },
-                WAIT,
-            )
-            .unwrap_or_else(|e| panic!("our agent never listed {name}: {e}"));
-        let ms = e["members"].as_array().expect("checked");
-        ms.iter()
-            .find(|m| m["name"] == name)
-            .cloned()
-            .expect("found")
-    }
-
-    /// SIGTERM: a graceful Serf leave, then exit.
-    fn terminate(&mut self) {
-        // SAFETY: kill(2) on the pid of a child we own and have not reaped.
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        assert_eq!(rc, 0, "SIGTERM our agent");
-        let status = wait_bounded(&mut self.child, WAIT).expect("agent exits after SIGTERM");
-        assert!(status.success(), "agent exit: {status}");
-    }
-}
-
-impl Drop for RustAgent {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
+/// The row of `name` in the first member-join event our agent prints for it.
+fn member_row(agent: &RustSerfAgent, name: &str) -> Value {
+    let e = agent
+        .wait_event(|e| {
+            e["event"] == "member-join"
+                && e["members"]
+                    .as_array()
+                    .is_some_and(|ms| ms.iter().any(|m| m["name"] == name))
+        })
+        .unwrap_or_else(|e| panic!("our agent never listed {name}: {e}"));
+    let ms = e["members"].as_array().expect("checked");
+    ms.iter()
+        .find(|m| m["name"] == name)
+        .cloned()
+        .expect("found")
 }
 
 /// A real Consul client's tags are exactly what `ConsulClient` builds for the same
@@ -143,8 +97,8 @@ fn consul_client_tags_match_a_real_consul_client() {
     for (k, v) in our_tags(&ConsulClient::new("dc1", &real["build"]).unwrap()) {
         args.push(format!("--tag={k}={v}"));
     }
-    let agent = RustAgent::spawn("rust1", server.serf_lan_addr(), &args);
-    let cli1 = agent.wait_member("cli1");
+    let agent = spawn("rust1", server.serf_lan_addr(), &args);
+    let cli1 = member_row(&agent, "cli1");
     assert_eq!(tags_of(&cli1["tags"]), want);
 }
 
@@ -155,7 +109,7 @@ fn consul_client_tags_match_a_real_consul_client() {
 #[ignore = "needs Consul: scripts/build-consul, then -- --ignored"]
 fn consul_server_refuses_a_client_of_another_datacenter() {
     let server = ConsulAgent::spawn(ConsulOpts::server("srv1"));
-    let _agent = RustAgent::spawn(
+    let _agent = spawn(
         "rust2",
         server.serf_lan_addr(),
         &["--consul-client=dc2".to_owned()],
@@ -172,7 +126,7 @@ fn consul_server_refuses_a_client_of_another_datacenter() {
 fn rust_agent_joins_a_consul_lan_pool_as_a_client() {
     let server = ConsulAgent::spawn(ConsulOpts::server("srv1"));
     let build = tags_of(&server.members().unwrap()[0]["Tags"])["build"].clone();
-    let mut agent = RustAgent::spawn(
+    let mut agent = spawn(
         "rust1",
         server.serf_lan_addr(),
         &[
@@ -180,11 +134,7 @@ fn rust_agent_joins_a_consul_lan_pool_as_a_client() {
             format!("--tag=build={build}"),
         ],
     );
-    agent
-        .events
-        .wait_for(|e| e["event"] == "joined", WAIT)
-        .expect("our agent joined");
-    let mine = tags_of(&agent.wait_member("rust1")["tags"]);
+    let mine = tags_of(&member_row(&agent, "rust1")["tags"]);
     let id = mine["id"].clone();
     assert_eq!(
         mine,
@@ -234,10 +184,13 @@ fn rust_agent_joins_a_consul_lan_pool_as_a_client() {
         )
         .unwrap();
     // Our agent sees the server with its server tags.
-    assert_eq!(agent.wait_member("srv1")["tags"]["role"], "consul");
+    assert_eq!(member_row(&agent, "srv1")["tags"]["role"], "consul");
 
     // A graceful leave: the server marks it left and the leader deregisters it.
-    agent.terminate();
+    // SIGTERM: a graceful Serf leave, then exit.
+    agent.signal(libc::SIGTERM);
+    let status = wait_bounded(&mut agent.child, WAIT).expect("agent exits after SIGTERM");
+    assert!(status.success(), "agent exit: {status}");
     server
         .wait_member("rust1", |m| m["Status"] == 3, WAIT)
         .unwrap();
@@ -278,7 +231,7 @@ fn lan_keyring(server: &ConsulAgent) -> (u64, BTreeMap<String, u64>) {
 fn rust_agent_follows_consul_keyring_rotation_and_its_failure_is_detected() {
     let server = ConsulAgent::spawn(ConsulOpts::server("srv1").encrypt(KEY1));
     let with_key = |k: &str| ["--consul-client=dc1".to_owned(), format!("--key={k}")];
-    let mut first = RustAgent::spawn("rust1", server.serf_lan_addr(), &with_key(KEY1));
+    let mut first = spawn("rust1", server.serf_lan_addr(), &with_key(KEY1));
     server
         .wait_member("rust1", |m| m["Status"] == 1, WAIT)
         .unwrap();
@@ -296,8 +249,8 @@ fn rust_agent_follows_consul_keyring_rotation_and_its_failure_is_detected() {
 
     // A member that knows only the new key joins through the server, and our first
     // agent hears of it by gossip.
-    let _second = RustAgent::spawn("rust2", server.serf_lan_addr(), &with_key(KEY2));
-    first.wait_member("rust2");
+    let _second = spawn("rust2", server.serf_lan_addr(), &with_key(KEY2));
+    member_row(&first, "rust2");
 
     first.child.kill().unwrap();
     first.child.wait().unwrap();

@@ -8,91 +8,17 @@
 
 mod support;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use support::process::{free_port, run_bounded, wait_bounded, LineLog};
+use support::process::{free_port, wait_bounded, LineLog};
+use support::rust_serf::{RustSerfAgent as RustAgent, WAIT};
 use support::serf::{SerfAgent, SerfBinary, SerfOpts};
-
-const WAIT: Duration = Duration::from_secs(30);
 const KEY1: &str = "5K9OtfP7efFrNKe5WCQvXvnaXJ5cWP0SvXiwe0kkjM4=";
 const KEY2: &str = "HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8=";
-
-/// Our agent in a child process; its JSON event lines are collected.
-struct RustAgent {
-    child: Child,
-    rpc: SocketAddr,
-    events: Arc<LineLog<Value>>,
-}
-
-impl RustAgent {
-    fn spawn(name: &str, join: SocketAddr, extra: &[&str]) -> RustAgent {
-        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        let bind = SocketAddr::new(ip, free_port(ip));
-        let rpc = SocketAddr::new(ip, free_port(ip));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_memberlist"))
-            .args(["agent", "--serf", "--format", "json", "--name", name])
-            .arg(format!("--bind={bind}"))
-            .arg(format!("--rpc-addr={rpc}"))
-            .arg(format!("--join={join}"))
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start memberlist agent");
-        let events = LineLog::spawn(child.stdout.take().expect("stdout"), |l| {
-            serde_json::from_str(&l).unwrap_or(Value::Null)
-        });
-        let agent = RustAgent { child, rpc, events };
-        agent
-            .wait_event(|e| e["event"] == "joined")
-            .expect("our agent joined");
-        agent
-    }
-
-    fn wait_event(&self, pred: impl Fn(&Value) -> bool) -> Result<Value, String> {
-        self.events.wait_for(pred, WAIT)
-    }
-
-    /// Runs `memberlist SUBCOMMAND --rpc-addr=.. ARGS`; its stdout, or the failure.
-    fn cli(&self, subcommand: &str, args: &[&str]) -> Result<String, String> {
-        let out = run_bounded(
-            Command::new(env!("CARGO_BIN_EXE_memberlist"))
-                .arg(subcommand)
-                .arg(format!("--rpc-addr={}", self.rpc))
-                .args(args),
-            WAIT,
-        )?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if out.status.success() {
-            Ok(text)
-        } else {
-            Err(format!(
-                "{subcommand} {args:?}: {text}{}",
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    }
-
-    fn signal(&mut self, sig: i32) {
-        // SAFETY: signalling our own child by its pid.
-        unsafe {
-            libc::kill(self.child.id() as i32, sig);
-        }
-    }
-}
-
-impl Drop for RustAgent {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
 
 /// Three serf agents joined to the first; `first` adds options to the first one.
 fn cluster(opts: &dyn Fn(&str) -> SerfOpts, first: SerfOpts) -> Vec<SerfAgent> {

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 use memberlist_interop::serf::consul::{self, ConsulClient};
+use memberlist_interop::serf::keyring_file;
 use memberlist_interop::serf::keys::parse_key;
 use memberlist_interop::serf::messages::InternalQuery;
 use memberlist_interop::serf::query::QUERY_RESPONSE_SIZE_LIMIT;
@@ -20,7 +22,7 @@ use memberlist_interop::serf::{
     LamportTime, QueryParams, Serf, SerfConfig, SerfEvent, SerfMember, SerfState,
 };
 
-use super::agent::{log, Args, Format};
+use super::agent::{humantime_secs, log, Args, Format};
 use super::gossip::resolve;
 
 #[derive(clap::Args, Default)]
@@ -46,6 +48,24 @@ pub struct SerfArgs {
         conflicts_with = "protocol_serf"
     )]
     consul_client: Option<String>,
+    /// The serf agent's -keyring-file: a JSON list of base64 keys, primary first;
+    /// loaded at start (instead of --key) and rewritten after every key change.
+    #[arg(long = "keyring-file", value_name = "PATH", requires = "serf")]
+    keyring_file: Option<PathBuf>,
+    /// The serf agent's -snapshot: log members and clocks here; on start, restore
+    /// the clocks and rejoin the members last seen alive (not after a leave).
+    #[arg(long, value_name = "PATH", requires = "serf")]
+    snapshot: Option<PathBuf>,
+    /// Rejoin from the snapshot even after a graceful leave (serf's -rejoin).
+    #[arg(long, requires = "snapshot")]
+    rejoin: bool,
+    /// Coalesce user events sent with coalesce=true: per name, only the latest is
+    /// printed, once this long has passed since the first (serf's agent: 3s; 0: off).
+    #[arg(long, default_value = "0s", value_parser = humantime_secs, requires = "serf")]
+    coalesce_period: Duration,
+    /// Deliver held user events once none came for this long (serf's agent: 1s; 0: off).
+    #[arg(long, default_value = "0s", value_parser = humantime_secs, requires = "serf")]
+    quiescent_period: Duration,
 }
 
 /// One `--event-handler`: which events it wants, and the script.
@@ -116,7 +136,24 @@ pub async fn run(args: Args) -> Result<(), String> {
             "--meta excludes --tag and --consul-client (Serf tags are the node meta)".into(),
         );
     }
-    let config = super::agent::config(&args)?;
+    let mut config = super::agent::config(&args)?;
+    if let Some(path) = &args.serf.keyring_file {
+        if !args.security.keys.is_empty() {
+            return Err(
+                "Encryption key not allowed while using a keyring (--key and --keyring-file)"
+                    .into(),
+            );
+        }
+        config.keyring = Some(keyring_file::load(path).map_err(|e| e.to_string())?);
+    }
+    let serf_config = SerfConfig {
+        keyring_file: args.serf.keyring_file.clone(),
+        snapshot_path: args.serf.snapshot.clone(),
+        rejoin_after_leave: args.serf.rejoin,
+        user_coalesce_period: args.serf.coalesce_period,
+        user_quiescent_period: args.serf.quiescent_period,
+        ..SerfConfig::default()
+    };
     let name = config.name.clone();
     let tags = tags(&args.serf)?;
     let handlers = args
@@ -137,7 +174,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         Some(_) => consul::SERF_PROTOCOL,
         None => args.serf.protocol,
     };
-    let serf = Serf::start(config, SerfConfig::default(), &tags, protocol)
+    let serf = Serf::start(config, serf_config, &tags, protocol)
         .await
         .map_err(|e| e.to_string())?;
     let format = args.format;
@@ -145,6 +182,22 @@ pub async fn run(args: Args) -> Result<(), String> {
         format,
         json!({"event": "started", "addr": serf.local_addr().to_string(), "rpc": args.rpc_addr.to_string()}),
     );
+    // In the background, as serf does: a member in the snapshot that no longer
+    // answers must not hold up the start.
+    let rejoiner = serf.clone();
+    tokio::spawn(async move {
+        match rejoiner.rejoin().await {
+            Ok((_, Some((node, addr)))) => log(
+                format,
+                json!({"event": "rejoined", "node": node, "addr": addr.to_string()}),
+            ),
+            Ok((0, None)) => {}
+            Ok((n, None)) => eprintln!(
+                "memberlist agent: could not rejoin any of the {n} members in the snapshot"
+            ),
+            Err(e) => eprintln!("memberlist agent: rejoin: {e}"),
+        }
+    });
     if !peers.is_empty() {
         match serf.join(peers).await {
             Ok(n) => log(format, json!({"event": "joined", "peers": n})),
@@ -152,7 +205,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         }
     }
     tokio::spawn(serve_rpc(rpc, serf.clone()));
-    let me = Self_ {
+    let mut me = Self_ {
         name,
         tags: tags.into_iter().collect(),
     };
@@ -163,7 +216,13 @@ pub async fn run(args: Args) -> Result<(), String> {
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                for e in serf.events().await.map_err(|e| e.to_string())? {
+                let events = serf.events().await.map_err(|e| e.to_string())?;
+                if !events.is_empty() {
+                    // Handlers see the tags as they are now (`memberlist tags` may
+                    // have changed them).
+                    me.tags = serf.local_tags().await.map_err(|e| e.to_string())?;
+                }
+                for e in events {
                     print_event(format, &e);
                     run_handlers(&handlers, &me, &e, &serf);
                 }
@@ -421,6 +480,14 @@ async fn serve_rpc(listener: TcpListener, serf: Serf) {
     }
 }
 
+/// An optional field of a request: absent is empty, the wrong shape an error.
+fn field<T: serde::de::DeserializeOwned + Default>(req: &Value, key: &str) -> Result<T, String> {
+    match &req[key] {
+        Value::Null => Ok(T::default()),
+        v => serde_json::from_value(v.clone()).map_err(|e| format!("bad {key:?}: {e}")),
+    }
+}
+
 async fn answer(serf: &Serf, req: &Value) -> Result<Value, String> {
     let s = |k: &str| req[k].as_str().unwrap_or_default().to_owned();
     match req["cmd"].as_str() {
@@ -500,7 +567,20 @@ async fn answer(serf: &Serf, req: &Value) -> Result<Value, String> {
                 .collect();
             Ok(json!({"ok": report.ok(), "members": report.members, "answers": answers}))
         }
-        _ => Err("unknown command (members, stats, event, query, keys)".into()),
+        Some("tags") => {
+            let mut tags = serf.local_tags().await.map_err(|e| e.to_string())?;
+            let set: BTreeMap<String, String> = field(req, "set")?;
+            let delete: Vec<String> = field(req, "delete")?;
+            // As the serf agent: new values first, then deletions.
+            tags.extend(set);
+            for k in &delete {
+                tags.remove(k);
+            }
+            let list: Vec<(String, String)> = tags.clone().into_iter().collect();
+            serf.set_tags(&list).await.map_err(|e| e.to_string())?;
+            Ok(json!({ "tags": tags }))
+        }
+        _ => Err("unknown command (members, stats, event, query, keys, tags)".into()),
     }
 }
 

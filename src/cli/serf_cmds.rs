@@ -1,6 +1,6 @@
-//! `memberlist event`, `memberlist query` and `memberlist keys`: front ends to a
-//! running `memberlist agent --serf`, shaped like `serf event`, `serf query` and
-//! `serf keys`.
+//! `memberlist event`, `memberlist query`, `memberlist keys` and `memberlist tags`:
+//! front ends to a running `memberlist agent --serf`, shaped like `serf event`,
+//! `serf query`, `serf keys` and `serf tags`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -76,6 +76,18 @@ pub struct KeysArgs {
     rpc_addr: SocketAddr,
     #[command(flatten)]
     op: KeyOp,
+}
+
+#[derive(clap::Args)]
+pub struct TagsArgs {
+    #[arg(long, default_value = DEFAULT_RPC_ADDR)]
+    rpc_addr: SocketAddr,
+    /// Set tag KEY to VALUE (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Remove tag KEY (repeatable; applied after the --set values).
+    #[arg(long = "delete", value_name = "KEY")]
+    delete: Vec<String>,
 }
 
 fn finish(cmd: &str, r: Result<(), String>) -> ExitCode {
@@ -203,4 +215,26 @@ fn print_key_counts(answers: &[Value], members: u64) {
     for (k, n) in primaries {
         println!("  {k} [{n}/{members}]");
     }
+}
+
+pub fn tags(a: TagsArgs) -> ExitCode {
+    let run = || -> Result<(), String> {
+        if a.set.is_empty() && a.delete.is_empty() {
+            return Err("nothing to change: give --set KEY=VALUE or --delete KEY".into());
+        }
+        let set = a
+            .set
+            .iter()
+            .map(|t| {
+                t.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .ok_or_else(|| format!("--set {t:?}: expected KEY=VALUE"))
+            })
+            .collect::<Result<BTreeMap<_, _>, _>>()?;
+        let req = json!({"cmd": "tags", "set": set, "delete": a.delete});
+        call(a.rpc_addr, &req, SLACK)?;
+        println!("Successfully updated agent tags");
+        Ok(())
+    };
+    finish("tags", run())
 }

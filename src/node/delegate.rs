@@ -28,6 +28,13 @@ pub trait Delegate {
         Vec::new()
     }
 
+    /// Whether `get_broadcasts` might return anything. The node skips its gossip ticks
+    /// (and the wake-ups they cost) while neither its own queue nor the delegate has news;
+    /// the default says "maybe" so a delegate that does not track this loses nothing.
+    fn has_broadcasts(&self) -> bool {
+        true
+    }
+
     /// Our part of a push/pull exchange (Serf puts its own state here).
     fn local_state(&mut self, join: bool) -> Vec<u8> {
         let _ = join;
@@ -103,4 +110,8 @@ pub trait Delegate {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoDelegate;
 
-impl Delegate for NoDelegate {}
+impl Delegate for NoDelegate {
+    fn has_broadcasts(&self) -> bool {
+        false
+    }
+}

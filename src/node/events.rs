@@ -86,6 +86,10 @@ impl Delegate for EventDelegate {
             .get_broadcasts(overhead, limit, self.live.max(1))
     }
 
+    fn has_broadcasts(&self) -> bool {
+        !self.broadcasts.is_empty()
+    }
+
     fn notify_join(&mut self, member: &Member) {
         self.live += 1;
         self.emit(Event::Join(member.clone()));

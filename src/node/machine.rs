@@ -263,7 +263,10 @@ impl<D: Delegate> Machine<D> {
 
     /// The earliest time at which [`Machine::handle_timeout`] has work to do.
     pub fn poll_timeout(&self) -> Time {
-        let mut t = self.next_gossip.min(self.next_push_pull);
+        let mut t = self.next_push_pull;
+        if self.has_gossip() {
+            t = t.min(self.next_gossip);
+        }
         match &self.probe {
             Some(p) => t = t.min(p.next_deadline()),
             None => t = t.min(self.next_probe),
@@ -282,6 +285,12 @@ impl<D: Delegate> Machine<D> {
         t
     }
 
+    /// Whether a gossip tick could send anything: while it could not, the tick is not
+    /// a timer at all, which is most of an idle member's wake-ups.
+    fn has_gossip(&self) -> bool {
+        !self.broadcasts.is_empty() || self.delegate.has_broadcasts()
+    }
+
     /// Lets the delegate act on the machine ([`Delegate::drive`]); drivers call it
     /// after every input and before draining outputs.
     pub fn drive_delegate(&mut self, now: Time) {
@@ -294,8 +303,14 @@ impl<D: Delegate> Machine<D> {
         self.expire_relays(now);
         self.advance_probe(now);
         if now >= self.next_gossip {
-            self.gossip(now);
-            self.next_gossip = next_tick(self.next_gossip, self.config.gossip_interval, now);
+            let next = next_tick(self.next_gossip, self.config.gossip_interval, now);
+            // Ticks skipped while idle are not made up: news queued since then waits for
+            // the next tick on the grid, as it would behind Go's ticker.
+            let on_time = next <= self.next_gossip + self.config.gossip_interval;
+            if on_time && self.has_gossip() {
+                self.gossip(now);
+            }
+            self.next_gossip = next;
         }
         if now >= self.next_push_pull {
             if !self.config.push_pull_interval.is_zero() {
@@ -510,4 +525,50 @@ pub(super) fn next_tick(last: Time, every: std::time::Duration, now: Time) -> Ti
         t = t + every.saturating_mul(skip);
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::node::delegate::NoDelegate;
+
+    fn member() -> Machine<NoDelegate> {
+        let mut config = Config::local();
+        config.name = "a".into();
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7946);
+        Machine::new(
+            config,
+            addr,
+            Vec::new(),
+            NoDelegate,
+            StdRng::seed_from_u64(7),
+            Time::ZERO,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn gossip_ticks_are_timers_only_while_there_is_news() {
+        let mut m = member();
+        // Our own alive is news at start.
+        assert!(m.poll_timeout() <= m.next_gossip);
+        m.broadcasts.prune(0);
+        assert!(
+            m.poll_timeout() > m.next_gossip,
+            "idle: no wake-up for gossip"
+        );
+
+        // Idle for many ticks, then news: it waits for the next tick on the grid.
+        let every = m.config.gossip_interval;
+        let grid = m.next_gossip;
+        let now = grid + every * 10 + every / 2;
+        m.handle_timeout(now);
+        m.update_meta(now, b"x".to_vec()).unwrap();
+        assert_eq!(m.next_gossip, grid + every * 11);
+        assert!(m.poll_timeout() <= m.next_gossip);
+    }
 }

@@ -34,6 +34,7 @@ pub use cidr::{Cidr, CidrError};
 pub use config::{Config, ConfigError, DEFAULT_PORT};
 pub use delegate::{Delegate, NoDelegate, Refusal};
 pub use events::{Event, EventDelegate};
+pub use gomath::log10 as go_log10;
 pub use machine::{
     JoinId, JoinOutcome, Machine, NodeError, Output, StreamId, StreamRequest, Transmit,
     META_MAX_SIZE,

@@ -229,9 +229,16 @@ impl<D: Delegate + Send + 'static> Shell<D> {
         mut inbound: mpsc::UnboundedReceiver<Inbound>,
     ) {
         let mut buf = vec![0u8; UDP_RECV_BUFFER];
+        // One timer entry for the task's life, moved only when the machine's next
+        // deadline changes: re-registering a fresh one on every input costs wake-ups.
+        let timer = tokio::time::sleep_until(self.instant(self.machine.poll_timeout()));
+        tokio::pin!(timer);
         while !self.stopped {
             self.flush().await;
             let wake = self.instant(self.machine.poll_timeout());
+            if timer.deadline() != wake {
+                timer.as_mut().reset(wake);
+            }
             tokio::select! {
                 r = self.udp.recv_from(&mut buf) => {
                     if let Ok((n, from)) = r {
@@ -262,7 +269,7 @@ impl<D: Delegate + Send + 'static> Shell<D> {
                     Some(job) => job(&mut self),
                     None => break,
                 },
-                _ = tokio::time::sleep_until(wake) => {
+                _ = &mut timer => {
                     let now = self.now();
                     self.machine.handle_timeout(now);
                 }

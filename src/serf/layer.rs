@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -17,7 +18,9 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use super::buffers::{EventBuffer, QueryBuffer, Seen};
+use super::coalesce::UserCoalescer;
 use super::coordinate::Coordinate;
+use super::keyring_file;
 use super::keys;
 use super::lamport::LamportTime;
 use super::member_state::{LeaveOutcome, MemberEventKind, MemberStatus, Members, SerfMember};
@@ -29,6 +32,7 @@ use super::query::{
     default_timeout, filters_match, OpenQuery, QueryParams, QueryResult, RespondError, Responder,
     QUERY_RESPONSE_SIZE_LIMIT, QUERY_SIZE_LIMIT,
 };
+use super::snapshot::{Snapshot, SnapshotError};
 use super::stats::{SerfCounter, SerfStats};
 use super::tags::Tags;
 use super::vivaldi::Vivaldi;
@@ -79,6 +83,18 @@ pub struct SerfConfig {
     /// When another address claims our name, ask the cluster who is right and shut
     /// down if we are in the minority (on in the `serf` agent, off in Consul).
     pub enable_name_conflict_resolution: bool,
+    /// Where to keep the keyring after each change a key query makes (the serf
+    /// agent's `-keyring-file`); a failed write fails the query's answer, as in Go.
+    pub keyring_file: Option<PathBuf>,
+    /// The serf agent's `-snapshot`: where to log members and clocks so a restart
+    /// can rejoin and skip old events (opened by [`crate::serf::Serf::start`]).
+    pub snapshot_path: Option<PathBuf>,
+    /// The serf agent's `-rejoin`: a snapshot's `leave` does not stop a rejoin.
+    pub rejoin_after_leave: bool,
+    /// Go's `UserCoalescePeriod` and `UserQuiescentPeriod`: both non-zero turns on
+    /// coalescing of user events sent with `coalesce` (see [`UserCoalescer`]).
+    pub user_coalesce_period: Duration,
+    pub user_quiescent_period: Duration,
 }
 
 impl Default for SerfConfig {
@@ -91,6 +107,11 @@ impl Default for SerfConfig {
             user_event_size_limit: USER_EVENT_SIZE_LIMIT,
             retransmit_mult: 4,
             enable_name_conflict_resolution: true,
+            keyring_file: None,
+            snapshot_path: None,
+            rejoin_after_leave: false,
+            user_coalesce_period: Duration::ZERO,
+            user_quiescent_period: Duration::ZERO,
         }
     }
 }
@@ -201,6 +222,12 @@ pub struct SerfDelegate {
     conflict_reported: bool,
     /// The running `_serf_conflict` query about our name.
     conflict_query: Option<(LamportTime, u32)>,
+    /// Holds coalescing user events between delivery and the application.
+    coalescer: Option<UserCoalescer>,
+    /// The open snapshot log, fed every delivered event and the member clock.
+    snapshot: Option<Snapshot>,
+    /// Members alive in the snapshot when it was opened, until the shell rejoins them.
+    previous: Vec<(String, SocketAddr)>,
     /// The time of the last `drive`: hooks have no clock, and use this one.
     now: Time,
     rng: StdRng,
@@ -209,6 +236,8 @@ pub struct SerfDelegate {
 impl SerfDelegate {
     pub fn new(name: &str, config: SerfConfig, mut rng: StdRng) -> Self {
         let vivaldi = Vivaldi::new(StdRng::seed_from_u64(rng.gen()));
+        let coalescer =
+            UserCoalescer::new(config.user_coalesce_period, config.user_quiescent_period);
         SerfDelegate {
             name: name.to_owned(),
             intent_queue: BroadcastQueue::new(config.retransmit_mult),
@@ -233,6 +262,9 @@ impl SerfDelegate {
             next_reconnect: None,
             conflict_reported: false,
             conflict_query: None,
+            coalescer,
+            snapshot: None,
+            previous: Vec::new(),
             now: Time::ZERO,
             rng,
         }
@@ -286,8 +318,50 @@ impl SerfDelegate {
         self.ignore_old_on_join = ignore;
     }
 
+    /// Takes over an opened snapshot (Go's `Create` with a snapshot path): the clocks
+    /// continue from it, events and queries it saw are not delivered again, and the
+    /// members alive in it wait in [`Self::take_previous`] for a rejoin.
+    pub fn restore(&mut self, snapshot: Snapshot) {
+        let r = snapshot.recovered();
+        self.members.clock.witness(r.clock);
+        self.events.clock.witness(r.event_clock);
+        self.queries.clock.witness(r.query_clock);
+        self.events.min_time = LamportTime(r.event_clock.0 + 1);
+        self.queries.min_time = LamportTime(r.query_clock.0 + 1);
+        self.previous = r.rejoin_targets(&self.name);
+        self.snapshot = Some(snapshot);
+    }
+
+    /// The members to rejoin from the snapshot (once; empty after a graceful leave).
+    pub fn take_previous(&mut self) -> Vec<(String, SocketAddr)> {
+        std::mem::take(&mut self.previous)
+    }
+
     fn deliver(&mut self, e: SerfEvent) {
-        self.app_events.push_back(e);
+        if let Some(snap) = self.snapshot.as_mut() {
+            let written = match &e {
+                SerfEvent::Member { kind, member } => {
+                    snap.member_event(*kind, member, self.members.clock.time())
+                }
+                SerfEvent::User { ltime, .. } => snap.user_event(*ltime),
+                // Recorded when the query is processed (internal ones are not
+                // delivered).
+                SerfEvent::Query { .. } => Ok(()),
+            };
+            self.note_snapshot(written);
+        }
+        let passed = match self.coalescer.as_mut() {
+            Some(c) => c.offer(e).err(),
+            None => Some(e),
+        };
+        self.app_events.extend(passed);
+    }
+
+    fn note_snapshot(&mut self, written: Result<(), SnapshotError>) {
+        if let Err(e) = written {
+            self.stats
+                .count(SerfCounter::SnapshotErrors, || e.to_string());
+        }
     }
 
     fn num_live(&self) -> usize {
@@ -311,6 +385,10 @@ impl SerfDelegate {
     /// Wait for [`Self::intent_sent`] with the id, then leave memberlist.
     pub fn start_leave(&mut self) -> BroadcastId {
         self.state = SerfState::Leaving;
+        if let Some(snap) = self.snapshot.as_mut() {
+            let written = snap.leave();
+            self.note_snapshot(written);
+        }
         let ltime = self.members.clock.time();
         self.members.clock.increment();
         let name = self.name.clone();
@@ -334,9 +412,12 @@ impl SerfDelegate {
                 .any(|m| m.name != self.name && m.status == MemberStatus::Alive)
     }
 
-    /// Our leave is complete.
+    /// Our leave is complete: coalescing events still held are delivered.
     pub fn set_left(&mut self) {
         self.state = SerfState::Left;
+        if let Some(c) = self.coalescer.as_mut() {
+            self.app_events.extend(c.flush());
+        }
     }
 
     /// Sends a user event to the cluster (and delivers it here, as Go does).
@@ -609,6 +690,12 @@ impl SerfDelegate {
             }
         }
         self.responders.insert((q.ltime, q.id), responder);
+        // Every processed query, Serf's internal ones too, moves the snapshot's
+        // query clock (Go's snapshotter sits before the internal query handler).
+        if let Some(snap) = self.snapshot.as_mut() {
+            let written = snap.query(q.ltime);
+            self.note_snapshot(written);
+        }
         match q.internal() {
             Some(InternalQuery::Ping) => {}
             Some(InternalQuery::Conflict) => {
@@ -792,7 +879,18 @@ impl SerfDelegate {
     fn run_key_ops(machine: &mut Machine<Self>) {
         let ops = std::mem::take(&mut machine.delegate_mut().key_ops);
         for op in ops {
-            let answer = keys::apply(op.kind, &op.payload, machine.keyring_mut());
+            let mut answer = keys::apply(op.kind, &op.payload, machine.keyring_mut());
+            if answer.result && op.kind != InternalQuery::ListKeys {
+                let file = machine.delegate().config.keyring_file.clone();
+                if let (Some(path), Some(ring)) = (file, machine.keyring_mut()) {
+                    if let Err(e) = keyring_file::write(&path, ring) {
+                        answer = keys::KeyAnswer {
+                            message: e.to_string(),
+                            ..Default::default()
+                        };
+                    }
+                }
+            }
             let d = machine.delegate_mut();
             let (ltime, id) = op.query;
             let Some(r) = d.responders.get(&op.query).cloned() else {
@@ -935,6 +1033,12 @@ impl Delegate for SerfDelegate {
         }
     }
 
+    fn has_broadcasts(&self) -> bool {
+        !(self.intent_queue.is_empty()
+            && self.query_queue.is_empty()
+            && self.event_queue.is_empty())
+    }
+
     fn get_broadcasts(&mut self, overhead: usize, limit: usize) -> Vec<Vec<u8>> {
         let n = self.num_live();
         let mut out = self.intent_queue.get_broadcasts(overhead, limit, n);
@@ -1065,7 +1169,8 @@ impl Delegate for SerfDelegate {
 
     fn poll_timeout(&self) -> Option<Time> {
         let queries = self.open.values().map(|q| q.deadline).min();
-        [queries, self.next_reap, self.next_reconnect]
+        let coalesced = self.coalescer.as_ref().and_then(UserCoalescer::deadline);
+        [queries, self.next_reap, self.next_reconnect, coalesced]
             .into_iter()
             .flatten()
             .min()
@@ -1080,6 +1185,16 @@ impl Delegate for SerfDelegate {
             }
         }
         d.report_tag_errors();
+        if let Some(c) = d.coalescer.as_mut() {
+            d.app_events.extend(c.tick(now));
+        }
+        // The member clock also moves without member events (intents about members
+        // we know): keep the snapshot's copy current, as Go's periodic update does.
+        let clock = d.members.clock.time();
+        if let Some(snap) = d.snapshot.as_mut() {
+            let written = snap.clock(clock);
+            d.note_snapshot(written);
+        }
         for (to, msg) in std::mem::take(&mut machine.delegate_mut().outbox) {
             machine.send_to_address(to, &msg);
         }
@@ -1184,6 +1299,64 @@ mod tests {
         let after: Vec<SerfMember> = d.members().filter(|m| m.name != "b").cloned().collect();
         assert_eq!(after, before);
         assert!(d.outbox.is_empty());
+    }
+
+    #[test]
+    fn restored_snapshot_sets_clocks_refuses_old_events_and_records_new_ones() {
+        let dir = std::env::temp_dir().join(format!("layer-snapshot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("snap");
+        std::fs::write(
+            &path,
+            "alive: me 127.0.0.1:1\nalive: a 127.0.0.2:7946\nclock: 20\nevent-clock: 9\nquery-clock: 4\n",
+        )
+        .unwrap();
+        let mut d = delegate();
+        d.restore(Snapshot::open(&path, false).unwrap());
+        let (m, e, q) = d.clocks();
+        assert!(m > LamportTime(20) && e > LamportTime(9) && q > LamportTime(4));
+        assert_eq!(
+            d.take_previous(),
+            [("a".to_owned(), "127.0.0.2:7946".parse().unwrap())]
+        );
+        assert!(d.take_previous().is_empty());
+        d.notify_msg(&event(9, "seen-before", b""));
+        d.notify_msg(&event(10, "new", b""));
+        let names: Vec<String> = drain(&mut d)
+            .into_iter()
+            .filter_map(|e| match e {
+                SerfEvent::User { name, .. } => Some(name),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names, ["new"]);
+        d.notify_join(&node("b", b""));
+        let log = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            log.ends_with("event-clock: 10\nalive: b 127.0.0.1:7946\n"),
+            "{log:?}"
+        );
+        // Serf's internal queries move the query clock too, as in Go.
+        let ping = |ltime| {
+            SerfMessage::Query(Query {
+                ltime: LamportTime(ltime),
+                id: 1,
+                addr: Some(vec![127, 0, 0, 9].into()),
+                port: 7000,
+                source_node: "a".into(),
+                name: "_serf_ping".into(),
+                ..Default::default()
+            })
+            .to_bytes()
+        };
+        d.notify_msg(&ping(4));
+        d.notify_msg(&ping(5));
+        let log = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            log.ends_with("alive: b 127.0.0.1:7946\nquery-clock: 5\n"),
+            "{log:?}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! (go-msgpack v2, old "raw" string spec) and to read what any Serf version sends.
 
 pub mod buffers;
+pub mod coalesce;
 pub mod consul;
 pub mod coordinate;
 pub mod json;
+pub mod keyring_file;
 pub mod keys;
 pub mod lamport;
 pub mod layer;
@@ -16,6 +18,7 @@ pub mod messages;
 pub mod query;
 mod read;
 pub mod shell;
+pub mod snapshot;
 pub mod stats;
 pub mod tags;
 pub mod vivaldi;

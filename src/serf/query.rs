@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use regex::Regex;
+use regex_lite::RegexBuilder;
 
 use super::lamport::LamportTime;
 use super::messages::Filter;
@@ -17,6 +17,10 @@ use crate::wire::GoString;
 /// Go's `QuerySizeLimit` and `QueryResponseSizeLimit` (encoded messages).
 pub const QUERY_SIZE_LIMIT: usize = 1024;
 pub const QUERY_RESPONSE_SIZE_LIMIT: usize = 1024;
+/// The most memory one compiled tag-filter expression may take (Go's RE2 bounds its
+/// programs too; Serf's filters are short anchors like `^web$`).
+const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+
 /// Go's `QueryTimeoutMult`: default timeout = gossip interval × this × ceil(log10(n+1)).
 pub const QUERY_TIMEOUT_MULT: u32 = 16;
 
@@ -46,7 +50,11 @@ pub fn filters_match(
             }
             Filter::Tag { tag, expr } => {
                 let expr = expr.to_str_lossy();
-                let re = Regex::new(&expr).map_err(|_| FilterError::BadRegex(expr.to_string()))?;
+                // A peer's expression: bounded, so a hostile one cannot take the memory.
+                let re = RegexBuilder::new(&expr)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                    .map_err(|_| FilterError::BadRegex(expr.to_string()))?;
                 let value = tags
                     .get(tag.to_str_lossy().as_ref())
                     .map_or("", String::as_str);
@@ -104,7 +112,7 @@ impl QueryParams {
 
 /// Serf's default query timeout for `members` live members.
 pub fn default_timeout(gossip_interval: Duration, members: usize) -> Duration {
-    let scale = ((members + 1) as f64).log10().ceil().max(1.0) as u32;
+    let scale = crate::node::go_log10((members + 1) as f64).ceil().max(1.0) as u32;
     gossip_interval * QUERY_TIMEOUT_MULT * scale
 }
 

@@ -2,6 +2,7 @@
 //! [`SerfDelegate`], plus the few async steps Serf adds around it (join then join
 //! intent, leave intent before the memberlist leave, waiting for query deadlines).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -13,12 +14,17 @@ use super::layer::{
 use super::member_state::SerfMember;
 use super::messages::InternalQuery;
 use super::query::{QueryParams, QueryResult};
+use super::snapshot::{Snapshot, SnapshotError};
 use super::stats::SerfDiagnostic;
 use crate::node::{Config, Diagnostic, Memberlist, RuntimeError};
 use crate::wire::SecretKey;
+use rand::seq::SliceRandom;
 
 /// Go's `LeavePropagateDelay` for Serf: time for the leave to spread after it is sent.
 pub const LEAVE_PROPAGATE_DELAY: Duration = Duration::from_secs(1);
+/// Go's `BroadcastTimeout`: how long a tag update waits for its alive message to be
+/// gossiped before reporting a timeout.
+pub const BROADCAST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the shell looks for events and finished queries.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -31,6 +37,8 @@ pub enum ShellError {
     Serf(#[from] SerfError),
     #[error("tags: {0}")]
     Tags(String),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
     #[error("timed out waiting for the leave intent to be sent")]
     LeaveTimeout,
 }
@@ -75,7 +83,14 @@ impl Serf {
             retransmit_mult: config.retransmit_mult,
             ..serf
         };
-        let delegate = SerfDelegate::new(&config.name, serf, rand::SeedableRng::from_entropy());
+        let snapshot = match &serf.snapshot_path {
+            Some(path) => Some(Snapshot::open(path, serf.rejoin_after_leave)?),
+            None => None,
+        };
+        let mut delegate = SerfDelegate::new(&config.name, serf, rand::SeedableRng::from_entropy());
+        if let Some(snapshot) = snapshot {
+            delegate.restore(snapshot);
+        }
         let node = Memberlist::start(config, meta, delegate).await?;
         Ok(Serf { node })
     }
@@ -109,6 +124,23 @@ impl Serf {
         Ok(joined?)
     }
 
+    /// Go's `handleRejoin`: tries the members the snapshot last saw alive, in random
+    /// order, until one join succeeds. Returns how many there were to try and the
+    /// one we joined through.
+    pub async fn rejoin(&self) -> Result<(usize, Option<(String, SocketAddr)>), ShellError> {
+        let mut previous = self
+            .node
+            .with(|m, _| m.delegate_mut().take_previous())
+            .await?;
+        previous.shuffle(&mut rand::thread_rng());
+        for (name, addr) in &previous {
+            if matches!(self.node.join(vec![*addr]).await, Ok(n) if n > 0) {
+                return Ok((previous.len(), Some((name.clone(), *addr))));
+            }
+        }
+        Ok((previous.len(), None))
+    }
+
     pub async fn user_event(
         &self,
         name: String,
@@ -119,6 +151,29 @@ impl Serf {
             .node
             .with(move |m, _| m.delegate_mut().user_event(&name, &payload, coalesce))
             .await??)
+    }
+
+    /// Replaces our tags (Go's `SetTags`): re-encodes the node meta, refusing tags
+    /// that do not fit its 512 bytes, and gossips it with a new incarnation. Members,
+    /// this one included, see a member-update.
+    pub async fn set_tags(&self, tags: &[(String, String)]) -> Result<(), ShellError> {
+        let meta = tags_meta(tags).map_err(|e| ShellError::Tags(e.to_string()))?;
+        self.node.update_meta(meta, BROADCAST_TIMEOUT).await?;
+        Ok(())
+    }
+
+    /// Our own tags as the Serf layer knows them.
+    pub async fn local_tags(&self) -> Result<BTreeMap<String, String>, ShellError> {
+        Ok(self
+            .node
+            .with(|m, _| {
+                let name = &m.local_member().name;
+                m.delegate()
+                    .member(name)
+                    .map(|s| s.tags.clone())
+                    .unwrap_or_default()
+            })
+            .await?)
     }
 
     /// Sends a query and waits for its deadline; returns the acks and answers.
@@ -244,5 +299,185 @@ impl Serf {
 
     pub async fn shutdown(&self) -> Result<(), ShellError> {
         Ok(self.node.shutdown().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::serf::{keyring_file, MemberEventKind};
+
+    fn config(name: &str) -> Config {
+        Config {
+            name: name.to_owned(),
+            bind_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            bind_port: 0,
+            advertise_port: 0,
+            ..Config::local()
+        }
+    }
+
+    fn pairs(tags: &[(&str, &str)]) -> Vec<(String, String)> {
+        tags.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn set_tags_reencodes_meta_and_reports_an_update() {
+        let serf = Serf::start(
+            config("t1"),
+            SerfConfig::default(),
+            &pairs(&[("role", "a")]),
+            5,
+        )
+        .await
+        .unwrap();
+        serf.events().await.unwrap();
+        serf.set_tags(&pairs(&[("role", "b"), ("dc", "x")]))
+            .await
+            .unwrap();
+        let want: BTreeMap<String, String> =
+            pairs(&[("dc", "x"), ("role", "b")]).into_iter().collect();
+        assert_eq!(serf.local_tags().await.unwrap(), want);
+        let meta = serf
+            .memberlist()
+            .with(|m, _| m.local_member().meta.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            meta,
+            tags_meta(&pairs(&[("dc", "x"), ("role", "b")])).unwrap()
+        );
+        let events = serf.events().await.unwrap();
+        assert!(
+            events.iter().any(|e| matches!(e, SerfEvent::Member { kind: MemberEventKind::Update, member } if member.tags == want)),
+            "{events:?}"
+        );
+
+        // Tags beyond the 512-byte meta: refused, the old ones stay.
+        let err = serf
+            .set_tags(&pairs(&[("big", &"x".repeat(600))]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ShellError::Tags(ref e) if e.contains("512")),
+            "{err}"
+        );
+        assert_eq!(serf.local_tags().await.unwrap(), want);
+        serf.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn key_changes_rewrite_the_keyring_file_and_a_failed_write_fails_the_answer() {
+        let dir = std::env::temp_dir().join(format!("shell-keyring-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keyring");
+        let (k1, k2) = (
+            SecretKey::new(&[1; 32]).unwrap(),
+            SecretKey::new(&[2; 32]).unwrap(),
+        );
+        let start = |file: PathBuf| {
+            let mut c = config("k1");
+            c.keyring = Some(crate::wire::Keyring::new(k1.clone()));
+            Serf::start(
+                c,
+                SerfConfig {
+                    keyring_file: Some(file),
+                    ..SerfConfig::default()
+                },
+                &[],
+                5,
+            )
+        };
+        let serf = start(path.clone()).await.unwrap();
+        let report = serf
+            .key_query(InternalQuery::InstallKey, Some(k2.clone()))
+            .await
+            .unwrap();
+        assert!(report.ok(), "{report:?}");
+        let on_disk = keyring_file::load(&path).unwrap();
+        assert_eq!(on_disk.keys(), [k1.clone(), k2.clone()]);
+        serf.key_query(InternalQuery::UseKey, Some(k2.clone()))
+            .await
+            .unwrap();
+        serf.key_query(InternalQuery::RemoveKey, Some(k1.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            keyring_file::load(&path).unwrap().keys(),
+            std::slice::from_ref(&k2)
+        );
+        serf.shutdown().await.unwrap();
+
+        // The file cannot be written: the key is installed, but the answer says why
+        // the change will not survive a restart.
+        let serf = start(dir.join("missing-dir").join("keyring"))
+            .await
+            .unwrap();
+        let report = serf
+            .key_query(InternalQuery::InstallKey, Some(k2))
+            .await
+            .unwrap();
+        assert!(!report.ok());
+        assert!(
+            report.answers[0].1.message.contains("missing-dir"),
+            "{report:?}"
+        );
+        serf.shutdown().await.unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn coalescing_user_events_deliver_only_the_latest_per_name() {
+        let serf = Serf::start(
+            config("c1"),
+            SerfConfig {
+                user_coalesce_period: Duration::from_secs(2),
+                user_quiescent_period: Duration::from_millis(200),
+                ..SerfConfig::default()
+            },
+            &[],
+            5,
+        )
+        .await
+        .unwrap();
+        serf.events().await.unwrap();
+        for (name, payload, coalesce) in [
+            ("deploy", "v1", true),
+            ("deploy", "v2", true),
+            ("now", "x", false),
+            ("deploy", "v3", true),
+        ] {
+            serf.user_event(name.into(), payload.into(), coalesce)
+                .await
+                .unwrap();
+        }
+        let payloads = |events: Vec<SerfEvent>| -> Vec<String> {
+            events
+                .into_iter()
+                .filter_map(|e| match e {
+                    SerfEvent::User { payload, .. } => {
+                        Some(String::from_utf8(payload.unwrap_or_default()).unwrap())
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(payloads(serf.events().await.unwrap()), ["x"]);
+        let until = tokio::time::Instant::now() + Duration::from_secs(10);
+        let held = loop {
+            let got = payloads(serf.events().await.unwrap());
+            if !got.is_empty() || tokio::time::Instant::now() >= until {
+                break got;
+            }
+            tokio::time::sleep(POLL).await;
+        };
+        assert_eq!(held, ["v3"]);
+        serf.shutdown().await.unwrap();
     }
 }

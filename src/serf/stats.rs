@@ -27,10 +27,12 @@ pub enum SerfCounter {
     RefusedSends,
     /// Name conflicts about us that the cluster decided against us (we shut down).
     LostConflicts,
+    /// Snapshot lines that could not be written or read back.
+    SnapshotErrors,
 }
 
 impl SerfCounter {
-    pub const ALL: [SerfCounter; 9] = [
+    pub const ALL: [SerfCounter; 10] = [
         SerfCounter::UnknownMessages,
         SerfCounter::BadMessages,
         SerfCounter::BadTags,
@@ -40,6 +42,7 @@ impl SerfCounter {
         SerfCounter::UnexpectedResponses,
         SerfCounter::RefusedSends,
         SerfCounter::LostConflicts,
+        SerfCounter::SnapshotErrors,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +56,7 @@ impl SerfCounter {
             SerfCounter::UnexpectedResponses => "serf_unexpected_responses",
             SerfCounter::RefusedSends => "serf_refused_sends",
             SerfCounter::LostConflicts => "serf_lost_conflicts",
+            SerfCounter::SnapshotErrors => "serf_snapshot_errors",
         }
     }
 }

@@ -7,4 +7,5 @@
 pub mod consul;
 pub mod gonode;
 pub mod process;
+pub mod rust_serf;
 pub mod serf;
