@@ -1,5 +1,5 @@
 //! The Rust member against real Go memberlist v0.7.0 nodes (`interop/cmd/gonode`)
-//! and the Debian `serf` agent's older memberlist, on loopback. Every test starts its
+//! and serf agents (Debian's older memberlist and the newest serf), on loopback. Every test starts its
 //! own processes with free ports, bounds every wait, and kills what it started.
 
 mod support;
@@ -15,7 +15,7 @@ use memberlist_interop::node::{Config, Event, EventDelegate, Machine, Memberlist
 use memberlist_interop::wire::{Label, SecretKey};
 use support::gonode::{GoNode, GoNodeOpts, Member};
 use support::process::free_port;
-use support::serf::{SerfAgent, SerfOpts};
+use support::serf::{SerfAgent, SerfBinary, SerfOpts};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -526,7 +526,16 @@ async fn go_nodes_at_protocol_versions_1_2_and_5() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debian_serf_agent_accepts_a_rust_member() {
-    let serf = SerfAgent::spawn(SerfOpts::new("serf-a"));
+    serf_agent_accepts_a_rust_member(SerfBinary::Debian).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newest_serf_agent_accepts_a_rust_member() {
+    serf_agent_accepts_a_rust_member(SerfBinary::Newest).await;
+}
+
+async fn serf_agent_accepts_a_rust_member(binary: SerfBinary) {
+    let serf = SerfAgent::spawn(SerfOpts::new("serf-a").binary(binary));
     // Serf checks the delegate (Serf protocol) version range of every member: a bare
     // memberlist node (0, 0, 0) is refused, so advertise Serf's range (min 2, max 5)
     // and the version the serf agent speaks.

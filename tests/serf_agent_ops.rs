@@ -1,13 +1,14 @@
-//! Our `memberlist agent --serf` operated like the serf agent, against Debian serf
-//! agents: tags changed at runtime, a keyring file kept across key rotation and
-//! restarts, and a snapshot that brings a killed agent back into its cluster.
+//! Our `memberlist agent --serf` operated like the serf agent, against serf agents
+//! (Debian's, and the newest in the `_newest` runs): tags changed at runtime, a keyring
+//! file kept across key rotation and restarts, and a snapshot that brings a killed agent
+//! back into its cluster.
 
 mod support;
 
 use serde_json::Value;
 
 use support::rust_serf::{RustSerfAgent, WAIT};
-use support::serf::{SerfAgent, SerfOpts};
+use support::serf::{SerfAgent, SerfBinary, SerfOpts};
 
 /// Two serf agents, the second joined to the first.
 fn pair(opts: &dyn Fn(&str) -> SerfOpts) -> Vec<SerfAgent> {
@@ -28,7 +29,16 @@ fn tags_of<'a>(members: &'a [Value], name: &str) -> Option<&'a Value> {
 
 #[test]
 fn runtime_tags_reach_serf_agents() {
-    let agents = pair(&SerfOpts::new);
+    runtime_tags_reach_serf_agents_with(SerfBinary::Debian);
+}
+
+#[test]
+fn runtime_tags_reach_serf_agents_newest() {
+    runtime_tags_reach_serf_agents_with(SerfBinary::Newest);
+}
+
+fn runtime_tags_reach_serf_agents_with(binary: SerfBinary) {
+    let agents = pair(&|n| SerfOpts::new(n).binary(binary));
     let ours = RustSerfAgent::spawn(
         "rust1",
         agents[0].bind_addr(),
@@ -99,10 +109,19 @@ fn keys_in(file: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn keyring_file_follows_serf_key_rotation_and_survives_a_restart() {
-    let dir = scratch("keyring");
+    keyring_file_follows_serf_key_rotation_and_survives_a_restart_with(SerfBinary::Debian);
+}
+
+#[test]
+fn keyring_file_follows_serf_key_rotation_and_survives_a_restart_newest() {
+    keyring_file_follows_serf_key_rotation_and_survives_a_restart_with(SerfBinary::Newest);
+}
+
+fn keyring_file_follows_serf_key_rotation_and_survives_a_restart_with(binary: SerfBinary) {
+    let dir = scratch(&format!("keyring-{binary:?}"));
     let file = dir.join("keyring.json");
     std::fs::write(&file, format!("[\"{KEY1}\"]")).unwrap();
-    let agents = pair(&|n| SerfOpts::new(n).encrypt(KEY1));
+    let agents = pair(&|n| SerfOpts::new(n).binary(binary).encrypt(KEY1));
     let keyring_arg = format!("--keyring-file={}", file.display());
 
     // --key and --keyring-file exclude each other, as in serf.
@@ -165,10 +184,19 @@ fn status_is(agent: &SerfAgent, name: &str, status: &str) {
 
 #[test]
 fn snapshot_brings_a_killed_agent_back_and_a_left_one_only_with_rejoin() {
-    let dir = scratch("snapshot");
+    snapshot_brings_a_killed_agent_back_and_a_left_one_only_with_rejoin_with(SerfBinary::Debian);
+}
+
+#[test]
+fn snapshot_brings_a_killed_agent_back_and_a_left_one_only_with_rejoin_newest() {
+    snapshot_brings_a_killed_agent_back_and_a_left_one_only_with_rejoin_with(SerfBinary::Newest);
+}
+
+fn snapshot_brings_a_killed_agent_back_and_a_left_one_only_with_rejoin_with(binary: SerfBinary) {
+    let dir = scratch(&format!("snapshot-{binary:?}"));
     let file = dir.join("snapshot");
     let snap = format!("--snapshot={}", file.display());
-    let agents = pair(&SerfOpts::new);
+    let agents = pair(&|n| SerfOpts::new(n).binary(binary));
     let mut ours = RustSerfAgent::spawn("rust1", agents[0].bind_addr(), &[&snap]);
     status_is(&agents[1], "rust1", "alive");
     agents[1]
@@ -246,7 +274,16 @@ fn snapshot_brings_a_killed_agent_back_and_a_left_one_only_with_rejoin() {
 
 #[test]
 fn coalescing_keeps_the_latest_user_event_of_a_burst() {
-    let agents = pair(&SerfOpts::new);
+    coalescing_keeps_the_latest_user_event_of_a_burst_with(SerfBinary::Debian);
+}
+
+#[test]
+fn coalescing_keeps_the_latest_user_event_of_a_burst_newest() {
+    coalescing_keeps_the_latest_user_event_of_a_burst_with(SerfBinary::Newest);
+}
+
+fn coalescing_keeps_the_latest_user_event_of_a_burst_with(binary: SerfBinary) {
+    let agents = pair(&|n| SerfOpts::new(n).binary(binary));
     let ours = RustSerfAgent::spawn(
         "rust1",
         agents[0].bind_addr(),

@@ -1,6 +1,7 @@
-//! Our `memberlist agent --serf` as a member of a real Serf cluster (the Debian serf
-//! agent): listed alive with its tags, user events both ways, queries answered by
-//! our event handler, key rotation through Serf's key queries, failure and leave.
+//! Our `memberlist agent --serf` as a member of a real Serf cluster (Debian's serf agent
+//! and the newest one): listed alive with its tags, user events both ways, queries
+//! answered by our event handler, key rotation through Serf's key queries, failure and
+//! leave.
 //!
 //! Each scenario takes a factory for the serf agents' options, so the same scenario
 //! can run against any serf binary the support code can start.
@@ -15,7 +16,7 @@ use serde_json::Value;
 
 use support::process::{free_port, wait_bounded, LineLog};
 use support::rust_serf::{RustSerfAgent as RustAgent, WAIT};
-use support::serf::{SerfAgent, SerfOpts};
+use support::serf::{SerfAgent, SerfBinary, SerfOpts};
 const KEY1: &str = "5K9OtfP7efFrNKe5WCQvXvnaXJ5cWP0SvXiwe0kkjM4=";
 const KEY2: &str = "HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8=";
 
@@ -267,4 +268,24 @@ fn debian_serf_plain_cluster() {
 #[test]
 fn debian_serf_encrypted_key_rotation_and_failure() {
     encrypted_rotation_scenario(&SerfOpts::new);
+}
+
+/// The newest serf agent (serf v0.11.0: memberlist v0.7.0, go-msgpack v2).
+fn newest(name: &str) -> SerfOpts {
+    SerfOpts::new(name).binary(SerfBinary::Newest)
+}
+
+#[test]
+fn newest_serf_name_conflict() {
+    name_conflict_scenario(&newest);
+}
+
+#[test]
+fn newest_serf_plain_cluster() {
+    plain_cluster_scenario(&newest);
+}
+
+#[test]
+fn newest_serf_encrypted_key_rotation_and_failure() {
+    encrypted_rotation_scenario(&newest);
 }

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
+use memberlist_interop::serf::consul::{self, ConsulClient};
 use memberlist_interop::serf::keyring_file;
 use memberlist_interop::serf::keys::parse_key;
 use memberlist_interop::serf::messages::InternalQuery;
@@ -37,6 +38,15 @@ pub struct SerfArgs {
     /// Serf protocol version to advertise (5 like the serf agent, 4 like Consul).
     #[arg(long = "protocol-serf", id = "protocol_serf", default_value_t = 5, value_parser = clap::value_parser!(u8).range(2..=5))]
     protocol: u8,
+    /// Join a Consul LAN pool as a client agent of datacenter DC: Consul's client tags
+    /// (a fresh node ID, build `consul::BUILD`) and Serf protocol 4; --tag overrides a tag.
+    #[arg(
+        long = "consul-client",
+        value_name = "DC",
+        requires = "serf",
+        conflicts_with = "protocol_serf"
+    )]
+    consul_client: Option<String>,
     /// The serf agent's -keyring-file: a JSON list of base64 keys, primary first;
     /// loaded at start (instead of --key) and rewritten after every key change.
     #[arg(long = "keyring-file", value_name = "PATH", requires = "serf")]
@@ -99,20 +109,31 @@ impl Handler {
     }
 }
 
+/// The tags to advertise: a Consul client's with --consul-client, then each --tag.
 fn tags(args: &SerfArgs) -> Result<Vec<(String, String)>, String> {
-    args.tags
-        .iter()
-        .map(|t| {
-            t.split_once('=')
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .ok_or_else(|| format!("--tag {t:?}: expected KEY=VALUE"))
-        })
-        .collect()
+    let mut tags = BTreeMap::new();
+    if let Some(dc) = &args.consul_client {
+        let client =
+            ConsulClient::new(dc, consul::BUILD).map_err(|e| format!("--consul-client: {e}"))?;
+        for (k, v) in client.tags().iter() {
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            tags.insert(text(k.as_bytes()), text(v.as_bytes()));
+        }
+    }
+    for t in &args.tags {
+        let (k, v) = t
+            .split_once('=')
+            .ok_or_else(|| format!("--tag {t:?}: expected KEY=VALUE"))?;
+        tags.insert(k.to_owned(), v.to_owned());
+    }
+    Ok(tags.into_iter().collect())
 }
 
 pub async fn run(args: Args) -> Result<(), String> {
-    if !args.meta.is_empty() && !args.serf.tags.is_empty() {
-        return Err("--meta and --tag exclude each other (Serf tags are the node meta)".into());
+    if !args.meta.is_empty() && (!args.serf.tags.is_empty() || args.serf.consul_client.is_some()) {
+        return Err(
+            "--meta excludes --tag and --consul-client (Serf tags are the node meta)".into(),
+        );
     }
     let mut config = super::agent::config(&args)?;
     if let Some(path) = &args.serf.keyring_file {
@@ -141,7 +162,11 @@ pub async fn run(args: Args) -> Result<(), String> {
         .map(|h| Handler::parse(h))
         .collect::<Result<Vec<_>, _>>()?;
     let (peers, rpc) = super::agent::peers_and_control(&args).await?;
-    let serf = Serf::start(config, serf_config, &tags, args.serf.protocol)
+    let protocol = match args.serf.consul_client {
+        Some(_) => consul::SERF_PROTOCOL,
+        None => args.serf.protocol,
+    };
+    let serf = Serf::start(config, serf_config, &tags, protocol)
         .await
         .map_err(|e| e.to_string())?;
     let format = args.format;
@@ -567,5 +592,34 @@ mod tests {
         assert!(some.wants("user", Some("deploy")) && !some.wants("member-leave", None));
         assert!(Handler::parse("bogus=true").is_err());
         assert!(Handler::parse("member-join:x=true").is_err());
+    }
+
+    #[test]
+    fn consul_client_tags_then_tag_overrides() {
+        let args = SerfArgs {
+            consul_client: Some("dc1".into()),
+            tags: vec!["build=1.0.0:".into(), "extra=x=y".into()],
+            ..SerfArgs::default()
+        };
+        let got: BTreeMap<_, _> = tags(&args).unwrap().into_iter().collect();
+        let keys: Vec<&str> = got.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["build", "dc", "extra", "id", "role", "segment", "vsn", "vsn_max", "vsn_min"]
+        );
+        assert_eq!(got["build"], "1.0.0:");
+        assert_eq!(got["extra"], "x=y");
+        assert_eq!((got["role"].as_str(), got["dc"].as_str()), ("node", "dc1"));
+
+        let bad_dc = SerfArgs {
+            consul_client: Some("DC1".into()),
+            ..SerfArgs::default()
+        };
+        assert!(tags(&bad_dc).unwrap_err().contains("datacenter \"DC1\""));
+        let bad_tag = SerfArgs {
+            tags: vec!["novalue".into()],
+            ..SerfArgs::default()
+        };
+        assert!(tags(&bad_tag).is_err());
     }
 }

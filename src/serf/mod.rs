@@ -6,6 +6,7 @@
 
 pub mod buffers;
 pub mod coalesce;
+pub mod consul;
 pub mod coordinate;
 pub mod json;
 pub mod keyring_file;

@@ -1,9 +1,10 @@
 //! Support for integration tests that run real peers: Go memberlist v0.7.0 nodes
-//! (`interop/cmd/gonode`) and Debian's `serf` agents. Include it with `mod support;`.
+//! (`interop/cmd/gonode`), `serf` agents (Debian's and the newest) and Consul. Include it with `mod support;`.
 
 // Each test crate compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod consul;
 pub mod gonode;
 pub mod process;
 pub mod rust_serf;

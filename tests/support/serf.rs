@@ -1,5 +1,6 @@
-//! A Debian `serf` agent (0.9.4 packaging, memberlist 0.2.x inside) in a child
-//! process, with its RPC driven through the `serf` command line.
+//! A `serf` agent in a child process, with its RPC driven through the same binary's
+//! command line: Debian's (0.9.4 packaging, memberlist 0.2.x inside) or the newest
+//! release built from the Go module proxy by `scripts/build-serf`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
@@ -12,14 +13,45 @@ use super::process::{free_port, run_bounded, LineLog};
 
 /// Where the Debian package installs serf (`.ci/run` installs it).
 pub const SERF: &str = "/usr/bin/serf";
+/// Where `scripts/build-serf` puts the newest serf agent (`.ci/run` builds it).
+pub const SERF_NEWEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/bin/serf-newest");
 /// How long an agent may take to answer its first RPC.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long one `serf` command-line call may take (a query waits for its answers).
 const CLI_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Which serf build runs an agent: the two speak different memberlist and msgpack
+/// generations, so a test that should hold for both runs against each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SerfBinary {
+    /// Debian's package: serf 0.9.4 sources, memberlist 0.2.x, go-msgpack 0.5.
+    Debian,
+    /// serf v0.11.0 (memberlist v0.7.0, go-msgpack v2) from interop/serfagent.
+    Newest,
+}
+
+impl SerfBinary {
+    /// Both builds, for tests that run against each.
+    pub const ALL: [SerfBinary; 2] = [SerfBinary::Debian, SerfBinary::Newest];
+
+    /// The executable; panics (a test failure, never a skip) when it is missing.
+    pub fn path(self) -> &'static str {
+        let (path, how) = match self {
+            SerfBinary::Debian => (SERF, "apt-get install serf"),
+            SerfBinary::Newest => (SERF_NEWEST, "run scripts/build-serf"),
+        };
+        assert!(
+            std::path::Path::new(path).is_file(),
+            "{self:?} serf binary {path} is missing ({how})"
+        );
+        path
+    }
+}
+
 /// How to start an agent.
 #[derive(Clone, Debug)]
 pub struct SerfOpts {
+    binary: SerfBinary,
     node: String,
     ip: IpAddr,
     encrypt: Option<String>,
@@ -32,6 +64,7 @@ impl SerfOpts {
     /// An agent named `node` on 127.0.0.1, unencrypted, without tags.
     pub fn new(node: &str) -> Self {
         SerfOpts {
+            binary: SerfBinary::Debian,
             node: node.to_owned(),
             ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             encrypt: None,
@@ -39,6 +72,11 @@ impl SerfOpts {
             joins: Vec::new(),
             extra_args: Vec::new(),
         }
+    }
+    /// Which serf build to run (default: Debian's).
+    pub fn binary(mut self, binary: SerfBinary) -> Self {
+        self.binary = binary;
+        self
     }
     /// The gossip key (base64).
     pub fn encrypt(mut self, base64: &str) -> Self {
@@ -59,6 +97,7 @@ impl SerfOpts {
 
 /// A running serf agent. Dropping it kills the process.
 pub struct SerfAgent {
+    binary: &'static str,
     node: String,
     bind: SocketAddr,
     rpc: SocketAddr,
@@ -72,7 +111,8 @@ impl SerfAgent {
     pub fn spawn(opts: SerfOpts) -> SerfAgent {
         let bind = SocketAddr::new(opts.ip, free_port(opts.ip));
         let rpc = SocketAddr::new(opts.ip, free_port(opts.ip));
-        let mut cmd = Command::new(SERF);
+        let binary = opts.binary.path();
+        let mut cmd = Command::new(binary);
         cmd.arg("agent")
             .arg(format!("-node={}", opts.node))
             .arg(format!("-bind={bind}"))
@@ -92,9 +132,10 @@ impl SerfAgent {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {SERF} (apt-get install serf): {e}"));
+            .unwrap_or_else(|e| panic!("starting {binary}: {e}"));
         let log = LineLog::spawn(child.stdout.take().expect("piped stdout"), |l| l);
         let mut agent = SerfAgent {
+            binary,
             node: opts.node,
             bind,
             rpc,
@@ -127,8 +168,9 @@ impl SerfAgent {
 
     fn explain(&self, what: &str) -> String {
         format!(
-            "serf agent {}: {what}\nlast output:\n  {}",
+            "serf agent {} ({}): {what}\nlast output:\n  {}",
             self.node,
+            self.binary,
             self.log.tail(30).join("\n  ")
         )
     }
@@ -136,7 +178,7 @@ impl SerfAgent {
     /// Runs `serf SUBCOMMAND -rpc-addr=.. ARGS` against this agent; its stdout.
     pub fn cli(&self, subcommand: &str, args: &[&str]) -> Result<String, String> {
         let out = run_bounded(
-            Command::new(SERF)
+            Command::new(self.binary)
                 .arg(subcommand)
                 .arg(format!("-rpc-addr={}", self.rpc))
                 .args(args),

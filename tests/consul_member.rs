@@ -1,0 +1,272 @@
+//! Our `memberlist agent --serf` as a client member of a real Consul datacenter's LAN
+//! pool. Consul takes minutes to build, so `.ci/run` neither builds it nor runs these
+//! (they are ignored); run them with
+//! `scripts/build-consul && cargo test --test consul_member -- --ignored`.
+//!
+//! A Consul server checks each member it merges, then its leader registers every live
+//! `role=node` member in the catalog with a `serfHealth` check. So our agent, carrying
+//! the tags [`ConsulClient`] builds, must be listed alive by the server, registered in
+//! the catalog under its node ID with a passing check, and deregistered when it leaves;
+//! in an encrypted pool it must follow `consul keyring` rotations.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde_json::Value;
+
+use memberlist_interop::serf::consul::{ConsulClient, SERF_PROTOCOL};
+use support::consul::{ConsulAgent, ConsulOpts};
+use support::process::wait_bounded;
+use support::rust_serf::{RustSerfAgent, WAIT};
+
+/// Gossip keys of the size `consul keygen` makes.
+const KEY1: &str = "5K9OtfP7efFrNKe5WCQvXvnaXJ5cWP0SvXiwe0kkjM4=";
+const KEY2: &str = "HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8=";
+
+/// A tags object (Consul's rows: `Tags`, our agent's: `tags`) as strings.
+fn tags_of(tags: &Value) -> BTreeMap<String, String> {
+    tags.as_object()
+        .expect("a tags object")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("string tag").to_owned()))
+        .collect()
+}
+
+/// What `ConsulClient::tags` produces, as strings.
+fn our_tags(client: &ConsulClient) -> BTreeMap<String, String> {
+    client
+        .tags()
+        .iter()
+        .map(|(k, v)| {
+            let s = |b: &[u8]| String::from_utf8(b.to_vec()).expect("UTF-8 tag");
+            (s(k.as_bytes()), s(v.as_bytes()))
+        })
+        .collect()
+}
+
+/// Starts our agent joined to `join`, with Consul's tags from `args` (`--consul-client
+/// DC` or explicit `--tag`s).
+fn spawn(name: &str, join: SocketAddr, args: &[String]) -> RustSerfAgent {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    RustSerfAgent::spawn(name, join, &args)
+}
+
+/// The row of `name` in the first member-join event our agent prints for it.
+fn member_row(agent: &RustSerfAgent, name: &str) -> Value {
+    let e = agent
+        .wait_event(|e| {
+            e["event"] == "member-join"
+                && e["members"]
+                    .as_array()
+                    .is_some_and(|ms| ms.iter().any(|m| m["name"] == name))
+        })
+        .unwrap_or_else(|e| panic!("our agent never listed {name}: {e}"));
+    let ms = e["members"].as_array().expect("checked");
+    ms.iter()
+        .find(|m| m["name"] == name)
+        .cloned()
+        .expect("found")
+}
+
+/// A real Consul client's tags are exactly what `ConsulClient` builds for the same
+/// datacenter, node ID and build: as the server reports them (Go's decoding) and as our
+/// agent reports them (our codec's decoding of the client's node meta).
+#[test]
+#[ignore = "needs Consul: scripts/build-consul, then -- --ignored"]
+fn consul_client_tags_match_a_real_consul_client() {
+    let server = ConsulAgent::spawn(ConsulOpts::server("srv1"));
+    let id = "0b5e2f0c-3c4d-4e5f-8a9b-0c1d2e3f4a5b";
+    let _client =
+        ConsulAgent::spawn(ConsulOpts::client("cli1", server.serf_lan_addr()).node_id(id));
+    let row = server
+        .wait_member("cli1", |m| m["Status"] == 1, WAIT)
+        .unwrap();
+    let real = tags_of(&row["Tags"]);
+    let want = our_tags(
+        &ConsulClient::new("dc1", &real["build"])
+            .unwrap()
+            .node_id(id)
+            .unwrap(),
+    );
+    assert_eq!(want, real);
+    assert_eq!(row["DelegateCur"], SERF_PROTOCOL);
+
+    let mut args = vec![format!("--protocol-serf={SERF_PROTOCOL}")];
+    for (k, v) in our_tags(&ConsulClient::new("dc1", &real["build"]).unwrap()) {
+        args.push(format!("--tag={k}={v}"));
+    }
+    let agent = spawn("rust1", server.serf_lan_addr(), &args);
+    let cli1 = member_row(&agent, "cli1");
+    assert_eq!(tags_of(&cli1["tags"]), want);
+}
+
+/// The server's LAN merge check refuses a client of another datacenter: it is never
+/// listed. (Our agent has no merge check of its own, so, like a plain Go Serf member,
+/// it still takes the server's state and reports the join.)
+#[test]
+#[ignore = "needs Consul: scripts/build-consul, then -- --ignored"]
+fn consul_server_refuses_a_client_of_another_datacenter() {
+    let server = ConsulAgent::spawn(ConsulOpts::server("srv1"));
+    let _agent = spawn(
+        "rust2",
+        server.serf_lan_addr(),
+        &["--consul-client=dc2".to_owned()],
+    );
+    server
+        .wait_log("Member 'rust2' part of wrong datacenter 'dc2'", WAIT)
+        .unwrap();
+    let members = server.members().unwrap();
+    assert!(members.iter().all(|m| m["Name"] != "rust2"), "{members:?}");
+}
+
+#[test]
+#[ignore = "needs Consul: scripts/build-consul, then -- --ignored"]
+fn rust_agent_joins_a_consul_lan_pool_as_a_client() {
+    let server = ConsulAgent::spawn(ConsulOpts::server("srv1"));
+    let build = tags_of(&server.members().unwrap()[0]["Tags"])["build"].clone();
+    let mut agent = spawn(
+        "rust1",
+        server.serf_lan_addr(),
+        &[
+            "--consul-client=dc1".to_owned(),
+            format!("--tag=build={build}"),
+        ],
+    );
+    let mine = tags_of(&member_row(&agent, "rust1")["tags"]);
+    let id = mine["id"].clone();
+    assert_eq!(
+        mine,
+        our_tags(
+            &ConsulClient::new("dc1", &build)
+                .unwrap()
+                .node_id(&id)
+                .unwrap()
+        )
+    );
+
+    let row = server
+        .wait_member("rust1", |m| m["Status"] == 1, WAIT)
+        .unwrap();
+    assert_eq!(tags_of(&row["Tags"]), mine);
+    assert_eq!(row["DelegateCur"], SERF_PROTOCOL);
+    // The leader registers a live client in the catalog under its node ID, with
+    // Consul's serfHealth check passing.
+    let nodes = server
+        .wait_get(
+            "/v1/catalog/nodes",
+            |v| {
+                v.as_array()
+                    .is_some_and(|ns| ns.iter().any(|n| n["Node"] == "rust1"))
+            },
+            WAIT,
+        )
+        .unwrap();
+    let node = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["Node"] == "rust1")
+        .unwrap();
+    assert_eq!(node["ID"], id.as_str());
+    assert_eq!(node["Address"], "127.0.0.1");
+    server
+        .wait_get(
+            "/v1/health/node/rust1",
+            |v| {
+                v.as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["CheckID"] == "serfHealth" && c["Status"] == "passing")
+                })
+            },
+            WAIT,
+        )
+        .unwrap();
+    // Our agent sees the server with its server tags.
+    assert_eq!(member_row(&agent, "srv1")["tags"]["role"], "consul");
+
+    // A graceful leave: the server marks it left and the leader deregisters it.
+    // SIGTERM: a graceful Serf leave, then exit.
+    agent.signal(libc::SIGTERM);
+    let status = wait_bounded(&mut agent.child, WAIT).expect("agent exits after SIGTERM");
+    assert!(status.success(), "agent exit: {status}");
+    server
+        .wait_member("rust1", |m| m["Status"] == 3, WAIT)
+        .unwrap();
+    server
+        .wait_get(
+            "/v1/catalog/nodes",
+            |v| {
+                v.as_array()
+                    .is_some_and(|ns| ns.iter().all(|n| n["Node"] != "rust1"))
+            },
+            WAIT,
+        )
+        .unwrap();
+}
+
+/// The LAN pool's entry of `/v1/operator/keyring`: how many members answered, and each
+/// key with the number of members holding it.
+fn lan_keyring(server: &ConsulAgent) -> (u64, BTreeMap<String, u64>) {
+    let pools = server.get("/v1/operator/keyring").unwrap();
+    let lan = pools
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["WAN"] == false))
+        .unwrap_or_else(|| panic!("no LAN pool in {pools}"));
+    let keys = lan["Keys"]
+        .as_object()
+        .expect("Keys")
+        .iter()
+        .map(|(k, n)| (k.clone(), n.as_u64().expect("count")))
+        .collect();
+    (lan["NumNodes"].as_u64().expect("NumNodes"), keys)
+}
+
+/// In an encrypted pool, `consul keyring` rotates our agent's keyring through Serf's key
+/// queries (our agent answers each), gossip keeps flowing under the new key only, and a
+/// SIGKILLed agent is declared failed with its `serfHealth` check critical.
+#[test]
+#[ignore = "needs Consul: scripts/build-consul, then -- --ignored"]
+fn rust_agent_follows_consul_keyring_rotation_and_its_failure_is_detected() {
+    let server = ConsulAgent::spawn(ConsulOpts::server("srv1").encrypt(KEY1));
+    let with_key = |k: &str| ["--consul-client=dc1".to_owned(), format!("--key={k}")];
+    let mut first = spawn("rust1", server.serf_lan_addr(), &with_key(KEY1));
+    server
+        .wait_member("rust1", |m| m["Status"] == 1, WAIT)
+        .unwrap();
+
+    server
+        .cli("keyring", &[&format!("-install={KEY2}")])
+        .unwrap();
+    let both = [(KEY1.to_owned(), 2), (KEY2.to_owned(), 2)].into();
+    assert_eq!(lan_keyring(&server), (2, both));
+    server.cli("keyring", &[&format!("-use={KEY2}")]).unwrap();
+    server
+        .cli("keyring", &[&format!("-remove={KEY1}")])
+        .unwrap();
+    assert_eq!(lan_keyring(&server), (2, [(KEY2.to_owned(), 2)].into()));
+
+    // A member that knows only the new key joins through the server, and our first
+    // agent hears of it by gossip.
+    let _second = spawn("rust2", server.serf_lan_addr(), &with_key(KEY2));
+    member_row(&first, "rust2");
+
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    server
+        .wait_member("rust1", |m| m["Status"] == 4, WAIT)
+        .unwrap();
+    server
+        .wait_get(
+            "/v1/health/node/rust1",
+            |v| {
+                v.as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["CheckID"] == "serfHealth" && c["Status"] == "critical")
+                })
+            },
+            WAIT,
+        )
+        .unwrap();
+}
