@@ -171,18 +171,7 @@ fn rust_agent_joins_a_consul_lan_pool_as_a_client() {
         .unwrap();
     assert_eq!(node["ID"], id.as_str());
     assert_eq!(node["Address"], "127.0.0.1");
-    server
-        .wait_get(
-            "/v1/health/node/rust1",
-            |v| {
-                v.as_array().is_some_and(|cs| {
-                    cs.iter()
-                        .any(|c| c["CheckID"] == "serfHealth" && c["Status"] == "passing")
-                })
-            },
-            WAIT,
-        )
-        .unwrap();
+    wait_serf_health(&server, "rust1", "passing");
     // Our agent sees the server with its server tags.
     assert_eq!(member_row(&agent, "srv1")["tags"]["role"], "consul");
 
@@ -257,13 +246,18 @@ fn rust_agent_follows_consul_keyring_rotation_and_its_failure_is_detected() {
     server
         .wait_member("rust1", |m| m["Status"] == 4, WAIT)
         .unwrap();
+    wait_serf_health(&server, "rust1", "critical");
+}
+
+/// Waits until the server's `serfHealth` check of `node` has `status`.
+fn wait_serf_health(server: &ConsulAgent, node: &str, status: &str) {
     server
         .wait_get(
-            "/v1/health/node/rust1",
+            &format!("/v1/health/node/{node}"),
             |v| {
                 v.as_array().is_some_and(|cs| {
                     cs.iter()
-                        .any(|c| c["CheckID"] == "serfHealth" && c["Status"] == "critical")
+                        .any(|c| c["CheckID"] == "serfHealth" && c["Status"] == status)
                 })
             },
             WAIT,
