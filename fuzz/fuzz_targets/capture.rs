@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
         any_port: true,
         keyring: Some(Keyring::new(SecretKey::new(&[7; 16]).unwrap())),
         label: None,
+        summarize: true,
     });
     let mut rows = Vec::new();
     while let Some(frame) = reader.next_frame() {

@@ -51,6 +51,7 @@ fn inspect(args: &Args) -> Result<bool, String> {
         any_port: args.any_port(),
         keyring: args.keyring()?,
         label: args.label()?,
+        summarize: args.summary(),
     });
     // Stdin is likely `tcpdump -U -w -`: rows go out as their frames arrive. A file
     // is read as fast as it goes, its rows written in large blocks.

@@ -471,6 +471,7 @@ mod tests {
                 any_port: true,
                 keyring,
                 label: None,
+                summarize: true,
             });
             let mut rows = Vec::new();
             let mut reader = CaptureReader::new(std::fs::File::open(&path).unwrap()).unwrap();

@@ -52,6 +52,10 @@ pub struct InspectorConfig {
     pub keyring: Option<Keyring>,
     /// A label every packet must carry; `None` accepts any label and reports it.
     pub label: Option<Label>,
+    /// Keep the per-message counts and the membership timeline of `summary`; a
+    /// plain decode leaves them out (about 4% of its time). Frame, byte and
+    /// fragment counts are kept either way.
+    pub summarize: bool,
 }
 
 /// The layers of one row, held inline: a packet nests at most `MAX_NESTING`
@@ -233,8 +237,10 @@ impl Inspector {
             }
             _ => {}
         }
-        for r in &rows[start..] {
-            self.summary.record(r);
+        if self.cfg.summarize {
+            for r in &rows[start..] {
+                self.summary.record(r);
+            }
         }
     }
 
@@ -443,8 +449,10 @@ impl Inspector {
         for (_, k) in keys {
             let start = rows.len();
             self.try_stream(k, true, rows);
-            for r in &rows[start..] {
-                self.summary.record(r);
+            if self.cfg.summarize {
+                for r in &rows[start..] {
+                    self.summary.record(r);
+                }
             }
         }
     }
