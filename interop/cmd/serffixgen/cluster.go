@@ -141,6 +141,21 @@ func aliveCount(s *serf.Serf) int {
 	return n
 }
 
+// keyStep runs one key query, again if a node's answer missed the query's timeout
+// (gossip interval x 16 = 0.8 s here: tight on a loaded 2-core machine). Every step is
+// idempotent, and a retry only adds traffic of shapes already recorded.
+func keyStep(step func() (*serf.KeyResponse, error)) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		var r *serf.KeyResponse
+		if r, err = step(); err == nil {
+			return nil
+		}
+		err = fmt.Errorf("key management: %v (%v)", err, r.Messages)
+	}
+	return err
+}
+
 // runCluster drives join, a user event, a filtered query with acks, responses and
 // relays, key install/use/list/remove, and a leave; it returns the capture and the
 // keys the traffic may be sealed with.
@@ -195,8 +210,8 @@ func runCluster() (*capture, [][]byte, error) {
 		func() (*serf.KeyResponse, error) { return km.ListKeys() },
 		func() (*serf.KeyResponse, error) { return km.RemoveKey(b64(key1)) },
 	} {
-		if r, err := step(); err != nil {
-			return nil, nil, fmt.Errorf("key management: %v (%v)", err, r.Messages)
+		if err := keyStep(step); err != nil {
+			return nil, nil, err
 		}
 	}
 	if err := nodes[2].Leave(); err != nil {
