@@ -90,3 +90,30 @@ fn bad_arguments_exit_2() {
     let (_, code) = decode(&["--hex", "00", "--key", "c2hvcnQ="]);
     assert_eq!(code, 2);
 }
+
+/// The README's first command: a capture recorded on random ports decodes without
+/// `--port` or `--any-port`, and stderr names the ports it found.
+#[test]
+fn capture_on_random_ports_decodes_without_port_flags() {
+    let capture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/captures/serf.pcap");
+    let out = Command::new(env!("CARGO_BIN_EXE_memberlist"))
+        .arg("decode")
+        .arg(&capture)
+        .args(["--key", "gZ2xx1Lo2h4Ylk1Fgiv6j4TuhuEGZiYbcOlxv5zhjoc="])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for line in [
+        "   30 1795593006.364589 127.0.0.1:43793 -> 127.0.0.1:46781 udp [encrypt(v1, key 0) has_crc compress compound] user serf user_event deploy ltime=1 payload=\"v42\" cc",
+        "   73 1795593009.400372 127.0.0.1:41085 -> 127.0.0.1:43793 udp [encrypt(v1, key 0) has_crc] user serf leave s3 ltime=2",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing: {line}");
+    }
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("pass --port 41085 --port 43793 --port 46781"),
+        "{err}"
+    );
+}

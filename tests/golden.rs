@@ -67,13 +67,22 @@ fn row_time(row: &Value) -> u64 {
     micros(row["time"].as_str().expect("row time"))
 }
 
-/// Runs the decoder on the scenario's capture with the given keys: stdout and exit code.
+/// Runs the decoder on the scenario's capture with the given keys and its ports:
+/// stdout and exit code.
 fn decode(sc: &Scenario, keys: &[String]) -> (String, i32) {
+    let (out, code, err) = decode_with(sc, keys, true);
+    assert!(err.is_empty(), "{}: decode stderr: {err}", sc.name);
+    (out, code)
+}
+
+/// Runs the decoder with the scenario's `--port`s or without any (the gossip is then
+/// found by its bytes): stdout, exit code and stderr.
+fn decode_with(sc: &Scenario, keys: &[String], ports: bool) -> (String, i32, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_memberlist"));
     cmd.arg("decode")
         .arg(dir().join(format!("{}.pcap", sc.name)))
         .args(["--format", "json"]);
-    for p in &sc.ports {
+    for p in sc.ports.iter().filter(|_| ports) {
         cmd.arg("--port").arg(p.to_string());
     }
     for k in keys {
@@ -83,15 +92,10 @@ fn decode(sc: &Scenario, keys: &[String]) -> (String, i32) {
         cmd.arg("--label").arg(l);
     }
     let out = cmd.output().expect("run memberlist decode");
-    assert!(
-        out.stderr.is_empty(),
-        "{}: decode stderr: {}",
-        sc.name,
-        String::from_utf8_lossy(&out.stderr)
-    );
     (
         String::from_utf8(out.stdout).expect("UTF-8 output"),
         out.status.code().expect("exit code"),
+        String::from_utf8(out.stderr).expect("UTF-8 stderr"),
     )
 }
 
@@ -450,4 +454,33 @@ fn serf() {
     assert!(sc.events.iter().any(|e| e.action == "serf-event"));
     assert!(sc.events.iter().any(|e| e.action == "serf-query"));
     assert!(rows.iter().all(|r| r["key"] == 0));
+}
+
+/// The captures were recorded on random ports: without `--port` the decoder finds the
+/// gossip by its bytes, prints exactly the golden rows, and names the ports to pass.
+#[test]
+fn captures_decode_without_port_flags() {
+    for name in [
+        "plain",
+        "compression",
+        "key_rotation",
+        "label",
+        "ipv6",
+        "killed_node",
+        "serf",
+    ] {
+        let sc = load(name);
+        let (text, code, err) = decode_with(&sc, &sc.keys, false);
+        let want = std::fs::read_to_string(dir().join(format!("{name}.expected.jsonl"))).unwrap();
+        assert_eq!(code, 0, "{name}: {err}");
+        assert!(text == want, "{name}: rows differ from the golden decoding");
+        let mut ports = sc.ports.clone();
+        ports.sort_unstable();
+        let flags: Vec<String> = ports.iter().map(|p| format!("--port {p}")).collect();
+        let hint = format!("(pass {} to decode only those)", flags.join(" "));
+        assert!(
+            err.contains("nothing on the default ports") && err.contains(&hint),
+            "{name}: {err} (wanted {hint})"
+        );
+    }
 }

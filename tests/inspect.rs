@@ -600,11 +600,11 @@ fn consul_ports_by_default_and_keys_from_a_keyring_file() {
             .unwrap();
         out
     };
-    // Consul's LAN and WAN ports are gossip by default; another port is not.
+    // Consul's LAN and WAN ports are gossip by default; a DNS answer is not.
     let frames = [
         on_port(8301, &enc),
         on_port(8302, &probe),
-        on_port(9999, &probe),
+        on_port(53, DNS_QUERY),
     ];
     let capture = pcap(&frames, DataLink::ETHERNET);
     // Serf's keyring file: a JSON list, the key that opens the packet second.
@@ -628,4 +628,112 @@ fn consul_ports_by_default_and_keys_from_a_keyring_file() {
     std::fs::remove_file(&ring).ok();
     assert_eq!((rows.len(), code), (0, 2));
     assert!(err.contains("not a JSON list of keys"), "{err}");
+}
+
+/// A DNS query for example.com whose ID (0x0c01) starts with the CRC type byte.
+const DNS_QUERY: &[u8] =
+    b"\x0c\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01";
+
+/// A TCP conversation between `c` (dialing from port `cp`) and `s` on port `sp`: the
+/// handshake, the request, the reply, FINs.
+fn connection(cp: u16, sp: u16, request: &[u8], reply: &[u8]) -> Vec<Vec<u8>> {
+    let (c, s) = (B, A);
+    vec![
+        tcp(c, cp, s, sp, 1000, true, false, false, b""),
+        tcp(s, sp, c, cp, 9000, true, true, false, b""),
+        tcp(c, cp, s, sp, 1001, false, true, true, request),
+        tcp(s, sp, c, cp, 9001, false, true, true, reply),
+    ]
+}
+
+fn udp_ports(sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2([1; 6], [2; 6])
+        .ipv4(B, A, 64)
+        .udp(sp, dp)
+        .write(&mut out, payload)
+        .unwrap();
+    out
+}
+
+#[test]
+fn gossip_on_other_ports_is_found_by_its_bytes() {
+    let (probe, _) = fixture("packet_compound_probe");
+    let (ping, _) = fixture("packet_ping_crc");
+    let (user, _) = fixture("packet_user");
+    let mut noise: Vec<u8> = (0..300u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    noise[0] = 1;
+    let http = connection(
+        50001,
+        8080,
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    );
+    let mut frames = vec![
+        udp_ports(5353, 53, DNS_QUERY),
+        udp_ports(40001, 5000, &noise),
+    ];
+    frames.extend(http.iter().cloned());
+    // Gossip between 17946 and 27946: a user message alone proves nothing until its
+    // addresses are known.
+    frames.push(udp_ports(17946, 27946, &user));
+    frames.push(udp_ports(17946, 27946, &probe));
+    frames.push(udp_ports(27946, 17946, &ping));
+    frames.push(udp_ports(17946, 27946, &user));
+    let capture = pcap(&frames, DataLink::ETHERNET);
+    let (rows, code, err) = run(&capture, &[]);
+    assert_eq!(code, 0, "{err} {rows:#?}");
+    let seen: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["dst"].as_str().unwrap(), r["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("127.0.0.1:27946", "ping"),
+            ("127.0.0.1:27946", "suspect"),
+            ("127.0.0.1:17946", "ping"),
+            ("127.0.0.1:27946", "user"),
+        ],
+    );
+    assert!(
+        err.contains("recognised on ports 17946, 27946 (pass --port 17946 --port 27946"),
+        "{err}"
+    );
+    // With a key, DNS and noise that start like sealed packets are tried and dropped.
+    let (rows2, code, _) = run(&capture, &["--key", "AAAAAAAAAAAAAAAAAAAAAA=="]);
+    assert_eq!((rows2.len(), code), (4, 0));
+    // Asked for ports, only those are decoded, and nothing is said.
+    let (rows, code, err) = run(&capture, &["--port", "27946"]);
+    assert_eq!((rows.len(), code, err.as_str()), (5, 0, ""));
+
+    // An encrypted, labelled push/pull over TCP on 37946: its SYN came before it was
+    // known as gossip, yet the sides and the whole stream are kept.
+    let (sealed, side) = fixture("stream_pushpull_aes128_v1_label");
+    let key = side["keys"][0].as_str().unwrap();
+    let (reply, _) = fixture("stream_pushpull_aes128_v1_acceptor");
+    let mut frames = http;
+    frames.extend(connection(50002, 37946, &sealed, &reply));
+    let capture = pcap(&frames, DataLink::ETHERNET);
+    let (rows, code, err) = run(&capture, &["--key", key, "--label", "prod"]);
+    assert_eq!(code, 0, "{err} {rows:#?}");
+    let seen: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["dst"].as_str().unwrap(), r["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("127.0.0.1:37946", "push_pull"),
+            ("127.0.0.2:50002", "push_pull")
+        ]
+    );
+    assert!(err.contains("pass --port 37946 "), "{err}");
+
+    // Nomad's server gossip port is a default one.
+    let capture = pcap(&[udp_ports(40000, 4648, &user)], DataLink::ETHERNET);
+    let (rows, code, err) = run(&capture, &[]);
+    assert_eq!((rows.len(), code, err.as_str()), (1, 0, ""));
 }

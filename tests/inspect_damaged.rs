@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use memberlist_interop::inspect::{CaptureReader, Inspector, InspectorConfig};
+use memberlist_interop::inspect::{CaptureReader, Inspector, InspectorConfig, Ports};
 
 fn capture(name: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -34,8 +34,7 @@ fn inspect(bytes: &[u8]) -> (u64, usize, Option<String>) {
         Err(e) => return (0, 0, Some(e.to_string())),
     };
     let mut inspector = Inspector::new(InspectorConfig {
-        ports: vec![7946],
-        any_port: true,
+        ports: Ports::Any,
         keyring: None,
         label: None,
         summarize: true,

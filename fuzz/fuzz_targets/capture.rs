@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use memberlist_interop::inspect::{CaptureReader, Inspector, InspectorConfig};
+use memberlist_interop::inspect::{CaptureReader, Inspector, InspectorConfig, Ports};
 use memberlist_interop::wire::{Keyring, SecretKey};
 
 fuzz_target!(|data: &[u8]| {
@@ -12,8 +12,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut inspector = Inspector::new(InspectorConfig {
-        ports: vec![7946],
-        any_port: true,
+        ports: Ports::Any,
         keyring: Some(Keyring::new(SecretKey::new(&[7; 16]).unwrap())),
         label: None,
         summarize: true,

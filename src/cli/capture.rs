@@ -5,7 +5,7 @@ use std::io::{BufReader, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use memberlist_interop::inspect::{CaptureReader, Inspector, InspectorConfig, Row};
+use memberlist_interop::inspect::{decode::DEFAULT_PORTS, CaptureReader, Inspector, Row};
 
 use super::decode::{write_row, Args, Format};
 use super::{render, view};
@@ -46,13 +46,7 @@ fn inspect(args: &Args) -> Result<bool, String> {
     };
     let mut reader =
         CaptureReader::new(BufReader::with_capacity(1 << 16, input)).map_err(|e| e.to_string())?;
-    let mut inspector = Inspector::new(InspectorConfig {
-        ports: args.ports(),
-        any_port: args.any_port(),
-        keyring: args.keyring()?,
-        label: args.label()?,
-        summarize: args.summary(),
-    });
+    let mut inspector = Inspector::new(args.opts.inspector(args.summary())?);
     // Stdin is likely `tcpdump -U -w -`: rows go out as their frames arrive. A file
     // is read as fast as it goes, its rows written in large blocks.
     let live = args.input() == "-";
@@ -80,6 +74,9 @@ fn inspect(args: &Args) -> Result<bool, String> {
     inspector.finish(&mut rows);
     all_ok &= emit(&mut buf, &mut rows, args);
     flush(&mut out, &mut buf);
+    if let Some(ports) = inspector.found_elsewhere() {
+        eprintln!("memberlist decode: {}", found_elsewhere(&ports));
+    }
     if args.summary() {
         let mut out = std::io::BufWriter::new(&mut out);
         let pretty = matches!(args.format(), Format::Text);
@@ -91,6 +88,20 @@ fn inspect(args: &Args) -> Result<bool, String> {
         Some(e) => Err(e),
         None => Ok(all_ok),
     }
+}
+
+/// The notice for gossip found only off the default ports, naming the flags that
+/// select it.
+pub(crate) fn found_elsewhere(ports: &[u16]) -> String {
+    let list = |ps: &[u16]| ps.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+    let flags: Vec<String> = ports.iter().map(|p| format!("--port {p}")).collect();
+    format!(
+        "nothing on the default ports ({}); memberlist traffic recognised on port{} {} (pass {} to decode only those)",
+        list(&DEFAULT_PORTS),
+        if ports.len() == 1 { "" } else { "s" },
+        list(ports),
+        flags.join(" ")
+    )
 }
 
 /// Rows are written to stdout in blocks of about this size (reading a file).

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 use serde_json::{json, Value};
 
+use memberlist_interop::inspect::{InspectorConfig, Ports};
 use memberlist_interop::serf::json as serf_json;
 use memberlist_interop::wire::{
     json as wjson, peel_packet, Keyring, Label, LabelPolicy, PacketConfig, SecretKey, WireError,
@@ -28,24 +29,11 @@ pub struct Args {
     /// One UDP payload as hex (spaces and colons allowed) instead of a capture.
     #[arg(long)]
     hex: Option<String>,
-    /// Gossip port to decode (repeatable); default 7946, 8301 and 8302.
-    #[arg(long = "port")]
-    ports: Vec<u16>,
-    /// Try every UDP and TCP payload, whatever its ports.
-    #[arg(long)]
-    any_port: bool,
-    /// A Serf or Consul keyring file: a JSON list of base64 keys.
-    #[arg(long)]
-    keyring_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub opts: CaptureOpts,
     /// Print counts per message type and source, errors, and the membership timeline.
     #[arg(long)]
     summary: bool,
-    /// A gossip key in base64 (repeatable; each is tried in order).
-    #[arg(long = "key")]
-    keys: Vec<String>,
-    /// The label the packet must carry; without it any label is accepted and shown.
-    #[arg(long)]
-    label: Option<String>,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// With `--format text`: under each line, the tree of every layer and field.
@@ -90,12 +78,9 @@ fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
         .filter(|c| c.is_ascii_hexdigit())
         .collect();
     let bytes = hex::decode(&cleaned).map_err(|e| format!("--hex: {e}"))?;
-    let keyring = args.keyring()?;
-    let label = args.label()?;
-    let policy = match &args.label {
-        Some(_) => LabelPolicy::Expect(label.as_ref()),
-        None => LabelPolicy::Any,
-    };
+    let keyring = args.opts.keyring()?;
+    let label = args.opts.label()?;
+    let policy = args.opts.label_policy(label.as_ref());
     let cfg = PacketConfig {
         label: policy,
         keyring: keyring.as_ref(),
@@ -156,7 +141,29 @@ fn explain(e: &WireError, bytes: &[u8], keyring: Option<&Keyring>) -> String {
     memberlist_interop::inspect::decode::explain(e, keyring, body)
 }
 
-impl Args {
+/// What decides which traffic of a capture is gossip and how it opens: shared by
+/// `decode` and `explain`.
+#[derive(clap::Args)]
+pub struct CaptureOpts {
+    /// Gossip port to decode (repeatable). Without it: the default ports (7946, 8301,
+    /// 8302, 4648) and any other port whose traffic is recognised as memberlist.
+    #[arg(long = "port")]
+    ports: Vec<u16>,
+    /// Try every UDP and TCP payload, whatever its ports (overrides --port).
+    #[arg(long)]
+    any_port: bool,
+    /// A Serf or Consul keyring file: a JSON list of base64 keys.
+    #[arg(long)]
+    keyring_file: Option<std::path::PathBuf>,
+    /// A gossip key in base64 (repeatable; each is tried in order).
+    #[arg(long = "key")]
+    keys: Vec<String>,
+    /// The label the packet must carry; without it any label is accepted and shown.
+    #[arg(long)]
+    label: Option<String>,
+}
+
+impl CaptureOpts {
     /// The keys of `--key` (first is primary) and then those of `--keyring-file`.
     pub fn keyring(&self) -> Result<Option<Keyring>, String> {
         let mut texts = self.keys.clone();
@@ -193,24 +200,40 @@ impl Args {
             .flatten())
     }
 
-    pub fn ports(&self) -> Vec<u16> {
-        if self.ports.is_empty() {
-            memberlist_interop::inspect::decode::DEFAULT_PORTS.to_vec()
-        } else {
-            self.ports.clone()
+    pub fn ports(&self) -> Ports {
+        match (self.any_port, self.ports.is_empty()) {
+            (true, _) => Ports::Any,
+            (false, true) => Ports::Detect,
+            (false, false) => Ports::Only(self.ports.clone()),
         }
     }
 
+    /// The inspector's settings for these options.
+    pub fn inspector(&self, summarize: bool) -> Result<InspectorConfig, String> {
+        Ok(InspectorConfig {
+            ports: self.ports(),
+            keyring: self.keyring()?,
+            label: self.label()?,
+            summarize,
+        })
+    }
+
+    /// The label policy of `--label`: without it any label is accepted.
+    fn label_policy<'l>(&self, label: Option<&'l Label>) -> LabelPolicy<'l> {
+        match &self.label {
+            Some(_) => LabelPolicy::Expect(label),
+            None => LabelPolicy::Any,
+        }
+    }
+}
+
+impl Args {
     pub fn format(&self) -> Format {
         self.format
     }
 
     pub fn input(&self) -> &str {
         self.input.as_deref().unwrap_or("-")
-    }
-
-    pub fn any_port(&self) -> bool {
-        self.any_port
     }
 
     pub fn verbose(&self) -> bool {

@@ -424,7 +424,7 @@ pub fn text(out: &mut Vec<u8>, row: &Row) {
 #[cfg(test)]
 mod tests {
 
-    use memberlist_interop::inspect::{CaptureReader, Inspector, InspectorConfig};
+    use memberlist_interop::inspect::{CaptureReader, Inspector, InspectorConfig, Ports};
     use memberlist_interop::wire::{
         Accusation, Alive, ErrResp, GoInt, IndirectPingReq, Keyring, NackResp, NodeState,
         PushPullHeader, SecretKey, UserMsgHeader,
@@ -467,8 +467,7 @@ mod tests {
                 .split_first()
                 .map(|(p, rest)| Keyring::with_keys(p.clone(), rest.to_vec()));
             let mut inspector = Inspector::new(InspectorConfig {
-                ports: vec![],
-                any_port: true,
+                ports: Ports::Any,
                 keyring,
                 label: None,
                 summarize: true,

@@ -6,10 +6,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use arrayvec::ArrayVec;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde_json::{json, Value};
 
 use super::capture::Frame;
 use super::defrag::Defrag;
+use super::detect;
 use super::net::{self, Segment};
 use super::summary::Summary;
 use super::tcp::Direction;
@@ -42,13 +45,23 @@ pub fn explain(e: &WireError, keyring: Option<&Keyring>, body: &[u8]) -> String 
     }
 }
 
-/// Serf's default port and Consul's LAN and WAN gossip ports.
-pub const DEFAULT_PORTS: [u16; 3] = [7946, 8301, 8302];
+/// Serf's default port, Consul's LAN and WAN gossip ports and Nomad's server gossip port.
+pub const DEFAULT_PORTS: [u16; 4] = [7946, 8301, 8302, 4648];
+
+/// Which traffic is decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ports {
+    /// The default ports, and any other address once its bytes are recognised as
+    /// memberlist (see `detect`).
+    Detect,
+    /// Only traffic to or from these ports.
+    Only(Vec<u16>),
+    /// Every UDP and TCP payload, whatever its ports.
+    Any,
+}
 
 pub struct InspectorConfig {
-    /// Ports whose traffic is gossip; ignored with `any_port`.
-    pub ports: Vec<u16>,
-    pub any_port: bool,
+    pub ports: Ports,
     pub keyring: Option<Keyring>,
     /// A label every packet must carry; `None` accepts any label and reports it.
     pub label: Option<Label>,
@@ -57,6 +70,21 @@ pub struct InspectorConfig {
     /// byte and fragment counts are kept either way.
     pub summarize: bool,
 }
+
+/// Whether a datagram or segment is decoded.
+enum Selected {
+    Yes,
+    /// Not on a known gossip address: decoded only if its bytes look like memberlist.
+    Maybe,
+    No,
+}
+
+/// Most SYNs remembered for connections on unknown ports (so that a connection found
+/// to carry gossip by its first data still knows its start and its sides).
+const MAX_SYNS: usize = 4096;
+
+/// Most addresses recognised as gossip by content.
+const MAX_FOUND: usize = 1 << 16;
 
 /// The layers of one row, held inline: a packet nests at most `MAX_NESTING`
 /// compound/compress layers under its label, encryption and CRC.
@@ -170,6 +198,13 @@ pub struct Inspector {
     cfg: InspectorConfig,
     flows: HashMap<(SocketAddr, SocketAddr), Flow>,
     defrag: Defrag,
+    /// Addresses off the default ports whose traffic was recognised as memberlist.
+    found: FxHashSet<SocketAddr>,
+    /// SYN and SYN-ACK segments (sequence number, ACK flag) of connections between
+    /// addresses not (yet) known as gossip.
+    syns: FxHashMap<(SocketAddr, SocketAddr), (u32, bool)>,
+    /// Some row came from traffic on a default port.
+    default_port_rows: bool,
     pub summary: Summary,
 }
 
@@ -179,14 +214,51 @@ impl Inspector {
             cfg,
             flows: HashMap::new(),
             defrag: Defrag::default(),
+            found: FxHashSet::default(),
+            syns: FxHashMap::default(),
+            default_port_rows: false,
             summary: Summary::default(),
         }
     }
 
-    fn wanted(&self, src: &SocketAddr, dst: &SocketAddr) -> bool {
-        self.cfg.any_port
-            || self.cfg.ports.contains(&src.port())
-            || self.cfg.ports.contains(&dst.port())
+    fn select(&self, src: &SocketAddr, dst: &SocketAddr) -> Selected {
+        let on = |ports: &[u16]| ports.contains(&src.port()) || ports.contains(&dst.port());
+        match &self.cfg.ports {
+            Ports::Any => Selected::Yes,
+            Ports::Only(ports) if on(ports) => Selected::Yes,
+            Ports::Only(_) => Selected::No,
+            Ports::Detect if on(&DEFAULT_PORTS) => Selected::Yes,
+            Ports::Detect if self.found.contains(src) || self.found.contains(dst) => Selected::Yes,
+            Ports::Detect => Selected::Maybe,
+        }
+    }
+
+    /// Whether `addr` is a member's gossip address (for telling the sides of a
+    /// connection apart when its SYN was not seen).
+    fn listens(&self, addr: &SocketAddr) -> bool {
+        match &self.cfg.ports {
+            Ports::Only(ports) => ports.contains(&addr.port()),
+            Ports::Any => DEFAULT_PORTS.contains(&addr.port()),
+            Ports::Detect => DEFAULT_PORTS.contains(&addr.port()) || self.found.contains(addr),
+        }
+    }
+
+    fn learn(&mut self, addr: SocketAddr) {
+        if self.found.len() < MAX_FOUND && !self.found.contains(&addr) {
+            self.found.insert(addr);
+        }
+    }
+
+    /// The ports recognised as gossip by content, when nothing was decoded on the
+    /// default ports (without `--port` or `--any-port`): the user is told to pass them.
+    pub fn found_elsewhere(&self) -> Option<Vec<u16>> {
+        if self.cfg.ports != Ports::Detect || self.default_port_rows || self.found.is_empty() {
+            return None;
+        }
+        let mut ports: Vec<u16> = self.found.iter().map(|a| a.port()).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        Some(ports)
     }
 
     fn label_policy(&self) -> LabelPolicy<'_> {
@@ -214,14 +286,28 @@ impl Inspector {
         }
     }
 
-    /// Decodes one UDP datagram or TCP segment if it is on a gossip port.
+    /// Decodes one UDP datagram or TCP segment if it is on a gossip port (or, off
+    /// the known ports, if its bytes are recognised as memberlist).
     fn segment(&mut self, frame: &Frame, seg: Segment<'_>, rows: &mut Vec<Row>) {
         let start = rows.len();
         match seg {
-            Segment::Udp { src, dst, payload } if self.wanted(&src, &dst) => {
-                self.summary.gossip_bytes += payload.len() as u64;
-                self.udp(frame, src, dst, payload, rows);
-            }
+            Segment::Udp { src, dst, payload } => match self.select(&src, &dst) {
+                Selected::Yes => {
+                    self.summary.gossip_bytes += payload.len() as u64;
+                    self.udp(frame, src, dst, payload, rows);
+                    // A member's datagrams leave from its gossip address: a known
+                    // address's peer off the default ports is one too.
+                    if self.cfg.ports == Ports::Detect
+                        && !DEFAULT_PORTS.contains(&src.port())
+                        && !DEFAULT_PORTS.contains(&dst.port())
+                    {
+                        self.learn(src);
+                        self.learn(dst);
+                    }
+                }
+                Selected::Maybe => self.detect_udp(frame, src, dst, payload, rows),
+                Selected::No => {}
+            },
             Segment::Tcp {
                 src,
                 dst,
@@ -231,13 +317,77 @@ impl Inspector {
                 fin,
                 rst,
                 payload,
-            } if self.wanted(&src, &dst) => {
+            } => {
+                match self.select(&src, &dst) {
+                    Selected::Yes => {}
+                    Selected::Maybe if payload.is_empty() => {
+                        if syn {
+                            if self.syns.len() >= MAX_SYNS {
+                                self.syns.clear();
+                            }
+                            self.syns.insert((src, dst), (seq, ack));
+                        } else if fin || rst {
+                            self.syns.remove(&(src, dst));
+                        }
+                        return;
+                    }
+                    Selected::Maybe if detect::stream_start(payload) => {
+                        // The listening side: the one that answered a SYN, else the
+                        // receiver of what looks like a dialer's first frame.
+                        let acceptor =
+                            match (self.syns.get(&(dst, src)), self.syns.get(&(src, dst))) {
+                                (Some((_, false)), _) | (_, Some((_, true))) => src,
+                                _ => dst,
+                            };
+                        self.learn(acceptor);
+                    }
+                    Selected::Maybe | Selected::No => return,
+                }
                 self.summary.gossip_bytes += payload.len() as u64;
                 self.tcp(frame, src, dst, seq, syn, ack, fin || rst, payload, rows);
             }
             _ => {}
         }
+        if rows.len() > start
+            && self.cfg.ports == Ports::Detect
+            && !self.default_port_rows
+            && rows[start..].iter().any(|r| {
+                DEFAULT_PORTS.contains(&r.src.port()) || DEFAULT_PORTS.contains(&r.dst.port())
+            })
+        {
+            self.default_port_rows = true;
+        }
         self.summarize(&rows[start..]);
+    }
+
+    /// A datagram between addresses not known as gossip: kept, and its addresses
+    /// learned, if it looks like memberlist and every message in it decodes (or it
+    /// is a labelled sealed packet, which nothing else sends).
+    fn detect_udp(
+        &mut self,
+        frame: &Frame,
+        src: SocketAddr,
+        dst: SocketAddr,
+        payload: &[u8],
+        rows: &mut Vec<Row>,
+    ) {
+        let labelled_sealed = match detect::datagram(payload) {
+            detect::Datagram::Plain => false,
+            detect::Datagram::Sealed { labelled } if labelled || self.cfg.keyring.is_some() => {
+                labelled
+            }
+            _ => return,
+        };
+        let start = rows.len();
+        self.udp(frame, src, dst, payload, rows);
+        let decoded = rows.len() > start && rows[start..].iter().all(|r| r.body.is_ok());
+        if decoded || labelled_sealed {
+            self.summary.gossip_bytes += payload.len() as u64;
+            self.learn(src);
+            self.learn(dst);
+        } else {
+            rows.truncate(start);
+        }
     }
 
     /// Counts the new rows in the summary, when one was asked for.
@@ -350,11 +500,25 @@ impl Inspector {
         payload: &[u8],
         rows: &mut Vec<Row>,
     ) {
-        let ports = self.cfg.ports.clone();
+        // Mid-stream: the side talking to the listening port is the dialer.
+        let guess = if self.listens(&dst) || !self.listens(&src) {
+            Side::Dialer
+        } else {
+            Side::Acceptor
+        };
+        let seen_syn = match self.syns.is_empty() || self.flows.contains_key(&(src, dst)) {
+            true => None,
+            false => self.syns.remove(&(src, dst)),
+        };
         let flow = self
             .flows
             .entry((src, dst))
             .or_insert_with(|| Flow::new(src, dst));
+        if let Some((seq, ack)) = seen_syn {
+            // The connection's SYN came before its address was known as gossip.
+            flow.side = Some(if ack { Side::Acceptor } else { Side::Dialer });
+            flow.dir.segment(seq, true, &[]);
+        }
         if syn {
             flow.side = Some(if ack { Side::Acceptor } else { Side::Dialer });
             // A new connection on a reused address pair starts afresh.
@@ -375,14 +539,7 @@ impl Inspector {
         }
         let grew = flow.dir.segment(seq, syn, payload);
         if flow.side.is_none() && !flow.dir.data.is_empty() {
-            // Mid-stream: the side talking to the listening port is the dialer.
-            flow.side = Some(
-                if ports.contains(&dst.port()) || !ports.contains(&src.port()) {
-                    Side::Dialer
-                } else {
-                    Side::Acceptor
-                },
-            );
+            flow.side = Some(guess);
         }
         let key = (src, dst);
         if grew || end {

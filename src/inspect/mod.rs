@@ -4,10 +4,11 @@
 pub mod capture;
 pub mod decode;
 pub mod defrag;
+pub mod detect;
 pub mod net;
 pub mod summary;
 pub mod tcp;
 
 pub use capture::{CaptureError, CaptureReader, Frame};
-pub use decode::{Body, Inspector, InspectorConfig, Row, RowLayers};
+pub use decode::{Body, Inspector, InspectorConfig, Ports, Row, RowLayers};
 pub use summary::Summary;
