@@ -91,6 +91,107 @@ fn bad_arguments_exit_2() {
     assert_eq!(code, 2);
 }
 
+/// `--hex` takes hex digits, spaces, colons and a leading 0x; anything else is refused
+/// (it used to drop the letters and decode what was left).
+#[test]
+fn hex_is_strict() {
+    let out = Command::new(env!("CARGO_BIN_EXE_memberlist"))
+        .args(["decode", "--hex", "hello world"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("--hex: 'h' at character 1 is not a hex digit"),
+        "{err}"
+    );
+    let (_, code) = decode(&["--hex", "0c0g"]);
+    assert_eq!(code, 2);
+    let (_, code) = decode(&["--hex", "abc"]);
+    assert_eq!(code, 2, "an odd number of digits");
+    // The same Go ping written with 0x, colons and spaces.
+    let (hex, side) = fixture("packet_ping");
+    let spaced: Vec<String> = hex
+        .as_bytes()
+        .chunks(2)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    for form in [
+        format!("0x{hex}"),
+        spaced.join(":"),
+        format!(" {} ", spaced.join(" ")),
+    ] {
+        let (rows, code) = decode(&["--hex", &form]);
+        assert_eq!(code, 0, "{form}");
+        assert_eq!(
+            rows[0]["fields"]["SeqNo"],
+            side["messages"][0]["fields"]["SeqNo"]
+        );
+    }
+}
+
+/// A TCP stream frame written by Go decodes from hex too: plain, compressed, labelled
+/// and encrypted (the dialer's frame and the acceptor's reply); without a key the
+/// error says which flag opens it.
+#[test]
+fn hex_takes_stream_frames() {
+    let (hex, side) = fixture("stream_pushpull_join_plain");
+    let (rows, code) = decode(&["--hex", &hex]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        (&rows[0]["transport"], &rows[0]["type"], &rows[0]["fields"]),
+        (
+            &"tcp".into(),
+            &"push_pull".into(),
+            &side["message"]["fields"]
+        )
+    );
+    assert_eq!(
+        rows[0]["nodes"].as_array().unwrap().len(),
+        side["message"]["nodes"].as_array().unwrap().len()
+    );
+    let (hex, side) = fixture("stream_user");
+    let (rows, code) = decode(&["--hex", &hex]);
+    assert_eq!(code, 0);
+    assert_eq!(rows[0]["layers"], serde_json::json!(["compress"]));
+    assert_eq!(rows[0]["payload"], side["message"]["payload"]);
+    // Several frames of one direction, one row each.
+    let (pushpull, _) = fixture("stream_pushpull_join_plain");
+    let (user, _) = fixture("stream_user_plain");
+    let (rows, code) = decode(&["--hex", &format!("{pushpull}{user}")]);
+    assert_eq!(code, 0);
+    let types: Vec<&str> = rows.iter().map(|r| r["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["push_pull", "user"]);
+
+    let (hex, side) = fixture("stream_pushpull_aes128_v1_label");
+    let key = side["keys"][0].as_str().unwrap();
+    let (rows, code) = decode(&["--hex", &hex, "--key", key]);
+    assert_eq!(code, 0, "{rows:?}");
+    assert_eq!(
+        rows[0]["layers"],
+        serde_json::json!(["has_label", "encrypt", "compress"])
+    );
+    assert_eq!(
+        (&rows[0]["label"], &rows[0]["key"], &rows[0]["fields"]),
+        (&"prod".into(), &0.into(), &side["message"]["fields"])
+    );
+    let (rows, code) = decode(&["--hex", &hex]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        rows[0]["error"],
+        "an encrypted TCP stream frame: pass --key or --keyring-file to open it"
+    );
+    // The acceptor's reply has no label header; the label is still its AAD.
+    let (hex, side) = fixture("stream_pushpull_aes128_v1_acceptor");
+    let (rows, code) = decode(&["--hex", &hex, "--key", key, "--label", "prod"]);
+    assert_eq!(code, 0, "{rows:?}");
+    assert_eq!(rows[0]["fields"], side["message"]["fields"]);
+    let (rows, code) = decode(&["--hex", &hex, "--key", key]);
+    assert_eq!(code, 1);
+    assert!(rows[0]["error"].as_str().unwrap().contains("--label"));
+}
+
 /// The README's first command: a capture recorded on random ports decodes without
 /// `--port` or `--any-port`, and stderr names the ports it found.
 #[test]

@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use memberlist_interop::inspect::{InspectorConfig, Ports};
 use memberlist_interop::serf::json as serf_json;
 use memberlist_interop::wire::{
-    json as wjson, peel_packet, Keyring, Label, LabelPolicy, PacketConfig, SecretKey, WireError,
+    decode_complete, json as wjson, peel_packet, Keyring, Label, LabelPolicy, MessageType,
+    PacketConfig, SecretKey, Side, StreamConfig, WireError,
 };
 
 use super::view;
@@ -26,7 +27,8 @@ pub struct Args {
     /// A pcap or pcapng capture, or `-` for stdin (e.g. `tcpdump -U -w - port 7946`).
     #[arg(required_unless_present = "hex", conflicts_with = "hex")]
     input: Option<String>,
-    /// One UDP payload as hex (spaces and colons allowed) instead of a capture.
+    /// One UDP payload or TCP stream frame as hex (spaces, colons and a leading 0x
+    /// allowed) instead of a capture.
     #[arg(long)]
     hex: Option<String>,
     #[command(flatten)]
@@ -67,20 +69,22 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-/// Decodes the packet into output rows (one per message or error) and whether every
-/// part decoded. Bad arguments are an `Err`; a bad packet is an error row.
+/// Decodes the UDP payload or TCP stream frame(s) into output rows (one per message
+/// or error) and whether every part decoded. Bad arguments are an `Err`; bytes that do
+/// not decode are an error row.
 fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
-    let cleaned: String = args
-        .hex
-        .as_deref()
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .collect();
-    let bytes = hex::decode(&cleaned).map_err(|e| format!("--hex: {e}"))?;
+    let bytes = parse_hex(args.hex.as_deref().unwrap_or_default())?;
     let keyring = args.opts.keyring()?;
     let label = args.opts.label()?;
     let policy = args.opts.label_policy(label.as_ref());
+    if let Some(kind) = stream_kind(&bytes) {
+        let (rows, all_ok) = decode_stream(&bytes, policy, keyring.as_ref(), label.as_ref());
+        // A UDP packet can start like a stream user message or a compressed frame:
+        // when the stream reading fails from the start, it is read as a packet.
+        if kind == StreamKind::Only || rows.first().is_none_or(|r| r.get("error").is_none()) {
+            return Ok((rows, all_ok));
+        }
+    }
     let cfg = PacketConfig {
         label: policy,
         keyring: keyring.as_ref(),
@@ -132,6 +136,132 @@ fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
             vec![json!({"error": explain(&e, &bytes, keyring.as_ref())})],
             false,
         )),
+    }
+}
+
+/// The bytes of `--hex`: hex digits, optionally separated by spaces (any whitespace,
+/// for a paste across lines) and colons, after an optional `0x`. Anything else is a
+/// mistake, refused rather than skipped.
+fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+    let trimmed = text.trim_start();
+    let skipped = text.len() - trimmed.len();
+    let (digits_from, body) = match trimmed.strip_prefix("0x").or(trimmed.strip_prefix("0X")) {
+        Some(rest) => (skipped + 2, rest),
+        None => (skipped, trimmed),
+    };
+    if let Some((i, c)) = body
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_hexdigit() || c.is_whitespace() || *c == ':'))
+    {
+        return Err(format!(
+            "--hex: {c:?} at character {} is not a hex digit (give the bytes as hex: \
+             digits, spaces and colons, with an optional leading 0x)",
+            text[..digits_from + i].chars().count() + 1
+        ));
+    }
+    let digits: String = body.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    hex::decode(&digits).map_err(|e| format!("--hex: {e} (each byte is two hex digits)"))
+}
+
+/// How sure the first bytes make a stream frame reading.
+#[derive(Debug, PartialEq, Eq)]
+enum StreamKind {
+    /// Only a stream starts this way: an encrypted frame (type 10) or a push/pull.
+    Only,
+    /// A stream user message or compressed frame; a packet can start the same way.
+    Maybe,
+}
+
+/// Whether the bytes (after any label header) start a TCP stream frame rather than a
+/// UDP payload. A ping, ack or error reads the same either way and stays a packet.
+fn stream_kind(bytes: &[u8]) -> Option<StreamKind> {
+    let body = memberlist_interop::wire::label::strip(bytes).map_or(bytes, |(_, b)| b);
+    match body.first().map(|&t| MessageType::try_from(t)) {
+        Some(Ok(MessageType::Encrypt | MessageType::PushPull)) => Some(StreamKind::Only),
+        Some(Ok(MessageType::User | MessageType::Compress)) => Some(StreamKind::Maybe),
+        _ => None,
+    }
+}
+
+/// Decodes stream frames one after another (a pasted direction of a connection may
+/// hold several), one row each; a frame that does not decode ends it with an error
+/// row. Frames without a label header under `--label` are read as the acceptor's
+/// (its replies carry none, the label is still their additional data).
+fn decode_stream(
+    bytes: &[u8],
+    policy: LabelPolicy<'_>,
+    keyring: Option<&Keyring>,
+    label: Option<&Label>,
+) -> (Vec<Value>, bool) {
+    let headed = bytes.first() == Some(&(MessageType::HasLabel as u8));
+    // Later frames of the same direction carry no header; the label stays.
+    let later_label = memberlist_interop::wire::label::strip(bytes)
+        .ok()
+        .and_then(|(l, _)| Label::new(l.to_vec()).ok())
+        .or_else(|| label.cloned());
+    let mut cfg = StreamConfig {
+        label: policy,
+        keyring,
+        verify_incoming: false,
+        side: if label.is_some() && !headed {
+            Side::Acceptor
+        } else {
+            Side::Dialer
+        },
+    };
+    let mut rest = bytes;
+    let mut rows = Vec::new();
+    while !rest.is_empty() {
+        let frame = match decode_complete(rest, &cfg) {
+            Ok(f) => f,
+            Err(e) => {
+                rows.push(
+                    json!({"transport": "tcp", "layers": [], "error": stream_error(&e, keyring)}),
+                );
+                return (rows, false);
+            }
+        };
+        let mut layers = Vec::new();
+        if !frame.label.is_empty() {
+            layers.push("has_label");
+        }
+        if frame.decrypted.is_some() {
+            layers.push("encrypt");
+        }
+        if frame.compressed {
+            layers.push("compress");
+        }
+        let mut row = wjson::stream_message(&frame.message);
+        row["transport"] = json!("tcp");
+        row["layers"] = json!(layers);
+        if !frame.label.is_empty() {
+            row["label"] = json!(String::from_utf8_lossy(&frame.label));
+        }
+        if let Some((version, key)) = frame.decrypted {
+            row["key"] = json!(key);
+            row["encryption_version"] = json!(version as u8);
+        }
+        if let Some(serf) = serf_json::from_stream(&frame.message) {
+            row["serf"] = serf;
+        }
+        rows.push(super::capture::present(row));
+        rest = &rest[frame.consumed.max(1).min(rest.len())..];
+        cfg.label = LabelPolicy::Assume(later_label.as_ref());
+    }
+    (rows, true)
+}
+
+/// The error text of a stream frame, saying which flag opens an encrypted one.
+fn stream_error(e: &WireError, keyring: Option<&Keyring>) -> String {
+    match (e, keyring) {
+        (WireError::EncryptionMismatch(_), None) => {
+            "an encrypted TCP stream frame: pass --key or --keyring-file to open it".into()
+        }
+        (WireError::NoKeyDecrypts, Some(_)) => format!(
+            "{} (a reply frame, which has no label header, also needs --label if the connection had one)",
+            memberlist_interop::inspect::decode::explain(e, keyring, &[])
+        ),
+        _ => e.to_string(),
     }
 }
 
@@ -280,6 +410,9 @@ pub(crate) fn text_line(row: &Value) -> String {
         }
     }
     let mut prefix = format!("[{}]", layers.join(" "));
+    if let (None, Some(transport)) = (row.get("src"), row["transport"].as_str()) {
+        prefix = format!("{transport} {prefix}");
+    }
     if let (Some(src), Some(dst)) = (row["src"].as_str(), row["dst"].as_str()) {
         prefix = format!(
             "{:>5} {} {src} -> {dst} {} {prefix}",
