@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Decode one memberlist UDP payload and print its layers and messages.
     Decode(cli::decode::Args),
+    /// Explain from captures why members were suspected or declared dead.
+    Explain(cli::explain::Args),
     /// Print a new random gossip key (base64), like `serf keygen`.
     Keygen(cli::keygen::Args),
     /// Run a member: join a cluster, print membership events, leave on SIGINT/SIGTERM.
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
     }
     match Cli::parse().command {
         Command::Decode(args) => cli::decode::run(args),
+        Command::Explain(args) => cli::explain::run(args),
         Command::Keygen(args) => cli::keygen::run(args),
         Command::Agent(args) => cli::agent::run(*args),
         Command::Members(args) => cli::members::run(args),

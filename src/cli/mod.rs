@@ -4,6 +4,7 @@ pub mod agent;
 pub mod capture;
 pub mod decode;
 pub mod exchange;
+pub mod explain;
 pub mod gossip;
 pub mod keygen;
 pub mod members;

@@ -1,0 +1,266 @@
+//! The inspector's rows, in time order, folded into per-member aggregates and the open
+//! probe table. Nothing here keeps rows: what a report needs is counted, sampled or
+//! bounded per member as the rows go by.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustc_hash::FxHashMap;
+
+use super::member::Member;
+use super::names::{ip, Names};
+use super::probes::{Answer, Probe, Probes};
+use crate::inspect::{Body, Row};
+use crate::wire::{Message, NodeState, StreamMessage};
+
+/// Most distinct error texts counted (the rest are counted together).
+const MAX_ERROR_KINDS: usize = 64;
+/// Most source addresses whose decryption failures are counted.
+const MAX_FAILING_ADDRS: usize = 4096;
+
+/// Decryption failures of packets from one address: count, first and last time.
+pub type Failures = (u64, Duration, Duration);
+
+#[derive(Debug, Default)]
+pub struct Analysis {
+    pub names: Names,
+    pub members: FxHashMap<Arc<str>, Member>,
+    pub probes: Probes,
+    settled: Vec<Probe>,
+    pub errors: BTreeMap<String, u64>,
+    pub decrypt_failures: FxHashMap<SocketAddr, Failures>,
+    pub first: Option<Duration>,
+    pub last: Option<Duration>,
+    pub rows: u64,
+}
+
+impl Analysis {
+    fn member(&mut self, name: &Arc<str>) -> &mut Member {
+        self.members
+            .entry(name.clone())
+            .or_insert_with(|| Member::new(name.clone()))
+    }
+
+    /// Folds in one row (rows come in time order).
+    pub fn row(&mut self, r: &Row) {
+        self.rows += 1;
+        let t = r.time;
+        self.first.get_or_insert(t);
+        self.last = Some(self.last.map_or(t, |l| l.max(t)));
+        let body = match &r.body {
+            Ok(b) => b,
+            Err(e) => return self.error(r, e),
+        };
+        // The datagram's source is a member's gossip address; so is a TCP acceptor's.
+        if let Some(from) = self.names.of(&r.src) {
+            self.member(&from).packet(t);
+        }
+        match body {
+            Body::Packet(m) => self.packet(r, m),
+            Body::Stream(m) => self.stream(r, m),
+        }
+        self.probes.settle(t, &mut self.settled);
+        self.drain_settled();
+    }
+
+    fn error(&mut self, r: &Row, e: &str) {
+        let kind = if self.errors.len() < MAX_ERROR_KINDS || self.errors.contains_key(e) {
+            e.to_string()
+        } else {
+            "other errors".to_string()
+        };
+        *self.errors.entry(kind).or_default() += 1;
+        let about_keys = e.starts_with(crate::inspect::decode::NO_KEY) || e.contains("pass --key");
+        if about_keys
+            && (self.decrypt_failures.len() < MAX_FAILING_ADDRS
+                || self.decrypt_failures.contains_key(&r.src))
+        {
+            let f = self
+                .decrypt_failures
+                .entry(r.src)
+                .or_insert((0, r.time, r.time));
+            f.0 += 1;
+            f.2 = r.time;
+        }
+    }
+
+    fn packet(&mut self, r: &Row, m: &Message<'_>) {
+        let t = r.time;
+        match m {
+            Message::Ping(p) => {
+                let prober = self.sender(&p.source_node.to_str_lossy(), r.src);
+                if let Some(ip) = ip(&p.source_addr).filter(|_| p.source_port != 0) {
+                    self.names
+                        .learn(SocketAddr::new(ip, p.source_port), &prober);
+                }
+                let target = self.names.intern(&p.node.to_str_lossy());
+                self.names.learn(r.dst, &target);
+                self.probes.ping(t, r.frame, prober, target, p.seq_no);
+            }
+            Message::IndirectPing(p) => {
+                let prober = self.sender(&p.source_node.to_str_lossy(), r.src);
+                let target = self.names.intern(&p.node.to_str_lossy());
+                if let Some(ip) = p.target.as_deref().and_then(ip) {
+                    self.names.learn(SocketAddr::new(ip, p.port), &target);
+                }
+                if let Some(helper) = self.names.of(&r.dst) {
+                    self.probes.indirect(t, &prober, p.seq_no, helper);
+                }
+            }
+            Message::AckResp(a) => {
+                let from = self.names.of(&r.src);
+                let Some(to) = self.names.of(&r.dst) else {
+                    return;
+                };
+                if let Answer::Direct(rtt) = self.probes.ack(t, from.as_ref(), &to, a.seq_no) {
+                    let from = from.expect("a direct ack has a sender");
+                    let m = self.member(&from);
+                    m.rtt.add(rtt);
+                    m.acked_by(&to, t);
+                    if let Some(c) = r.serf.as_ref().and_then(|s| s.get("coordinate")) {
+                        m.coordinate = Some(c.clone());
+                    }
+                }
+            }
+            Message::NackResp(n) => {
+                if let (Some(from), Some(to)) = (self.names.of(&r.src), self.names.of(&r.dst)) {
+                    self.probes.nack(t, &from, &to, n.seq_no);
+                }
+            }
+            Message::Suspect(a) => {
+                let node = self.names.intern(&a.node.to_str_lossy());
+                let by = self.names.intern(&a.from.to_str_lossy());
+                self.member(&node).suspect(t, a.incarnation, by);
+            }
+            Message::Dead(a) => {
+                let node = self.names.intern(&a.node.to_str_lossy());
+                let by = self.names.intern(&a.from.to_str_lossy());
+                self.member(&node).dead(t, a.incarnation, by);
+            }
+            Message::Alive(a) => {
+                let node = self.names.intern(&a.node.to_str_lossy());
+                let addr = a
+                    .addr
+                    .as_deref()
+                    .and_then(ip)
+                    .map(|ip| SocketAddr::new(ip, a.port));
+                if let Some(addr) = addr {
+                    self.names.learn(addr, &node);
+                }
+                let m = self.member(&node);
+                if addr.is_some() {
+                    m.addr = addr;
+                }
+                let meta = a.meta.as_deref().unwrap_or_default();
+                m.alive(t, a.incarnation, meta, || shown_meta(meta, r.serf.as_ref()));
+            }
+            Message::User(_) | Message::Err(_) => {}
+        }
+    }
+
+    fn stream(&mut self, r: &Row, m: &StreamMessage<'_>) {
+        let t = r.time;
+        match m {
+            StreamMessage::Ping(p) => {
+                let prober = self.names.intern(&p.source_node.to_str_lossy());
+                if prober.is_empty() {
+                    return;
+                }
+                self.names.learn_ephemeral(r.src, &prober);
+                self.probes.tcp_ping(t, &prober, p.seq_no);
+            }
+            StreamMessage::AckResp(a) => {
+                if let Some(to) = self.names.of(&r.dst) {
+                    self.probes.tcp_ack(t, &to, a.seq_no);
+                }
+            }
+            StreamMessage::PushPull { nodes, .. } => {
+                for n in nodes {
+                    let name = self.names.intern(&n.name.to_str_lossy());
+                    let addr = n
+                        .addr
+                        .as_deref()
+                        .and_then(ip)
+                        .map(|ip| SocketAddr::new(ip, n.port));
+                    if let Some(addr) = addr {
+                        self.names.learn(addr, &name);
+                    }
+                    if n.state == NodeState::Alive {
+                        let m = self.member(&name);
+                        if addr.is_some() {
+                            m.addr = addr;
+                        }
+                        let meta = n.meta.as_deref().unwrap_or_default();
+                        m.alive(t, n.incarnation, meta, || shown_meta(meta, None));
+                    }
+                }
+            }
+            StreamMessage::User { .. } | StreamMessage::Err(_) => {}
+        }
+    }
+
+    /// A message's sender: the name it gives, else the one known for its address.
+    fn sender(&mut self, given: &str, src: SocketAddr) -> Arc<str> {
+        if !given.is_empty() {
+            let n = self.names.intern(given);
+            self.names.learn(src, &n);
+            return n;
+        }
+        self.names
+            .of(&src)
+            .unwrap_or_else(|| self.names.intern(&src.to_string()))
+    }
+
+    fn drain_settled(&mut self) {
+        for p in std::mem::take(&mut self.settled) {
+            let answered = p.answered();
+            if p.on_behalf_of.is_none() {
+                let prober = self.member(&p.prober);
+                prober.probes_sent.0 += 1;
+                prober.probes_sent.1 += answered as u64;
+            }
+            let target = self.member(&p.target);
+            target.probed.0 += 1;
+            target.probed.1 += answered as u64;
+            if !answered {
+                target.failed_probe(p);
+            }
+        }
+    }
+
+    /// Settles every probe still open; those sent within `cutoff` of the end had no
+    /// time to be answered and are left out.
+    pub fn finish(&mut self, cutoff: Duration) {
+        let mut rest = Vec::new();
+        self.probes.finish(&mut rest);
+        let end = self.last.unwrap_or_default();
+        self.settled = rest
+            .into_iter()
+            .filter(|p| p.answered() || p.sent + cutoff <= end)
+            .collect();
+        self.drain_settled();
+        for (addr, f) in std::mem::take(&mut self.decrypt_failures) {
+            match self.names.of(&addr) {
+                Some(n) => {
+                    let m = self.member(&n);
+                    m.decrypt_failures.0 += f.0;
+                    m.decrypt_failures.1 = Some(m.decrypt_failures.1.map_or(f.1, |x| x.min(f.1)));
+                    m.decrypt_failures.2 = Some(m.decrypt_failures.2.map_or(f.2, |x| x.max(f.2)));
+                }
+                None => {
+                    self.decrypt_failures.insert(addr, f);
+                }
+            }
+        }
+    }
+}
+
+/// Meta for a person: Serf's tags when the row carries them, else the bytes as text.
+fn shown_meta(meta: &[u8], serf: Option<&serde_json::Value>) -> String {
+    match serf.and_then(|s| s.get("tags")) {
+        Some(tags) => tags.to_string(),
+        None => String::from_utf8_lossy(meta).into_owned(),
+    }
+}
