@@ -1,7 +1,7 @@
 //! A ping behind a CRC header (protocol ≥ 5) is acked; with a wrong checksum it is
 //! dropped, and the peer still answers afterwards.
 
-use crate::wire::{EncryptionVersion, MessageType};
+use crate::wire::EncryptionVersion;
 
 use super::session::AckOutcome;
 use super::{ack_verdict, Check, Session, Verdict};
@@ -39,8 +39,10 @@ fn run(s: &mut Session) -> Verdict {
         return ack_verdict(outcome, seq, "ping behind a CRC");
     }
     let (bad, ping) = s.ping();
-    let corrupted = corrupt_crc(&s.wrap_with(&[ping], true, None, EncryptionVersion::V1));
     // The CRC sits inside the encryption: corrupt it, then seal (one message goes bare).
+    let mut corrupted = Vec::new();
+    crate::wire::crc::wrap(&ping, &mut corrupted);
+    corrupted[1] ^= 0x01;
     let datagram = s.wrap(&[corrupted]);
     match s.expect_ack(
         &format!("ping seq={bad} with a wrong CRC"),
@@ -57,12 +59,4 @@ fn run(s: &mut Session) -> Verdict {
         }
         other => ack_verdict(other, 0, "ping after the wrong CRC"),
     }
-}
-
-/// The unencrypted, unlabelled CRC frame with one checksum bit flipped.
-fn corrupt_crc(frame: &[u8]) -> Vec<u8> {
-    let mut v = frame.to_vec();
-    debug_assert_eq!(v[0], MessageType::HasCrc as u8);
-    v[1] ^= 0x01;
-    v
 }

@@ -32,12 +32,14 @@ fn run(s: &mut Session) -> Verdict {
         Err(v) => return v,
     };
     let shown: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let shown = if shown.is_empty() {
+        "(none)".to_owned()
+    } else {
+        shown.join(",")
+    };
     Verdict::Pass(format!(
-        "tags {}; clocks: member {}, event {}, query {}",
-        shown.join(","),
-        state.ltime.0,
-        state.event_ltime.0,
-        state.query_ltime.0
+        "tags {shown}; clocks: member {}, event {}, query {}",
+        state.ltime.0, state.event_ltime.0, state.query_ltime.0
     ))
 }
 
