@@ -6,6 +6,7 @@
 
 pub mod conform;
 pub mod consul;
+pub mod fake_peer;
 pub mod gonode;
 pub mod process;
 pub mod rust_serf;
