@@ -32,6 +32,8 @@ enum Command {
     Members(cli::members::Args),
     /// Check that a member answers UDP and TCP pings, and say why not.
     Ping(cli::ping::Args),
+    /// Run black-box conformance checks against a live member (exit 0: all passed).
+    Conform(cli::conform::Args),
     /// Send a Serf user event through a running `memberlist agent --serf`.
     Event(cli::serf_cmds::EventArgs),
     /// Run a Serf query through a running `memberlist agent --serf`.
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => cli::agent::run(*args),
         Command::Members(args) => cli::members::run(args),
         Command::Ping(args) => cli::ping::run(args),
+        Command::Conform(args) => cli::conform::run(args),
         Command::Event(args) => cli::serf_cmds::event(args),
         Command::Query(args) => cli::serf_cmds::query(args),
         Command::Keys(args) => cli::serf_cmds::keys(args),

@@ -10,9 +10,9 @@ use serde_json::{json, Value};
 use memberlist_interop::wire::{build_stream, Side, StreamMessage, StreamOptions};
 
 use super::agent::{Format, DEFAULT_RPC_ADDR};
-use super::exchange::exchange;
 use super::gossip::{resolve, Security};
 use super::view::member_fields;
+use memberlist_interop::node::exchange::{exchange, Answer};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -77,7 +77,10 @@ fn from_peer(args: &Args, peer: &str) -> Result<Vec<Value>, String> {
     );
     let timeout = Duration::from_secs(args.timeout_secs);
     match exchange(to, &bytes, keyring.as_ref(), label.as_ref(), timeout) {
-        Ok((StreamMessage::PushPull { nodes, .. }, _)) => Ok(nodes
+        Ok(Answer {
+            message: StreamMessage::PushPull { nodes, .. },
+            ..
+        }) => Ok(nodes
             .iter()
             .map(|n| {
                 member_fields(
@@ -91,9 +94,9 @@ fn from_peer(args: &Args, peer: &str) -> Result<Vec<Value>, String> {
                 )
             })
             .collect()),
-        Ok((other, _)) => Err(format!(
+        Ok(Answer { message, .. }) => Err(format!(
             "{to} answered with {:?} instead of its state",
-            other.message_type()
+            message.message_type()
         )),
         Err(f) => Err(format!(
             "{to}: {}",

@@ -2,8 +2,8 @@
 
 pub mod agent;
 pub mod capture;
+pub mod conform;
 pub mod decode;
-pub mod exchange;
 pub mod explain;
 pub mod gossip;
 pub mod keygen;

@@ -13,8 +13,8 @@ use memberlist_interop::wire::{
     WireError,
 };
 
-use super::exchange::exchange;
 use super::gossip::{resolve, Security};
+use memberlist_interop::node::exchange::{exchange, Answer};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -82,14 +82,18 @@ fn ping(args: &Args) -> Result<bool, String> {
         },
     );
     let tcp = match exchange(to, &frame, keyring.as_ref(), label.as_ref(), timeout) {
-        Ok((StreamMessage::AckResp(a), rtt)) if a.seq_no == seq => {
+        Ok(Answer {
+            message: StreamMessage::AckResp(a),
+            rtt,
+            ..
+        }) if a.seq_no == seq => {
             println!("TCP ping {to}: ack in {}", ms(rtt));
             true
         }
-        Ok((other, _)) => {
+        Ok(Answer { message, .. }) => {
             println!(
                 "TCP ping {to}: unexpected {:?} answer",
-                other.message_type()
+                message.message_type()
             );
             false
         }

@@ -12,6 +12,7 @@ pub mod cidr;
 pub mod config;
 pub mod delegate;
 pub mod events;
+pub mod exchange;
 mod gomath;
 mod ingest;
 pub mod machine;

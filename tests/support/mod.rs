@@ -4,7 +4,9 @@
 // Each test crate compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod conform;
 pub mod consul;
+pub mod fake_peer;
 pub mod gonode;
 pub mod process;
 pub mod rust_serf;

@@ -1,11 +1,12 @@
 //! One request/answer exchange with a peer over TCP, and what its failures most
-//! likely mean: the diagnostics behind `memberlist ping` and `members --peer`.
+//! likely mean. No membership is involved: `memberlist ping`, `members --peer` and the
+//! conformance checks talk to any member this way without joining it.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use memberlist_interop::wire::{
+use crate::wire::{
     decode_frame, Decoded, Keyring, Label, LabelPolicy, MessageType, Side, StreamConfig,
     StreamMessage, WireError,
 };
@@ -21,9 +22,9 @@ pub enum Failure {
     Timeout,
     /// The peer closed the connection without writing anything back.
     Closed,
-    /// The peer answered with bytes we could not decode.
+    /// The peer answered with bytes we could not decode (`received` is never empty).
     Undecodable {
-        first: u8,
+        received: Vec<u8>,
         error: WireError,
     },
     /// The peer answered with memberlist's error message.
@@ -40,7 +41,9 @@ impl Failure {
                 Some(l) => format!("the peer closed the connection without answering: its label is not {:?}, or it does not expect one", l.to_string()),
                 None => "the peer closed the connection without answering: it probably expects a label (pass --label)".into(),
             },
-            Failure::Undecodable { first, error } if *first == MessageType::Encrypt as u8 => {
+            Failure::Undecodable { received, error }
+                if received.first() == Some(&(MessageType::Encrypt as u8)) =>
+            {
                 match keyring {
                     None => "the peer answers encrypted: pass its gossip key with --key".into(),
                     Some(_) => format!("the peer's answer is encrypted with a key we do not have ({error})"),
@@ -56,6 +59,15 @@ impl Failure {
     }
 }
 
+/// A decoded answer with the bytes it came in.
+#[derive(Debug)]
+pub struct Answer {
+    pub message: StreamMessage<'static>,
+    pub rtt: Duration,
+    /// Everything read from the connection, as the peer sent it.
+    pub received: Vec<u8>,
+}
+
 /// Sends `request` to `to` and reads one frame back.
 pub fn exchange(
     to: SocketAddr,
@@ -63,7 +75,7 @@ pub fn exchange(
     keyring: Option<&Keyring>,
     label: Option<&Label>,
     timeout: Duration,
-) -> Result<(StreamMessage<'static>, Duration), Failure> {
+) -> Result<Answer, Failure> {
     let start = Instant::now();
     let mut conn = TcpStream::connect_timeout(&to, timeout).map_err(Failure::Connect)?;
     let timed = |e: std::io::Error| match e.kind() {
@@ -85,12 +97,13 @@ pub fn exchange(
     loop {
         let n = conn.read(&mut chunk).map_err(timed)?;
         if n == 0 {
-            return Err(match buf.first() {
-                None => Failure::Closed,
-                Some(&first) => Failure::Undecodable {
-                    first,
+            return Err(if buf.is_empty() {
+                Failure::Closed
+            } else {
+                Failure::Undecodable {
+                    received: buf,
                     error: WireError::Truncated("answer"),
-                },
+                }
             });
         }
         buf.extend_from_slice(&chunk[..n]);
@@ -101,14 +114,19 @@ pub fn exchange(
             Ok(Decoded::NeedMore) => continue,
             Ok(Decoded::Frame(f)) => {
                 let rtt = start.elapsed();
-                return match f.message {
-                    StreamMessage::Err(e) => Err(Failure::Remote(e.error.to_string())),
-                    m => Ok((m.into_owned(), rtt)),
+                let message = match f.message {
+                    StreamMessage::Err(e) => return Err(Failure::Remote(e.error.to_string())),
+                    m => m.into_owned(),
                 };
+                return Ok(Answer {
+                    message,
+                    rtt,
+                    received: buf,
+                });
             }
             Err(error) => {
                 return Err(Failure::Undecodable {
-                    first: buf[0],
+                    received: buf,
                     error,
                 })
             }
