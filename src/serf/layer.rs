@@ -535,6 +535,15 @@ impl SerfDelegate {
         self.closed.remove(&(ltime, id))
     }
 
+    /// The acks and answers collected so far for a query we sent whose deadline has
+    /// not passed (`None` after it, when [`Self::take_query`] has them all).
+    pub fn query_answers(&self, ltime: LamportTime, id: u32) -> Option<&QueryResult> {
+        self.open
+            .get(&ltime)
+            .filter(|q| q.id == id)
+            .map(|q| &q.result)
+    }
+
     /// Answers a query we received (once, before its deadline).
     pub fn respond(
         &mut self,
