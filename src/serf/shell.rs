@@ -19,7 +19,7 @@ use super::query::{QueryParams, QueryResult};
 use super::snapshot::{Snapshot, SnapshotError};
 use super::stats::SerfDiagnostic;
 use super::streams::{QueryResponses, SerfEvents};
-use crate::node::{Config, Diagnostic, Memberlist, RuntimeError};
+use crate::node::{Config, Diagnostic, Memberlist, NodeError, RuntimeError};
 use crate::wire::SecretKey;
 use rand::seq::SliceRandom;
 use tokio::sync::Notify;
@@ -374,11 +374,14 @@ impl Serf {
             .node
             .with(|m, _| {
                 let name = &m.local_member().name;
-                m.delegate().member(name).cloned()
+                m.delegate()
+                    .member(name)
+                    .cloned()
+                    .ok_or_else(|| name.clone())
             })
             .await?;
-        // The layer learns of us from the node's first alive, before start returns.
-        me.ok_or(ShellError::Runtime(RuntimeError::Shutdown))
+        // The layer learns of us from the node's own first alive, inside start.
+        me.map_err(|name| RuntimeError::Node(NodeError::UnknownMember(name)).into())
     }
 
     /// Go's `NumNodes`: how many members [`Self::members`] lists.
