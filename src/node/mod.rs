@@ -6,6 +6,12 @@
 //! Everything here is deterministic given its inputs: time is a [`Time`] passed in by
 //! the caller, randomness a caller-seeded generator. The tokio shell
 //! ([`runtime`]) and the simulator drive the same machine.
+//!
+//! To embed a member, start with [`Builder`] (Go's config profiles and `Create`) and
+//! use the [`Memberlist`] handle it returns ([`handle`] has its Go-named methods) and
+//! the [`Events`] stream.
+
+#![warn(missing_docs)]
 
 pub mod awareness;
 pub mod builder;

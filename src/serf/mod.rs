@@ -3,6 +3,12 @@
 //! meta, the network coordinate in ping acks, and its Lamport clocks. A pure codec like
 //! [`crate::wire`], written to produce exactly the bytes of `github.com/hashicorp/serf`
 //! (go-msgpack v2, old "raw" string spec) and to read what any Serf version sends.
+//!
+//! On top of the codec, [`layer`] is Serf's state machine (the node's delegate) and
+//! [`shell`] the running member: start one with [`Builder`] and use the [`Serf`]
+//! handle, its [`SerfEvents`] stream, [`QueryResponses`] and [`KeyManager`].
+
+#![warn(missing_docs)]
 
 pub mod buffers;
 pub mod builder;

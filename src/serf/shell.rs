@@ -37,14 +37,19 @@ pub(super) const POLL: Duration = Duration::from_millis(20);
 #[derive(Debug, thiserror::Error)]
 pub enum ShellError {
     #[error(transparent)]
+    /// The member underneath refused or is gone.
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
+    /// The Serf layer refused (event or query too large, not running…).
     Serf(#[from] SerfError),
     #[error("tags: {0}")]
+    /// The tags do not fit node meta.
     Tags(String),
     #[error(transparent)]
+    /// The snapshot could not be opened or read.
     Snapshot(#[from] SnapshotError),
     #[error("timed out waiting for the leave intent to be sent")]
+    /// Our leave intent was still queued at the deadline.
     LeaveTimeout,
     /// A key query that not every member answered with success.
     #[error("{0}")]
@@ -56,6 +61,7 @@ pub enum ShellError {
 pub struct KeyReport {
     /// Live members when the query was sent: how many answers were expected.
     pub members: usize,
+    /// Each answering node's answer.
     pub answers: Vec<(String, KeyAnswer)>,
 }
 
@@ -152,6 +158,7 @@ impl Serf {
         &self.node
     }
 
+    /// The address we advertise.
     pub fn local_addr(&self) -> SocketAddr {
         self.node.local_addr()
     }
