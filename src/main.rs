@@ -5,7 +5,7 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +42,10 @@ enum Command {
     Keys(cli::serf_cmds::KeysArgs),
     /// Set or delete tags of a running `memberlist agent --serf`, gossiped at once.
     Tags(cli::serf_cmds::TagsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(cli::completions::CompletionsArgs),
+    /// Print the man page, or write every page (one per subcommand) into DIR.
+    Man(cli::completions::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,5 +68,7 @@ fn main() -> ExitCode {
         Command::Query(args) => cli::serf_cmds::query(args),
         Command::Keys(args) => cli::serf_cmds::keys(args),
         Command::Tags(args) => cli::serf_cmds::tags(args),
+        Command::Completions(args) => cli::completions::completions(args, Cli::command()),
+        Command::Man(args) => cli::completions::man(args, Cli::command()),
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod capture;
+pub mod completions;
 pub mod conform;
 pub mod decode;
 pub mod explain;

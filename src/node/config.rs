@@ -30,6 +30,7 @@ pub struct Config {
     pub name: String,
     /// Address and port to listen on; port 0 lets the transport pick one.
     pub bind_addr: IpAddr,
+    /// Port for both UDP and TCP (Go's `BindPort`).
     pub bind_port: u16,
     /// Address other nodes should use to reach us (NAT); `None` uses the bound one.
     pub advertise_addr: Option<IpAddr>,
@@ -81,7 +82,9 @@ pub struct Config {
     /// Version range and current version of the application's own protocol,
     /// advertised in every alive and checked on push/pull merges.
     pub delegate_protocol_version: u8,
+    /// Oldest application protocol version we accept from peers.
     pub delegate_protocol_min: u8,
+    /// Newest application protocol version we accept from peers.
     pub delegate_protocol_max: u8,
     /// Inbound packets waiting to be handled beyond which new ones are dropped.
     pub handoff_queue_depth: usize,
@@ -103,6 +106,7 @@ pub enum ConfigError {
         "protocol version {0} outside the supported range \
          {PROTOCOL_VERSION_MIN}..={PROTOCOL_VERSION_MAX}"
     )]
+    /// Go refuses a version outside what it implements.
     ProtocolVersion(u8),
     /// Peers key their node tables by name; an empty one cannot be told apart.
     #[error("node name must not be empty")]
@@ -115,7 +119,14 @@ pub enum ConfigError {
     ZeroAwarenessMultiplier,
     /// Our own version vector would fail every push/pull compatibility check.
     #[error("delegate protocol version {version} outside its own range {min}..={max}")]
-    DelegateProtocolVersion { min: u8, version: u8, max: u8 },
+    DelegateProtocolVersion {
+        /// `delegate_protocol_min`.
+        min: u8,
+        /// `delegate_protocol_version`.
+        version: u8,
+        /// `delegate_protocol_max`.
+        max: u8,
+    },
 }
 
 impl Config {

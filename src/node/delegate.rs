@@ -15,6 +15,8 @@ use super::time::Time;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal(pub String);
 
+/// The application's side of a member: every hook Go spreads over its delegate
+/// interfaces, each with a default that behaves as if that interface were unset.
 pub trait Delegate {
     /// A message that arrived in a user packet or a reliable user stream.
     fn notify_msg(&mut self, msg: &[u8]) {

@@ -13,18 +13,26 @@ use super::queue::{Broadcast, BroadcastQueue, Kind};
 /// Something that happened to the cluster, as the application sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// A member was seen alive for the first time, or again after dead or left.
     Join(Member),
+    /// A member was declared dead or left gracefully (its `state` says which).
     Leave(Member),
+    /// A live member changed its meta (a new incarnation).
     Update(Member),
     /// A user message (best-effort, reliable or broadcast).
     Message(Vec<u8>),
+    /// Another address claims the name of a member we know; Go keeps the existing one.
     Conflict {
+        /// The member as we know it.
         existing: Member,
+        /// The newcomer with the same name.
         other: Member,
     },
     /// A direct probe was acked.
     PingComplete {
+        /// The probed member's name.
         member: String,
+        /// Time from our ping to its ack.
         rtt: Duration,
     },
 }

@@ -33,7 +33,9 @@ use crate::wire::{
 /// One datagram to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
+    /// Destination address.
     pub to: SocketAddr,
+    /// The whole datagram, already labelled, compressed, encrypted as configured.
     pub packet: Vec<u8>,
 }
 
@@ -49,25 +51,35 @@ pub struct JoinId(pub(super) u64);
 /// frame back and hand it to [`Machine::handle_stream_reply`]; give up at `deadline`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamRequest {
+    /// Names the exchange in [`Machine::handle_stream_reply`].
     pub id: StreamId,
+    /// The peer to dial.
     pub to: SocketAddr,
+    /// The whole frame to write.
     pub bytes: Vec<u8>,
+    /// Whether the peer answers with one frame (push/pull, TCP ping) or not (user message).
     pub expect_reply: bool,
+    /// When to give up and report the exchange failed.
     pub deadline: Time,
 }
 
 /// How a join ended: how many peers were synced with, and why the others failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinOutcome {
+    /// The [`Machine::join`] call this ends.
     pub id: JoinId,
+    /// Peers a push/pull succeeded with.
     pub joined: usize,
+    /// One line per peer that failed: address and cause.
     pub errors: Vec<String>,
 }
 
 /// Work for the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
+    /// Send a datagram.
     Transmit(Transmit),
+    /// Run a stream exchange.
     Stream(StreamRequest),
     /// Every peer of a [`Machine::join`] has answered or failed.
     JoinDone(JoinOutcome),
@@ -77,14 +89,19 @@ pub enum Output {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NodeError {
     #[error(transparent)]
+    /// The configuration is invalid.
     Config(#[from] ConfigError),
     #[error("no member named {0:?}")]
+    /// No member of that name is in the list.
     UnknownMember(String),
     #[error("member {0:?} has no usable address")]
+    /// The member advertised an address we cannot send to (not 4 or 16 bytes).
     NoAddress(String),
     #[error("node meta of {0} bytes exceeds the limit of {META_MAX_SIZE} bytes")]
+    /// Peers refuse meta beyond Go's `MetaMaxSize`.
     MetaTooLarge(usize),
     #[error("this node has left the cluster")]
+    /// After a leave we make no more claims about ourselves.
     Left,
     /// The delegate's alive filter or the CIDR allow-list refused it.
     #[error("{0} was refused by the alive filter or the allowed networks")]
@@ -190,18 +207,22 @@ impl<D: Delegate> Machine<D> {
         Ok(m)
     }
 
+    /// The configuration, as changed while running (keyring, verification flags).
     pub fn config(&self) -> &Config {
         &self.config
     }
 
+    /// The application's delegate.
     pub fn delegate(&self) -> &D {
         &self.delegate
     }
 
+    /// The delegate, for work the application does on it between inputs.
     pub fn delegate_mut(&mut self) -> &mut D {
         &mut self.delegate
     }
 
+    /// Counters of bad input and failed exchanges.
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -226,10 +247,12 @@ impl<D: Delegate> Machine<D> {
         &self.nodes
     }
 
+    /// A member in any state, while it is still in the list.
     pub fn member(&self, name: &str) -> Option<&Member> {
         self.index.get(name).map(|&i| &self.nodes[i])
     }
 
+    /// How many members [`Machine::members`] yields (Go's `NumMembers`).
     pub fn num_members(&self) -> usize {
         self.members().count()
     }

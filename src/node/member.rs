@@ -11,9 +11,13 @@ use crate::wire::NodeState;
 /// by the codec and never reach a member, so this type only has Go's four states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
+    /// Answering probes.
     Alive,
+    /// Missed a probe; declared dead unless it refutes before the suspicion timeout.
     Suspect,
+    /// Declared failed by the cluster.
     Dead,
+    /// Left gracefully (a dead message it sent about itself).
     Left,
 }
 
@@ -23,6 +27,7 @@ impl State {
         matches!(self, State::Dead | State::Left)
     }
 
+    /// Go's lower-case name of the state (`alive`, `suspect`, `dead`, `left`).
     pub fn name(self) -> &'static str {
         NodeState::from(self).name()
     }
@@ -42,11 +47,17 @@ impl From<State> for NodeState {
 /// Go's version vector: protocol min, max, current, then the delegate's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Versions {
+    /// Oldest memberlist protocol the member understands.
     pub protocol_min: u8,
+    /// Newest memberlist protocol the member understands.
     pub protocol_max: u8,
+    /// The memberlist protocol it speaks.
     pub protocol_cur: u8,
+    /// Oldest application (delegate) protocol it understands.
     pub delegate_min: u8,
+    /// Newest application (delegate) protocol it understands.
     pub delegate_max: u8,
+    /// The application protocol it speaks (Serf's version, for a Serf member).
     pub delegate_cur: u8,
 }
 
@@ -67,6 +78,7 @@ impl Versions {
         }
     }
 
+    /// The six bytes of a `Vsn` field, as Go sends them.
     pub fn to_vsn(self) -> [u8; 6] {
         [
             self.protocol_min,
@@ -82,14 +94,20 @@ impl Versions {
 /// One member as last heard of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
+    /// Its unique name.
     pub name: String,
     /// The address bytes exactly as the member advertised them (4 or 16 bytes for a
     /// usable address); kept raw so they go back out unchanged in push/pull.
     pub addr: Vec<u8>,
+    /// Its gossip port (UDP and TCP).
     pub port: u16,
+    /// Its node meta: opaque bytes the application advertises (Serf's tags).
     pub meta: Vec<u8>,
+    /// The protocol versions it advertised.
     pub versions: Versions,
+    /// Its incarnation: a member raises it to refute suspicion about itself.
     pub incarnation: u32,
+    /// Liveness as we believe it.
     pub state: State,
     /// When `state` last changed, on the caller's clock.
     pub state_change: Time,

@@ -283,6 +283,7 @@ impl<B: Broadcast> BroadcastQueue<B> {
         self.order.len()
     }
 
+    /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
     }

@@ -50,18 +50,40 @@ impl<D> Clone for Memberlist<D> {
 /// Why the running member could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
+    /// The machine refused the operation (bad config, unknown member, meta too large…).
     #[error(transparent)]
     Node(#[from] NodeError),
+    /// Binding the sockets failed (the address is taken or not ours).
     #[error("{0}")]
     Io(#[from] io::Error),
+    /// [`Memberlist::shutdown`] ran (from this handle or a clone): nothing is running.
     #[error("the member has shut down")]
     Shutdown,
-    #[error("joined no member: {0}")]
-    Join(String),
+    /// Go's `Join` error: no peer could be synced with.
+    #[error(transparent)]
+    Join(#[from] JoinError),
+    /// A broadcast we wait for (leave, meta update) was still queued at the deadline.
     #[error("timed out waiting for the {0} broadcast to be sent")]
     BroadcastTimeout(&'static str),
+    /// Bound to the wildcard address with no interface to advertise.
     #[error("cannot advertise {0}: set an advertise address")]
     Advertise(IpAddr),
+    /// A key operation on a member started without a keyring (`Config::keyring`).
+    #[error("encryption is off: start the member with a keyring to manage keys")]
+    NoKeyring,
+    /// The keyring refused the change (unknown key, removing the primary key).
+    #[error("keyring: {0}")]
+    Keyring(#[source] WireError),
+}
+
+/// Why a join reached nobody: each peer's failure, in the order they failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("joined none of {attempted} members: {}", .errors.join("; "))]
+pub struct JoinError {
+    /// How many addresses were tried.
+    pub attempted: usize,
+    /// One line per failed peer (address and cause).
+    pub errors: Vec<String>,
 }
 
 impl<D: Delegate + Send + 'static> Memberlist<D> {
@@ -124,8 +146,11 @@ impl<D: Delegate + Send + 'static> Memberlist<D> {
         rx.await.map_err(|_| RuntimeError::Shutdown)
     }
 
-    /// Joins through the given members; succeeds if at least one answered.
+    /// Joins through the given members (Go's `Join`): a push/pull with each. Returns
+    /// how many answered; an error only when none did ([`JoinError`] says why each
+    /// failed). An empty list joins nobody and is not an error.
     pub async fn join(&self, peers: Vec<SocketAddr>) -> Result<usize, RuntimeError> {
+        let attempted = peers.len();
         let (tx, rx) = oneshot::channel();
         let job: Job<D> = Box::new(move |shell: &mut Shell<D>| {
             let now = shell.now();
@@ -135,7 +160,11 @@ impl<D: Delegate + Send + 'static> Memberlist<D> {
         self.jobs.send(job).map_err(|_| RuntimeError::Shutdown)?;
         let outcome = rx.await.map_err(|_| RuntimeError::Shutdown)?;
         if outcome.joined == 0 && !outcome.errors.is_empty() {
-            return Err(RuntimeError::Join(outcome.errors.join("; ")));
+            return Err(JoinError {
+                attempted,
+                errors: outcome.errors,
+            }
+            .into());
         }
         Ok(outcome.joined)
     }

@@ -63,7 +63,9 @@ enum Delivery {
 
 /// One simulated member.
 pub struct SimNode<D> {
+    /// The member's own state machine.
     pub machine: Machine<D>,
+    /// Its simulated address.
     pub addr: SocketAddr,
     /// False once killed: it neither sends nor receives.
     pub up: bool,
@@ -74,7 +76,9 @@ pub struct SimNode<D> {
 
 /// The cluster and its network.
 pub struct Sim<D> {
+    /// Every member, by index.
     pub nodes: Vec<SimNode<D>>,
+    /// Loss and delay applied to datagrams and streams.
     pub network: Network,
     now: Time,
     /// Due time and delivery key; keys grow, so equal times keep their order.
@@ -83,8 +87,9 @@ pub struct Sim<D> {
     next_delivery: usize,
     by_addr: HashMap<SocketAddr, usize>,
     rng: StdRng,
-    /// Datagrams delivered and dropped, for reporting.
+    /// Datagrams delivered, for reporting.
     pub delivered: u64,
+    /// Datagrams the network lost or a partition or a down node cut off.
     pub dropped: u64,
 }
 
@@ -144,6 +149,7 @@ impl<D: Delegate> Sim<D> {
         sim
     }
 
+    /// The simulated clock.
     pub fn now(&self) -> Time {
         self.now
     }

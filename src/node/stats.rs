@@ -48,6 +48,7 @@ impl Counter {
         Counter::FailedProbes,
     ];
 
+    /// The counter's name in reports (snake case).
     pub fn name(self) -> &'static str {
         match self {
             Counter::BadPackets => "bad_packets",
@@ -67,7 +68,9 @@ impl Counter {
 /// One explanation: which counter moved and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Which counter moved.
     pub counter: Counter,
+    /// What happened, in words, for a log line.
     pub detail: String,
 }
 
@@ -78,6 +81,8 @@ impl fmt::Display for Diagnostic {
 }
 
 #[derive(Debug, Default, Clone)]
+/// Counts of everything that went wrong, and the explanations not yet reported
+/// (the oldest kept, up to a bound, so a flood cannot take the memory).
 pub struct Stats {
     counts: [u64; Counter::ALL.len()],
     pending: VecDeque<Diagnostic>,
@@ -95,6 +100,7 @@ impl Stats {
         }
     }
 
+    /// How many times `counter` moved.
     pub fn get(&self, counter: Counter) -> u64 {
         self.counts[counter as usize]
     }

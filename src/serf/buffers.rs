@@ -35,6 +35,7 @@ pub type EventKey = (Vec<u8>, Option<Vec<u8>>);
 /// The user-event ring and clock.
 #[derive(Debug)]
 pub struct EventBuffer {
+    /// The user-event Lamport clock.
     pub clock: LamportClock,
     /// Events before this time are dropped (raised when joining with "ignore old").
     pub min_time: LamportTime,
@@ -107,7 +108,9 @@ impl EventBuffer {
 /// The query ring and clock: per slot, the ids seen at that time.
 #[derive(Debug)]
 pub struct QueryBuffer {
+    /// The query Lamport clock.
     pub clock: LamportClock,
+    /// Queries before this time are dropped (raised when joining with "ignore old").
     pub min_time: LamportTime,
     slots: Vec<Option<(LamportTime, Vec<u32>)>>,
 }

@@ -17,8 +17,11 @@ pub const DIMENSIONALITY: usize = 8;
 pub struct Coordinate {
     /// The Euclidean part; `None` is Go's nil slice.
     pub vec: Option<Vec<f64>>,
+    /// How unsure the estimate is (dimensionless; starts at 1.5).
     pub error: f64,
+    /// A per-node offset learned from the error of recent estimates.
     pub adjustment: f64,
+    /// The node's own distance to the network core (its access link).
     pub height: f64,
 }
 
@@ -42,6 +45,7 @@ impl Coordinate {
                 .all(|c| c.is_finite())
     }
 
+    /// Writes Go's msgpack form (a map with the four fields in Go's order).
     pub fn write(&self, w: &mut Writer<'_>) {
         w.map_header(4);
         w.key("Adjustment");
@@ -60,6 +64,7 @@ impl Coordinate {
         }
     }
 
+    /// Reads Go's msgpack form, any field order.
     pub fn read(r: &mut Reader<'_>) -> Result<Self> {
         let mut c = Coordinate::default();
         const DECL: &[&str] = &["Vec", "Error", "Adjustment", "Height"];

@@ -34,6 +34,7 @@ fn strings(v: &Option<Vec<GoString<'_>>>) -> Value {
         .map_or(Value::Null, |v| v.iter().map(s).collect())
 }
 
+/// Tags as a JSON object.
 pub fn tags(t: &Tags<'_>) -> Value {
     Value::Object(
         t.iter()
@@ -42,10 +43,12 @@ pub fn tags(t: &Tags<'_>) -> Value {
     )
 }
 
+/// A coordinate under Go's field names.
 pub fn coordinate(c: &Coordinate) -> Value {
     json!({"Vec": c.vec, "Error": c.error, "Adjustment": c.adjustment, "Height": c.height})
 }
 
+/// A push/pull member under Go's field names.
 pub fn member(m: &Member<'_>) -> Value {
     json!({"Name": s(&m.name), "Addr": ob(&m.addr), "Port": m.port,
            "Tags": m.tags.as_ref().map_or(Value::Null, tags), "Status": m.status.value,
@@ -122,6 +125,7 @@ pub fn message(m: &SerfMessage<'_>) -> Value {
     json!({"type": m.message_type().name(), "fields": fields(m)})
 }
 
+/// A query filter: its kind and what it matches.
 pub fn filter(f: &Filter<'_>) -> Value {
     match f {
         Filter::Node(nodes) => json!({"Nodes": nodes.iter().map(s).collect::<Vec<_>>()}),

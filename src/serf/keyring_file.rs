@@ -13,22 +13,33 @@ use crate::wire::{Keyring, SecretKey};
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringFileError {
     #[error("keyring file {path}: {source}")]
+    /// Reading, writing or renaming the file failed.
     Io {
+        /// The keyring file.
         path: PathBuf,
+        /// The system's error.
         source: std::io::Error,
     },
     #[error("Failed to decode keyring file {path}: {source}")]
+    /// The file is not a JSON list of strings.
     Json {
+        /// The keyring file.
         path: PathBuf,
+        /// The parser's error.
         source: serde_json::Error,
     },
     #[error("Failed to decode key from keyring {path}: {key:?}: {detail}")]
+    /// An entry is not a base64 AES key.
     Key {
+        /// The keyring file.
         path: PathBuf,
+        /// The entry as written.
         key: String,
+        /// Why it is not a key.
         detail: String,
     },
     #[error("Keyring file {0} contains no keys")]
+    /// The list is empty: a member needs a primary key.
     Empty(PathBuf),
 }
 

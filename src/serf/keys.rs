@@ -16,9 +16,13 @@ const MIN_ENCODED_KEY_LENGTH: usize = 25;
 /// The answer to a key query, owned (Go's `nodeKeyResponse`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyAnswer {
+    /// Whether the node did what was asked.
     pub result: bool,
+    /// Why not, in Go's words (empty on success).
     pub message: String,
+    /// For a list query: the node's keys, base64.
     pub keys: Option<Vec<String>>,
+    /// For a list query: the node's primary key, base64.
     pub primary_key: String,
 }
 

@@ -23,6 +23,7 @@ pub struct LamportClock {
 }
 
 impl LamportClock {
+    /// A clock at time 0.
     pub fn new() -> Self {
         Self::default()
     }

@@ -44,9 +44,11 @@ use crate::wire::{GoInt, GoString, WireError};
 
 /// Go's `UserEventSizeLimit` default and the hard cap on it.
 pub const USER_EVENT_SIZE_LIMIT: usize = 512;
+/// The largest `user_event_size_limit` Go accepts (it must fit a UDP packet).
 pub const USER_EVENT_HARD_LIMIT: usize = 9 * 1024;
 /// Serf's protocol range, advertised as memberlist's delegate versions.
 pub const SERF_PROTOCOL_MIN: u8 = 2;
+/// Newest Serf protocol (5: tags, queries, relays, coordinates).
 pub const SERF_PROTOCOL_MAX: u8 = 5;
 /// Go's `MaxQueueDepth`: beyond this, the oldest broadcasts are dropped.
 const MAX_QUEUE_DEPTH: usize = 4096;
@@ -73,10 +75,15 @@ pub fn tags_meta(tags: &[(String, String)]) -> Result<Vec<u8>, WireError> {
 /// Serf's timing (Go's `serf.DefaultConfig`).
 #[derive(Debug, Clone)]
 pub struct SerfConfig {
+    /// How often failed and left members are checked for reaping.
     pub reap_interval: Duration,
+    /// How often we try to reconnect to a failed member.
     pub reconnect_interval: Duration,
+    /// How long a failed member is kept (and retried) before it is reaped.
     pub reconnect_timeout: Duration,
+    /// How long a left member is kept before it is reaped.
     pub tombstone_timeout: Duration,
+    /// Largest user event (name + payload) we send; at most `USER_EVENT_HARD_LIMIT`.
     pub user_event_size_limit: usize,
     /// memberlist's, for how often broadcasts are repeated.
     pub retransmit_mult: usize,
@@ -94,6 +101,7 @@ pub struct SerfConfig {
     /// Go's `UserCoalescePeriod` and `UserQuiescentPeriod`: both non-zero turns on
     /// coalescing of user events sent with `coalesce` (see [`UserCoalescer`]).
     pub user_coalesce_period: Duration,
+    /// See `user_coalesce_period`.
     pub user_quiescent_period: Duration,
 }
 
@@ -119,22 +127,35 @@ impl Default for SerfConfig {
 /// What the application hears from Serf.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SerfEvent {
+    /// A member joined, left, failed, changed its tags or was reaped.
     Member {
+        /// Which of those.
         kind: MemberEventKind,
+        /// The member after the change.
         member: SerfMember,
     },
+    /// A user event, once per event (duplicates and old ones dropped).
     User {
+        /// The event's Lamport time.
         ltime: LamportTime,
+        /// The event's name.
         name: String,
+        /// Its payload (`None` is Go's nil, kept apart from empty).
         payload: Option<Vec<u8>>,
+        /// Whether the sender allowed coalescing.
         coalesce: bool,
     },
     /// A query to answer with [`SerfDelegate::respond`] before its deadline.
     Query {
+        /// The query's Lamport time.
         ltime: LamportTime,
+        /// The query's id (with `ltime`, what [`SerfDelegate::respond`] takes).
         id: u32,
+        /// The query's name.
         name: String,
+        /// Its payload.
         payload: Option<Vec<u8>>,
+        /// The node that sent it.
         from: String,
     },
 }
@@ -142,8 +163,11 @@ pub enum SerfEvent {
 /// Our own Serf state (Go's `SerfState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SerfState {
+    /// Running.
     Alive,
+    /// Our leave intent is being sent.
     Leaving,
+    /// We left; nothing more is sent.
     Left,
     /// Lost a name conflict: the application must stop the member.
     Shutdown,
@@ -153,16 +177,22 @@ pub enum SerfState {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SerfError {
     #[error("user event exceeds configured limit of {0} bytes before encoding")]
+    /// The event's name and payload exceed the configured limit.
     EventTooLarge(usize),
     #[error("user event exceeds configured limit of {0} bytes after encoding")]
+    /// The encoded message exceeds the limit.
     EncodedEventTooLarge(usize),
     #[error("query exceeds limit of {QUERY_SIZE_LIMIT} bytes")]
+    /// The encoded query exceeds Go's `QuerySizeLimit`.
     QueryTooLarge,
     #[error("Serf protocol {0} does not support queries (needs 4)")]
+    /// Queries need Serf protocol 4 or later.
     NoQueries(u8),
     #[error("not running (leaving or left)")]
+    /// We are leaving or have left.
     NotRunning,
     #[error(transparent)]
+    /// A response was refused.
     Respond(#[from] RespondError),
 }
 
@@ -237,6 +267,7 @@ pub struct SerfDelegate {
 }
 
 impl SerfDelegate {
+    /// The layer for member `name`; `rng` picks query ids and drives Vivaldi.
     pub fn new(name: &str, config: SerfConfig, mut rng: StdRng) -> Self {
         let vivaldi = Vivaldi::new(StdRng::seed_from_u64(rng.gen()));
         let coalescer =
@@ -274,22 +305,27 @@ impl SerfDelegate {
         }
     }
 
+    /// Our own Serf state.
     pub fn state(&self) -> SerfState {
         self.state
     }
 
+    /// Every member Serf knows, ourselves included, left and failed ones until reaped.
     pub fn members(&self) -> impl Iterator<Item = &SerfMember> {
         self.members.iter()
     }
 
+    /// A member by name.
     pub fn member(&self, name: &str) -> Option<&SerfMember> {
         self.members.get(name)
     }
 
+    /// Counters of bad or refused Serf input.
     pub fn stats(&self) -> &SerfStats {
         &self.stats
     }
 
+    /// The counters, to take their explanations ([`SerfStats::poll`]).
     pub fn stats_mut(&mut self) -> &mut SerfStats {
         &mut self.stats
     }
@@ -308,6 +344,7 @@ impl SerfDelegate {
         self.vivaldi.coordinate()
     }
 
+    /// The last coordinate `name` sent in an ack.
     pub fn peer_coordinate(&self, name: &str) -> Option<&Coordinate> {
         self.coordinates.get(name)
     }
@@ -533,6 +570,15 @@ impl SerfDelegate {
     /// for a query that is not ours).
     pub fn take_query(&mut self, ltime: LamportTime, id: u32) -> Option<QueryResult> {
         self.closed.remove(&(ltime, id))
+    }
+
+    /// The acks and answers collected so far for a query we sent whose deadline has
+    /// not passed (`None` after it, when [`Self::take_query`] has them all).
+    pub fn query_answers(&self, ltime: LamportTime, id: u32) -> Option<&QueryResult> {
+        self.open
+            .get(&ltime)
+            .filter(|q| q.id == id)
+            .map(|q| &q.result)
     }
 
     /// Answers a query we received (once, before its deadline).

@@ -19,14 +19,20 @@ pub const MAX_RECENT_INTENTS: usize = 4096;
 /// A member's Serf status (Go's `MemberStatus`; the numbers are Go's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MemberStatus {
+    /// Not known (Go's `StatusNone`).
     None = 0,
+    /// Running.
     Alive = 1,
+    /// Sent a leave intent; left once memberlist says it is gone.
     Leaving = 2,
+    /// Left gracefully.
     Left = 3,
+    /// Gone without a leave intent; reconnected to until reaped.
     Failed = 4,
 }
 
 impl MemberStatus {
+    /// Go's lower-case name (`alive`, `leaving`, `left`, `failed`), as `serf members` prints.
     pub fn name(self) -> &'static str {
         match self {
             MemberStatus::None => "none",
@@ -41,11 +47,17 @@ impl MemberStatus {
 /// One member as Serf sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SerfMember {
+    /// Its unique name.
     pub name: String,
+    /// Its address bytes as memberlist advertised them.
     pub addr: Vec<u8>,
+    /// Its gossip port.
     pub port: u16,
+    /// Its tags, decoded from node meta.
     pub tags: BTreeMap<String, String>,
+    /// Its Serf status.
     pub status: MemberStatus,
+    /// The memberlist and Serf protocol versions it advertised.
     pub versions: Versions,
     /// LTime of the last intent applied to this member.
     pub status_ltime: LamportTime,
@@ -54,6 +66,7 @@ pub struct SerfMember {
 }
 
 impl SerfMember {
+    /// The IP the address bytes hold, if they hold one.
     pub fn ip(&self) -> Option<std::net::IpAddr> {
         crate::node::member::ip_from_bytes(&self.addr)
     }
@@ -62,14 +75,20 @@ impl SerfMember {
 /// Which member event to deliver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberEventKind {
+    /// A member became alive.
     Join,
+    /// A member left gracefully.
     Leave,
+    /// A member failed.
     Failed,
+    /// A member changed its tags.
     Update,
+    /// A failed or left member was dropped from the table.
     Reap,
 }
 
 impl MemberEventKind {
+    /// Go's event name (`member-join`, …), as event handlers see it.
     pub fn name(self) -> &'static str {
         match self {
             MemberEventKind::Join => "member-join",
@@ -103,7 +122,9 @@ pub enum LeaveOutcome {
     /// Re-broadcast it. `left` is a failed member that is now left (a member-leave
     /// event); `pruned` a member a force-leave with prune erased (a member-reap).
     Rebroadcast {
+        /// The member now left, if it was failed.
         left: Option<Box<SerfMember>>,
+        /// The member erased, if the intent asked to prune it.
         pruned: Option<Box<SerfMember>>,
     },
     /// It is about us while we are alive: broadcast a join intent instead.
@@ -114,6 +135,7 @@ pub enum LeaveOutcome {
 #[derive(Debug)]
 pub struct Members {
     local: String,
+    /// The member Lamport clock, which orders intents.
     pub clock: LamportClock,
     members: BTreeMap<String, SerfMember>,
     recent: HashMap<String, Intent>,
@@ -132,6 +154,7 @@ fn decode_tags(meta: &[u8]) -> (BTreeMap<String, String>, Option<WireError>) {
 }
 
 impl Members {
+    /// A table that knows only `local`, ourselves, by name.
     pub fn new(local: &str) -> Self {
         let clock = LamportClock::new();
         // Go increments every clock once at creation, so time 0 is never sent.
@@ -145,10 +168,12 @@ impl Members {
         }
     }
 
+    /// A member by name.
     pub fn get(&self, name: &str) -> Option<&SerfMember> {
         self.members.get(name)
     }
 
+    /// Every member, by name.
     pub fn iter(&self) -> impl Iterator<Item = &SerfMember> {
         self.members.values()
     }

@@ -22,19 +22,30 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum SerfMessageType {
+    /// A leave intent.
     Leave = 0,
+    /// A join intent.
     Join = 1,
+    /// Serf's push/pull state.
     PushPull = 2,
+    /// A user event.
     UserEvent = 3,
+    /// A query.
     Query = 4,
+    /// An ack or answer to a query.
     QueryResponse = 5,
+    /// An answer to a `_serf_conflict` query.
     ConflictResponse = 6,
+    /// A key query's payload.
     KeyRequest = 7,
+    /// A key query's answer.
     KeyResponse = 8,
+    /// A message to forward to another node.
     Relay = 9,
 }
 
 impl SerfMessageType {
+    /// The type's name in the inspector's output (snake case).
     pub fn name(self) -> &'static str {
         match self {
             SerfMessageType::Leave => "leave",
@@ -80,13 +91,16 @@ pub const QUERY_FLAG_NO_BROADCAST: u32 = 2;
 /// `messageLeave`: a node's intent to leave (or a force-leave of it).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Leave<'a> {
+    /// The member clock time of the intent.
     pub ltime: LamportTime,
+    /// The node that leaves.
     pub node: GoString<'a>,
     /// Force-leave with prune: forget the member entirely.
     pub prune: bool,
 }
 
 impl<'a> Leave<'a> {
+    /// Writes the msgpack body as Go encodes it (field order included).
     pub fn write(&self, w: &mut Writer<'_>) {
         w.map_header(3);
         w.key("LTime");
@@ -97,6 +111,7 @@ impl<'a> Leave<'a> {
         w.bool(self.prune);
     }
 
+    /// Reads a msgpack body any Serf version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'a>) -> Result<Self> {
         let mut m = Leave::default();
         read_struct(r, "leave", &["LTime", "Node", "Prune"], |k, r| {
@@ -115,11 +130,14 @@ impl<'a> Leave<'a> {
 /// `messageJoin`: ties a node's join to the member clock.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Join<'a> {
+    /// The member clock time of the intent.
     pub ltime: LamportTime,
+    /// The node that joined.
     pub node: GoString<'a>,
 }
 
 impl<'a> Join<'a> {
+    /// Writes the msgpack body as Go encodes it (field order included).
     pub fn write(&self, w: &mut Writer<'_>) {
         w.map_header(2);
         w.key("LTime");
@@ -128,6 +146,7 @@ impl<'a> Join<'a> {
         w.raw(self.node.as_bytes());
     }
 
+    /// Reads a msgpack body any Serf version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'a>) -> Result<Self> {
         let mut m = Join::default();
         read_struct(r, "join", &["LTime", "Node"], |k, r| {
@@ -145,14 +164,18 @@ impl<'a> Join<'a> {
 /// `messageUserEvent`: an application event broadcast to the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UserEvent<'a> {
+    /// The event clock time.
     pub ltime: LamportTime,
+    /// The event's name.
     pub name: GoString<'a>,
+    /// The payload; `None` is Go's nil, kept apart from empty.
     pub payload: Option<Bytes<'a>>,
     /// "Can coalesce": receivers may deliver only the latest event of this name.
     pub cc: bool,
 }
 
 impl<'a> UserEvent<'a> {
+    /// Writes the msgpack body as Go encodes it (field order included).
     pub fn write(&self, w: &mut Writer<'_>) {
         w.map_header(4);
         w.key("CC");
@@ -165,6 +188,7 @@ impl<'a> UserEvent<'a> {
         w.opt_raw(self.payload.as_deref());
     }
 
+    /// Reads a msgpack body any Serf version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'a>) -> Result<Self> {
         let mut m = UserEvent::default();
         const DECL: &[&str] = &["LTime", "Name", "Payload", "CC"];
@@ -185,7 +209,9 @@ impl<'a> UserEvent<'a> {
 /// One event of an event-buffer slot in the push/pull state (`userEvent`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BufferedEvent<'a> {
+    /// The event's name.
     pub name: GoString<'a>,
+    /// The payload (`None`: nil).
     pub payload: Option<Bytes<'a>>,
 }
 
@@ -215,7 +241,9 @@ impl<'a> BufferedEvent<'a> {
 /// A used slot of the event buffer (`userEvents`): the events seen at one time.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EventSlot<'a> {
+    /// The event clock time of the slot.
     pub ltime: LamportTime,
+    /// The events seen at that time.
     pub events: Option<Vec<BufferedEvent<'a>>>,
 }
 
@@ -255,6 +283,7 @@ pub struct PushPull<'a> {
     pub ltime: LamportTime,
     /// The status time of every member the sender holds (a Go map: sorted here).
     pub status_ltimes: Option<BTreeMap<GoString<'a>, LamportTime>>,
+    /// Members the sender knows as left.
     pub left_members: Option<Vec<GoString<'a>>>,
     /// Event clock.
     pub event_ltime: LamportTime,
@@ -265,6 +294,7 @@ pub struct PushPull<'a> {
 }
 
 impl<'a> PushPull<'a> {
+    /// Writes the msgpack body as Go encodes it (field order included).
     pub fn write(&self, w: &mut Writer<'_>) {
         w.map_header(6);
         w.key("EventLTime");
@@ -301,6 +331,7 @@ impl<'a> PushPull<'a> {
         }
     }
 
+    /// Reads a msgpack body any Serf version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'a>) -> Result<Self> {
         let mut m = PushPull::default();
         const DECL: &[&str] = &[
@@ -351,12 +382,15 @@ pub enum Filter<'a> {
     /// Type 1: only nodes whose tag `tag` matches the RE2 expression `expr`
     /// (unanchored; a missing tag matches as the empty string).
     Tag {
+        /// The tag's name.
         tag: GoString<'a>,
+        /// The expression its value must match.
         expr: GoString<'a>,
     },
 }
 
 impl<'a> Filter<'a> {
+    /// Appends the type byte and msgpack body, as Go's `encodeFilter`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             Filter::Node(nodes) => {
@@ -375,6 +409,7 @@ impl<'a> Filter<'a> {
         }
     }
 
+    /// Reads one filter blob; an unknown type byte is an error.
     pub fn decode(buf: &'a [u8]) -> Result<Self> {
         let (&t, body) = buf
             .split_first()
@@ -405,12 +440,15 @@ impl<'a> Filter<'a> {
 /// `messageQuery`: a question to (a filtered part of) the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Query<'a> {
+    /// The query clock time.
     pub ltime: LamportTime,
     /// Random id; (ltime, id) names the query at its origin.
     pub id: u32,
     /// The origin's IP (4 or 16 bytes) and port, where answers go.
     pub addr: Option<Bytes<'a>>,
+    /// The origin's port.
     pub port: u16,
+    /// The origin's node name.
     pub source_node: GoString<'a>,
     /// Encoded [`Filter`]s, kept as sent (Go refuses to process unknown ones).
     pub filters: Option<Vec<Bytes<'a>>>,
@@ -420,15 +458,19 @@ pub struct Query<'a> {
     pub relay_factor: u8,
     /// A Go `time.Duration`: nanoseconds.
     pub timeout: GoInt,
+    /// The query's name.
     pub name: GoString<'a>,
+    /// The payload (`None`: nil).
     pub payload: Option<Bytes<'a>>,
 }
 
 impl<'a> Query<'a> {
+    /// Whether the origin asked for acks.
     pub fn ack(&self) -> bool {
         self.flags & QUERY_FLAG_ACK != 0
     }
 
+    /// Whether receivers must not re-broadcast it.
     pub fn no_broadcast(&self) -> bool {
         self.flags & QUERY_FLAG_NO_BROADCAST != 0
     }
@@ -443,6 +485,7 @@ impl<'a> Query<'a> {
         InternalQuery::from_name(self.name.as_bytes())
     }
 
+    /// Writes the msgpack body as Go encodes it (field order included).
     pub fn write(&self, w: &mut Writer<'_>) {
         w.map_header(11);
         w.key("Addr");
@@ -475,6 +518,7 @@ impl<'a> Query<'a> {
         write_int(w, self.timeout);
     }
 
+    /// Reads a msgpack body any Serf version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'a>) -> Result<Self> {
         let mut m = Query::default();
         const DECL: &[&str] = &[
@@ -520,17 +564,23 @@ impl<'a> Query<'a> {
 pub struct QueryResponse<'a> {
     /// The query's time, by which the origin finds it.
     pub ltime: LamportTime,
+    /// The query's id.
     pub id: u32,
+    /// The answering node.
     pub from: GoString<'a>,
+    /// [`QUERY_FLAG_ACK`] for an ack.
     pub flags: u32,
+    /// The answer (`None` for an ack).
     pub payload: Option<Bytes<'a>>,
 }
 
 impl<'a> QueryResponse<'a> {
+    /// Whether this is an ack rather than an answer.
     pub fn ack(&self) -> bool {
         self.flags & QUERY_FLAG_ACK != 0
     }
 
+    /// Writes the msgpack body as Go encodes it (field order included).
     pub fn write(&self, w: &mut Writer<'_>) {
         w.map_header(5);
         w.key("Flags");
@@ -545,6 +595,7 @@ impl<'a> QueryResponse<'a> {
         w.opt_raw(self.payload.as_deref());
     }
 
+    /// Reads a msgpack body any Serf version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'a>) -> Result<Self> {
         let mut m = QueryResponse::default();
         const DECL: &[&str] = &["LTime", "ID", "From", "Flags", "Payload"];
@@ -566,21 +617,32 @@ impl<'a> QueryResponse<'a> {
 /// `serf.Member` as a node describes another in its answer to `_serf_conflict`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Member<'a> {
+    /// The member's name.
     pub name: GoString<'a>,
+    /// Its IP bytes.
     pub addr: Option<Bytes<'a>>,
+    /// Its port.
     pub port: u16,
+    /// Its tags.
     pub tags: Option<Tags<'a>>,
     /// 0 none, 1 alive, 2 leaving, 3 left, 4 failed (a Go `int`).
     pub status: GoInt,
+    /// Oldest memberlist protocol it understands.
     pub protocol_min: u8,
+    /// Newest memberlist protocol it understands.
     pub protocol_max: u8,
+    /// The memberlist protocol it speaks.
     pub protocol_cur: u8,
+    /// Oldest Serf protocol it understands.
     pub delegate_min: u8,
+    /// Newest Serf protocol it understands.
     pub delegate_max: u8,
+    /// The Serf protocol it speaks.
     pub delegate_cur: u8,
 }
 
 impl<'a> Member<'a> {
+    /// Writes the msgpack body as Go encodes it (field order included).
     pub fn write(&self, w: &mut Writer<'_>) {
         w.map_header(11);
         w.key("Addr");
@@ -610,6 +672,7 @@ impl<'a> Member<'a> {
         }
     }
 
+    /// Reads a msgpack body any Serf version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'a>) -> Result<Self> {
         let mut m = Member::default();
         const DECL: &[&str] = &[
@@ -654,12 +717,14 @@ pub struct KeyRequest<'a> {
 }
 
 impl<'a> KeyRequest<'a> {
+    /// Writes the msgpack body as Go encodes it (field order included).
     pub fn write(&self, w: &mut Writer<'_>) {
         w.map_header(1);
         w.key("Key");
         w.opt_raw(self.key.as_deref());
     }
 
+    /// Reads a msgpack body any Serf version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'a>) -> Result<Self> {
         let mut m = KeyRequest::default();
         read_struct(r, "key_request", &["Key"], |k, r| {
@@ -676,6 +741,7 @@ impl<'a> KeyRequest<'a> {
 /// `nodeKeyResponse`: one node's answer to a key-management query.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeyResponse<'a> {
+    /// Whether the node did what was asked.
     pub result: bool,
     /// Error or warning text.
     pub message: GoString<'a>,
@@ -686,6 +752,7 @@ pub struct KeyResponse<'a> {
 }
 
 impl<'a> KeyResponse<'a> {
+    /// Writes the msgpack body as Go encodes it (field order included).
     pub fn write(&self, w: &mut Writer<'_>) {
         w.map_header(4);
         w.key("Keys");
@@ -698,6 +765,7 @@ impl<'a> KeyResponse<'a> {
         w.bool(self.result);
     }
 
+    /// Reads a msgpack body any Serf version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'a>) -> Result<Self> {
         let mut m = KeyResponse::default();
         const DECL: &[&str] = &["Result", "Message", "Keys", "PrimaryKey"];
@@ -721,9 +789,11 @@ impl<'a> KeyResponse<'a> {
 /// Go's `net.UDPAddr` as the relay header carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UdpAddr<'a> {
+    /// The IP bytes.
     pub ip: Option<Bytes<'a>>,
     /// A Go `int`.
     pub port: GoInt,
+    /// The IPv6 zone (empty for IPv4).
     pub zone: GoString<'a>,
 }
 
@@ -756,7 +826,9 @@ impl<'a> UdpAddr<'a> {
 /// `messageRelay`: asks a node to forward `message` to `dest_addr` unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Relay<'a> {
+    /// Where to forward the message.
     pub dest_addr: UdpAddr<'a>,
+    /// The destination's node name.
     pub dest_name: GoString<'a>,
     /// Everything after the header (type byte + body; a query response from Go),
     /// which the relay sends on verbatim.
@@ -804,8 +876,11 @@ pub enum InternalQuery {
     Conflict,
     /// Payload: a [`SerfMessage::KeyRequest`]; answers a [`SerfMessage::KeyResponse`].
     InstallKey,
+    /// Payload: a key request; makes the key primary.
     UseKey,
+    /// Payload: a key request; removes the key.
     RemoveKey,
+    /// Payload: an empty key request; answers list the keys.
     ListKeys,
 }
 
@@ -813,6 +888,7 @@ pub enum InternalQuery {
 pub const INTERNAL_QUERY_PREFIX: &str = "_serf_";
 
 impl InternalQuery {
+    /// Every internal query.
     pub const ALL: [InternalQuery; 6] = [
         InternalQuery::Ping,
         InternalQuery::Conflict,
@@ -834,6 +910,7 @@ impl InternalQuery {
         }
     }
 
+    /// The internal query with this wire name, if it is one.
     pub fn from_name(name: &[u8]) -> Option<Self> {
         Self::ALL.into_iter().find(|q| q.name().as_bytes() == name)
     }
@@ -848,20 +925,30 @@ impl InternalQuery {
 /// user state, or the payload of an internal query or its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SerfMessage<'a> {
+    /// A leave intent.
     Leave(Leave<'a>),
+    /// A join intent.
     Join(Join<'a>),
+    /// Serf's push/pull state.
     PushPull(PushPull<'a>),
+    /// A user event.
     UserEvent(UserEvent<'a>),
+    /// A query.
     Query(Query<'a>),
+    /// An ack or answer to a query.
     QueryResponse(QueryResponse<'a>),
     /// `None` when the responder does not know the contested name (`06 c0`).
     ConflictResponse(Option<Member<'a>>),
+    /// A key query's payload.
     KeyRequest(KeyRequest<'a>),
+    /// A key query's answer.
     KeyResponse(KeyResponse<'a>),
+    /// A message to forward.
     Relay(Relay<'a>),
 }
 
 impl<'a> SerfMessage<'a> {
+    /// The type byte this message is sent with.
     pub fn message_type(&self) -> SerfMessageType {
         match self {
             SerfMessage::Leave(_) => SerfMessageType::Leave,
@@ -896,6 +983,7 @@ impl<'a> SerfMessage<'a> {
         }
     }
 
+    /// The message with its type byte, as Go sends it.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(64);
         self.encode(&mut v);

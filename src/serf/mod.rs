@@ -3,12 +3,20 @@
 //! meta, the network coordinate in ping acks, and its Lamport clocks. A pure codec like
 //! [`crate::wire`], written to produce exactly the bytes of `github.com/hashicorp/serf`
 //! (go-msgpack v2, old "raw" string spec) and to read what any Serf version sends.
+//!
+//! On top of the codec, [`layer`] is Serf's state machine (the node's delegate) and
+//! [`shell`] the running member: start one with [`Builder`] and use the [`Serf`]
+//! handle, its [`SerfEvents`] stream, [`QueryResponses`] and [`KeyManager`].
+
+#![warn(missing_docs)]
 
 pub mod buffers;
+pub mod builder;
 pub mod coalesce;
 pub mod consul;
 pub mod coordinate;
 pub mod json;
+pub mod key_manager;
 pub mod keyring_file;
 pub mod keys;
 pub mod lamport;
@@ -20,10 +28,13 @@ mod read;
 pub mod shell;
 pub mod snapshot;
 pub mod stats;
+pub mod streams;
 pub mod tags;
 pub mod vivaldi;
 
+pub use builder::Builder;
 pub use coordinate::Coordinate;
+pub use key_manager::KeyManager;
 pub use lamport::{LamportClock, LamportTime};
 pub use layer::{SerfConfig, SerfDelegate, SerfError, SerfEvent, SerfState};
 pub use member_state::{MemberEventKind, MemberStatus, SerfMember};
@@ -33,4 +44,5 @@ pub use messages::{
 };
 pub use query::{QueryParams, QueryResult};
 pub use shell::{KeyReport, Serf, ShellError};
+pub use streams::{QueryAnswer, QueryResponses, SerfEvents};
 pub use tags::{MetaForm, Tags};

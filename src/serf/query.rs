@@ -16,6 +16,7 @@ use crate::wire::GoString;
 
 /// Go's `QuerySizeLimit` and `QueryResponseSizeLimit` (encoded messages).
 pub const QUERY_SIZE_LIMIT: usize = 1024;
+/// Go's `QueryResponseSizeLimit`.
 pub const QUERY_RESPONSE_SIZE_LIMIT: usize = 1024;
 /// The most memory one compiled tag-filter expression may take (Go's RE2 bounds its
 /// programs too; Serf's filters are short anchors like `^web$`).
@@ -28,8 +29,10 @@ pub const QUERY_TIMEOUT_MULT: u32 = 16;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
     #[error("filter does not decode: {0}")]
+    /// A filter that does not decode.
     Malformed(String),
     #[error("tag filter expression {0:?} is not a valid regular expression")]
+    /// A tag filter whose expression does not compile.
     BadRegex(String),
 }
 
@@ -128,9 +131,13 @@ pub struct QueryResult {
 /// A query we sent and are collecting answers for.
 #[derive(Debug, Clone)]
 pub struct OpenQuery {
+    /// The query's id.
     pub id: u32,
+    /// The query's Lamport time (its key among our open queries).
     pub ltime: LamportTime,
+    /// When answers stop being collected.
     pub deadline: Time,
+    /// The answers so far.
     pub result: QueryResult,
     /// Duplicate answers (relayed copies) ignored.
     pub duplicates: u64,
@@ -162,14 +169,21 @@ impl OpenQuery {
 /// A query we received and may answer once before its deadline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Responder {
+    /// The query's Lamport time.
     pub ltime: LamportTime,
+    /// The query's id.
     pub id: u32,
     /// Where answers go (the origin's advertised address) and the origin's name.
     pub to: Option<SocketAddr>,
+    /// The origin's node name.
     pub source_node: String,
+    /// How many other members also relay each answer.
     pub relay_factor: u8,
+    /// The timeout the origin gave.
     pub timeout: Duration,
+    /// When answering stops making sense.
     pub deadline: Option<Time>,
+    /// Whether we answered (only once is allowed).
     pub responded: bool,
 }
 
@@ -177,14 +191,19 @@ pub struct Responder {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RespondError {
     #[error("no running query with id {0}")]
+    /// No query with that id is waiting for our answer.
     Unknown(u32),
     #[error("response already sent")]
+    /// We answered already.
     AlreadySent,
     #[error("response is past the deadline")]
+    /// The origin stopped listening.
     PastDeadline,
     #[error("response exceeds limit of {QUERY_RESPONSE_SIZE_LIMIT} bytes")]
+    /// The encoded answer exceeds Go's `QueryResponseSizeLimit`.
     TooLarge,
     #[error("query origin has no usable address")]
+    /// The origin did not give an address we can send to.
     NoAddress,
 }
 

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::key_manager::KeyManager;
 use super::keys::{self, KeyAnswer};
 use super::lamport::LamportTime;
 use super::layer::{
@@ -17,7 +18,8 @@ use super::messages::InternalQuery;
 use super::query::{QueryParams, QueryResult};
 use super::snapshot::{Snapshot, SnapshotError};
 use super::stats::SerfDiagnostic;
-use crate::node::{Config, Diagnostic, Memberlist, RuntimeError};
+use super::streams::{QueryResponses, SerfEvents};
+use crate::node::{Config, Diagnostic, Memberlist, NodeError, RuntimeError};
 use crate::wire::SecretKey;
 use rand::seq::SliceRandom;
 use tokio::sync::Notify;
@@ -27,22 +29,31 @@ pub const LEAVE_PROPAGATE_DELAY: Duration = Duration::from_secs(1);
 /// Go's `BroadcastTimeout`: how long a tag update waits for its alive message to be
 /// gossiped before reporting a timeout.
 pub const BROADCAST_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often the shell looks for events and finished queries.
-const POLL: Duration = Duration::from_millis(20);
+/// How often the shell looks for a query's new answers: the layer does not wake
+/// the shell for answers, and a query lasts seconds.
+pub(super) const POLL: Duration = Duration::from_millis(20);
 
 /// Why the running Serf member could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum ShellError {
     #[error(transparent)]
+    /// The member underneath refused or is gone.
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
+    /// The Serf layer refused (event or query too large, not running…).
     Serf(#[from] SerfError),
     #[error("tags: {0}")]
+    /// The tags do not fit node meta.
     Tags(String),
     #[error(transparent)]
+    /// The snapshot could not be opened or read.
     Snapshot(#[from] SnapshotError),
     #[error("timed out waiting for the leave intent to be sent")]
+    /// Our leave intent was still queued at the deadline.
     LeaveTimeout,
+    /// A key query that not every member answered with success.
+    #[error("{0}")]
+    Keys(KeyReport),
 }
 
 /// Every node's answer to one key query, as `serf keys` reports it.
@@ -50,6 +61,7 @@ pub enum ShellError {
 pub struct KeyReport {
     /// Live members when the query was sent: how many answers were expected.
     pub members: usize,
+    /// Each answering node's answer.
     pub answers: Vec<(String, KeyAnswer)>,
 }
 
@@ -62,6 +74,45 @@ impl KeyReport {
     /// Go's rule: every member answered, and every answer is a success.
     pub fn ok(&self) -> bool {
         self.answers.len() >= self.members && self.failures().next().is_none()
+    }
+
+    /// For a list query: each key (base64) and how many members hold it.
+    pub fn keys(&self) -> BTreeMap<String, usize> {
+        let mut count = BTreeMap::new();
+        for (_, answer) in &self.answers {
+            for key in answer.keys.iter().flatten() {
+                *count.entry(key.clone()).or_insert(0) += 1;
+            }
+        }
+        count
+    }
+
+    /// For a list query: each primary key (base64) and how many members use it.
+    /// More than one entry means a rotation is under way (or stuck).
+    pub fn primary_keys(&self) -> BTreeMap<String, usize> {
+        let mut count = BTreeMap::new();
+        for (_, answer) in &self.answers {
+            if !answer.primary_key.is_empty() {
+                *count.entry(answer.primary_key.clone()).or_insert(0) += 1;
+            }
+        }
+        count
+    }
+}
+
+impl std::fmt::Display for KeyReport {
+    /// What `serf keys` says on failure: who answered, and each failure's message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "key query answered by {} of {} members",
+            self.answers.len(),
+            self.members
+        )?;
+        for (node, answer) in self.failures() {
+            write!(f, "; {node}: {}", answer.message)?;
+        }
+        Ok(())
     }
 }
 
@@ -107,6 +158,7 @@ impl Serf {
         &self.node
     }
 
+    /// The address we advertise.
     pub fn local_addr(&self) -> SocketAddr {
         self.node.local_addr()
     }
@@ -148,6 +200,9 @@ impl Serf {
         Ok((previous.len(), None))
     }
 
+    /// Sends a user event to every member (Go's `UserEvent`); we deliver it too.
+    /// With `coalesce`, members that coalesce keep only the latest of a burst.
+    /// Returns the event's Lamport time.
     pub async fn user_event(
         &self,
         name: String,
@@ -190,6 +245,22 @@ impl Serf {
         payload: Vec<u8>,
         params: QueryParams,
     ) -> Result<QueryResult, ShellError> {
+        Ok(self
+            .query_stream(name, payload, params)
+            .await?
+            .finish()
+            .await)
+    }
+
+    /// Sends a query (Go's `Serf.Query`) and returns its answers as they arrive:
+    /// every node's ack (when `params.request_ack`) and response, once each, until
+    /// the deadline (`params.timeout`, or Serf's default for the cluster's size).
+    pub async fn query_stream(
+        &self,
+        name: String,
+        payload: Vec<u8>,
+        params: QueryParams,
+    ) -> Result<QueryResponses, ShellError> {
         let (ltime, id, wait) = self
             .node
             .with(move |m, now| {
@@ -197,19 +268,11 @@ impl Serf {
                     .map(|(l, i, deadline)| (l, i, deadline.saturating_since(now)))
             })
             .await??;
-        tokio::time::sleep(wait).await;
-        loop {
-            if let Some(r) = self
-                .node
-                .with(move |m, _| m.delegate_mut().take_query(ltime, id))
-                .await?
-            {
-                return Ok(r);
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        Ok(QueryResponses::follow(self.clone(), ltime, id, wait))
     }
 
+    /// Answers query `(ltime, id)` from a [`SerfEvent::Query`], once, before its
+    /// deadline.
     pub async fn respond(
         &self,
         ltime: LamportTime,
@@ -279,6 +342,8 @@ impl Serf {
         Ok(self.node.with(|m, _| m.delegate().state()).await?)
     }
 
+    /// Go's `Members`: every member Serf knows, ourselves included, with tags and
+    /// status; left and failed members stay listed until reaped.
     pub async fn members(&self) -> Result<Vec<SerfMember>, ShellError> {
         Ok(self
             .node
@@ -310,8 +375,49 @@ impl Serf {
         Ok(())
     }
 
+    /// Our own entry (Go's `LocalMember`): name, address, tags, status.
+    pub async fn local_member(&self) -> Result<SerfMember, ShellError> {
+        let me = self
+            .node
+            .with(|m, _| {
+                let name = &m.local_member().name;
+                m.delegate()
+                    .member(name)
+                    .cloned()
+                    .ok_or_else(|| name.clone())
+            })
+            .await?;
+        // The layer learns of us from the node's own first alive, inside start.
+        me.map_err(|name| RuntimeError::Node(NodeError::UnknownMember(name)).into())
+    }
+
+    /// Go's `NumNodes`: how many members [`Self::members`] lists.
+    pub async fn num_members(&self) -> Result<usize, ShellError> {
+        Ok(self
+            .node
+            .with(|m, _| m.delegate().members().count())
+            .await?)
+    }
+
+    /// The member's events as a stream. Spawns the task that feeds it; the events
+    /// it takes no longer come out of [`Self::events`].
+    pub fn event_stream(&self) -> SerfEvents {
+        SerfEvents::follow(self.clone())
+    }
+
+    /// Go's `KeyManager`: rotates the gossip key on every member through Serf's key
+    /// queries.
+    pub fn key_manager(&self) -> KeyManager {
+        KeyManager::new(self.clone())
+    }
+
+    /// Stops the member without leaving (Go's `Shutdown`); call [`Self::leave`]
+    /// first to let the others know. Ends the event streams.
     pub async fn shutdown(&self) -> Result<(), ShellError> {
-        Ok(self.node.shutdown().await?)
+        self.node.shutdown().await?;
+        // Wakes an event stream's task, which then finds the member gone and ends.
+        self.ready.notify_waiters();
+        Ok(())
     }
 }
 

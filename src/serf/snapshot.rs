@@ -47,8 +47,11 @@ pub struct SnapshotError {
 pub struct Recovered {
     /// Members alive when the log ends, by name: where to rejoin.
     pub alive: BTreeMap<String, String>,
+    /// The member clock when the log ends.
     pub clock: LamportTime,
+    /// The user-event clock when the log ends.
     pub event_clock: LamportTime,
+    /// The query clock when the log ends.
     pub query_clock: LamportTime,
     /// Lines that were not understood, for the caller to report.
     pub warnings: Vec<String>,
@@ -209,6 +212,7 @@ impl Snapshot {
         self.append(&format!("clock: {}\n", seen.0))
     }
 
+    /// Records a user event's time (only a later one is written).
     pub fn user_event(&mut self, ltime: LamportTime) -> Result<(), SnapshotError> {
         if self.leaving || ltime <= self.state.event_clock {
             return Ok(());
@@ -217,6 +221,7 @@ impl Snapshot {
         self.append(&format!("event-clock: {}\n", ltime.0))
     }
 
+    /// Records a query's time (only a later one is written).
     pub fn query(&mut self, ltime: LamportTime) -> Result<(), SnapshotError> {
         if self.leaving || ltime <= self.state.query_clock {
             return Ok(());

@@ -8,6 +8,7 @@ use std::fmt;
 const MAX_DIAGNOSTICS: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a Serf counter counts.
 pub enum SerfCounter {
     /// Serf messages with an unknown type byte.
     UnknownMessages,
@@ -32,6 +33,7 @@ pub enum SerfCounter {
 }
 
 impl SerfCounter {
+    /// Every counter, in report order.
     pub const ALL: [SerfCounter; 10] = [
         SerfCounter::UnknownMessages,
         SerfCounter::BadMessages,
@@ -45,6 +47,7 @@ impl SerfCounter {
         SerfCounter::SnapshotErrors,
     ];
 
+    /// The counter's name in reports (snake case, `serf_` first).
     pub fn name(self) -> &'static str {
         match self {
             SerfCounter::UnknownMessages => "serf_unknown_messages",
@@ -64,7 +67,9 @@ impl SerfCounter {
 /// One explanation: which counter moved and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SerfDiagnostic {
+    /// Which counter moved.
     pub counter: SerfCounter,
+    /// What happened, in words, for a log line.
     pub detail: String,
 }
 
@@ -75,12 +80,15 @@ impl fmt::Display for SerfDiagnostic {
 }
 
 #[derive(Debug, Default, Clone)]
+/// Counts of bad or refused Serf input and the explanations not yet reported (a
+/// bounded queue, so a flood cannot take the memory).
 pub struct SerfStats {
     counts: [u64; SerfCounter::ALL.len()],
     pending: VecDeque<SerfDiagnostic>,
 }
 
 impl SerfStats {
+    /// Counts one event; the explanation is only built if it will be kept.
     pub fn count(&mut self, counter: SerfCounter, detail: impl FnOnce() -> String) {
         self.counts[counter as usize] += 1;
         if self.pending.len() < MAX_DIAGNOSTICS {
@@ -91,10 +99,12 @@ impl SerfStats {
         }
     }
 
+    /// How many times `counter` moved.
     pub fn get(&self, counter: SerfCounter) -> u64 {
         self.counts[counter as usize]
     }
 
+    /// Every counter and its count.
     pub fn all(&self) -> impl Iterator<Item = (SerfCounter, u64)> + '_ {
         SerfCounter::ALL.iter().map(|&c| (c, self.get(c)))
     }

@@ -33,6 +33,7 @@ pub enum MetaForm {
 pub struct Tags<'a>(pub BTreeMap<GoString<'a>, GoString<'a>>);
 
 impl<'a> Tags<'a> {
+    /// No tags.
     pub fn new() -> Self {
         Self::default()
     }
@@ -42,18 +43,22 @@ impl<'a> Tags<'a> {
         self.0.insert(key.into(), value.into());
     }
 
+    /// The value of tag `key`.
     pub fn get(&self, key: &str) -> Option<&GoString<'a>> {
         self.0.get(key.as_bytes())
     }
 
+    /// How many tags.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// Tags in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&GoString<'a>, &GoString<'a>)> {
         self.0.iter()
     }

@@ -35,12 +35,16 @@ const MAX_RTT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum VivaldiError {
     #[error("round trip {0:?} outside 0..=10s")]
+    /// The round trip is negative or implausibly long.
     BadRtt(Duration),
     #[error("peer coordinate has {0} dimensions, not {DIMENSIONALITY}")]
+    /// The peer's coordinate has another dimensionality.
     Dimension(usize),
     #[error("peer coordinate is not finite")]
+    /// The peer's coordinate holds NaN or infinity.
     NotFinite,
     #[error("update made our coordinate invalid; reset to the origin")]
+    /// Our coordinate went bad and was reset.
     Reset,
 }
 
@@ -175,6 +179,7 @@ pub struct Vivaldi {
 }
 
 impl Vivaldi {
+    /// A coordinate at the origin; `rng` nudges points that coincide apart.
     pub fn new(rng: StdRng) -> Self {
         Vivaldi {
             coord: Point::origin(),

@@ -62,6 +62,7 @@ pub fn encode_chunks<P: AsRef<[u8]>>(parts: &[P]) -> Result<Vec<Vec<u8>>> {
 /// The parts of a compound body (the bytes after the type byte).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parts<'a> {
+    /// Each complete part, in order (type byte + body).
     pub parts: Vec<&'a [u8]>,
     /// Parts announced but cut off by the end of the packet.
     pub truncated: usize,

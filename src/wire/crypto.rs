@@ -15,7 +15,9 @@ use base64::Engine as _;
 
 use super::error::{Result, WireError};
 
+/// AES-GCM nonce length, written in front of every ciphertext.
 pub const NONCE_SIZE: usize = 12;
+/// AES-GCM authentication tag length, after every ciphertext.
 pub const TAG_SIZE: usize = 16;
 const BLOCK_SIZE: usize = 16;
 
@@ -85,6 +87,7 @@ pub struct SecretKey {
 }
 
 impl SecretKey {
+    /// A key from its raw bytes: 16, 24 or 32 for AES-128, -192 or -256.
     pub fn new(bytes: &[u8]) -> Result<Self> {
         let cipher = match bytes.len() {
             16 => Cipher::Aes128(Box::new(
@@ -113,10 +116,12 @@ impl SecretKey {
         SecretKey::new(&bytes)
     }
 
+    /// The key in standard base64, as `serf keygen` prints it.
     pub fn to_base64(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(&self.bytes)
     }
 
+    /// The raw key bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }

@@ -13,23 +13,41 @@ pub enum WireError {
     Truncated(&'static str),
     /// A msgpack marker that cannot stand where it was found.
     #[error("unexpected msgpack marker 0x{marker:02x} for {context}")]
-    UnexpectedMarker { marker: u8, context: &'static str },
+    UnexpectedMarker {
+        /// The marker byte.
+        marker: u8,
+        /// What was being read.
+        context: &'static str,
+    },
     /// An integer that does not fit the Go field it is decoded into.
     #[error("integer {value} overflows field {field}")]
-    IntegerOverflow { value: i128, field: &'static str },
+    IntegerOverflow {
+        /// The decoded number.
+        value: i128,
+        /// The field it was meant for.
+        field: &'static str,
+    },
     /// A message type byte the Go library does not define (or not in this position).
     #[error("unknown message type {0}")]
     UnknownMessageType(u8),
     /// A length, count or size above a limit the Go library enforces.
     #[error("{what} ({value}) exceeds limit {limit}")]
     LimitExceeded {
+        /// What was counted.
         what: &'static str,
+        /// How much the input announced or held.
         value: u64,
+        /// The most allowed.
         limit: u64,
     },
     /// The packet's CRC-32 did not match its contents.
     #[error("invalid checksum: expected {expected:08x}, computed {computed:08x}")]
-    BadChecksum { expected: u32, computed: u32 },
+    BadChecksum {
+        /// The CRC the packet carries.
+        expected: u32,
+        /// The CRC of what it carries.
+        computed: u32,
+    },
     /// A struct's map key that is empty (or nil): go-msgpack fails on it.
     #[error("empty struct field name in msgpack map")]
     EmptyMapKey,
@@ -44,7 +62,12 @@ pub enum WireError {
     LabelTooLong(usize),
     /// The label on the wire differs from the configured one.
     #[error("label mismatch: got {got:?}, expected {expected:?}")]
-    LabelMismatch { got: String, expected: String },
+    LabelMismatch {
+        /// The label on the wire.
+        got: String,
+        /// The configured one.
+        expected: String,
+    },
     /// The encryption version byte is not 0 or 1.
     #[error("unsupported encryption version {0}")]
     UnsupportedEncryptionVersion(u8),
@@ -81,7 +104,12 @@ pub enum WireError {
     TagsTooLarge(usize),
     /// A field holds a value the protocol does not allow (e.g. node state 7).
     #[error("invalid value for {field}: {detail}")]
-    InvalidValue { field: &'static str, detail: String },
+    InvalidValue {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with its value.
+        detail: String,
+    },
 }
 
 /// Result alias for codec operations.

@@ -9,14 +9,17 @@ use std::fmt;
 pub struct GoString<'a>(pub Cow<'a, [u8]>);
 
 impl<'a> GoString<'a> {
+    /// The bytes exactly as on the wire.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
+    /// Whether it is the empty string.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// Its length in bytes.
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -26,10 +29,12 @@ impl<'a> GoString<'a> {
         String::from_utf8_lossy(&self.0)
     }
 
+    /// A copy that no longer borrows the input.
     pub fn into_owned(self) -> GoString<'static> {
         GoString(Cow::Owned(self.0.into_owned()))
     }
 
+    /// A string borrowing `bytes`.
     pub fn borrowed(bytes: &'a [u8]) -> Self {
         GoString(Cow::Borrowed(bytes))
     }

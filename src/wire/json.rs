@@ -32,47 +32,57 @@ fn s(text: &GoString<'_>) -> Value {
     Value::String(text.to_str_lossy().into_owned())
 }
 
+/// A ping under Go's field names.
 pub fn ping(m: &Ping<'_>) -> Value {
     json!({"SeqNo": m.seq_no, "Node": s(&m.node), "SourceAddr": eb(&m.source_addr),
            "SourcePort": m.source_port, "SourceNode": s(&m.source_node)})
 }
 
+/// An indirect ping request under Go's field names.
 pub fn indirect_ping(m: &IndirectPingReq<'_>) -> Value {
     json!({"SeqNo": m.seq_no, "Target": ob(&m.target), "Port": m.port, "Node": s(&m.node),
            "Nack": m.nack, "SourceAddr": eb(&m.source_addr), "SourcePort": m.source_port,
            "SourceNode": s(&m.source_node)})
 }
 
+/// An ack under Go's field names (payload in base64).
 pub fn ack(m: &AckResp<'_>) -> Value {
     json!({"SeqNo": m.seq_no, "Payload": ob(&m.payload)})
 }
 
+/// A nack under Go's field names.
 pub fn nack(m: &NackResp) -> Value {
     json!({"SeqNo": m.seq_no})
 }
 
+/// A suspect or dead message under Go's field names.
 pub fn accusation(m: &Accusation<'_>) -> Value {
     json!({"Incarnation": m.incarnation, "Node": s(&m.node), "From": s(&m.from)})
 }
 
+/// An alive message under Go's field names.
 pub fn alive(m: &Alive<'_>) -> Value {
     json!({"Incarnation": m.incarnation, "Node": s(&m.node), "Addr": ob(&m.addr), "Port": m.port,
            "Meta": ob(&m.meta), "Vsn": ob(&m.vsn)})
 }
 
+/// A stream error reply under Go's field names.
 pub fn err(m: &ErrResp<'_>) -> Value {
     json!({"Error": s(&m.error)})
 }
 
+/// A push/pull header under Go's field names.
 pub fn push_pull_header(m: &PushPullHeader) -> Value {
     json!({"Nodes": m.nodes.value, "UserStateLen": m.user_state_len.value, "Join": m.join})
 }
 
+/// One push/pull member under Go's field names.
 pub fn push_node_state(m: &PushNodeState<'_>) -> Value {
     json!({"Name": s(&m.name), "Addr": ob(&m.addr), "Port": m.port, "Meta": ob(&m.meta),
            "Incarnation": m.incarnation, "State": m.state.to_int(), "Vsn": ob(&m.vsn)})
 }
 
+/// A reliable user message header under Go's field names.
 pub fn user_msg_header(m: &UserMsgHeader) -> Value {
     json!({"UserMsgLen": m.user_msg_len.value})
 }

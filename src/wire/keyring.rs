@@ -14,6 +14,7 @@ pub struct Keyring {
 }
 
 impl Keyring {
+    /// A ring holding one key, the primary.
     pub fn new(primary: SecretKey) -> Self {
         Keyring {
             keys: vec![primary],
@@ -68,18 +69,22 @@ impl Keyring {
             })
     }
 
+    /// The key that encrypts.
     pub fn primary(&self) -> &SecretKey {
         &self.keys[0]
     }
 
+    /// Every key, primary first.
     pub fn keys(&self) -> &[SecretKey] {
         &self.keys
     }
 
+    /// How many keys.
     pub fn len(&self) -> usize {
         self.keys.len()
     }
 
+    /// Always false: a keyring holds at least its primary key.
     pub fn is_empty(&self) -> bool {
         false
     }

@@ -35,6 +35,7 @@ impl Label {
         }
     }
 
+    /// The label's bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }

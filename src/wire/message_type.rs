@@ -6,19 +6,33 @@ use super::error::WireError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum MessageType {
+    /// A direct probe.
     Ping = 0,
+    /// A request to probe another node for us.
     IndirectPing = 1,
+    /// The answer to a probe.
     AckResp = 2,
+    /// A node is suspected of having failed.
     Suspect = 3,
+    /// A node is alive (join, refutation, meta update).
     Alive = 4,
+    /// A node is dead, or left when it says so itself.
     Dead = 5,
+    /// A full-state exchange (stream only).
     PushPull = 6,
+    /// Several messages in one packet.
     Compound = 7,
+    /// An application message.
     User = 8,
+    /// An LZW-compressed message.
     Compress = 9,
+    /// An encrypted stream frame (packets are encrypted without a type byte).
     Encrypt = 10,
+    /// A relay could not reach the target of an indirect probe.
     NackResp = 11,
+    /// A CRC-32 over the rest of the packet.
     HasCrc = 12,
+    /// A stream peer's error.
     Err = 13,
     /// Chosen by Go so that it can never collide with a message type or an
     /// encryption version byte.

@@ -76,12 +76,15 @@ macro_rules! owned {
 /// `ping` (type 0): a direct probe.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Ping<'a> {
+    /// Sequence number the ack echoes.
     pub seq_no: u32,
     /// The intended recipient; a node drops a ping addressed to another name.
     pub node: GoString<'a>,
     /// Where to send the ack (omitempty).
     pub source_addr: Bytes<'a>,
+    /// Where to send the ack: port.
     pub source_port: u16,
+    /// The sender's name.
     pub source_node: GoString<'a>,
 }
 owned!(Ping {
@@ -93,6 +96,7 @@ owned!(Ping {
 });
 
 impl<'a> Ping<'a> {
+    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut w = Writer::new(out);
         let n = 2
@@ -118,6 +122,7 @@ impl<'a> Ping<'a> {
         }
     }
 
+    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'a>) -> Result<Self> {
         let mut m = Ping {
             source_addr: empty(),
@@ -142,14 +147,21 @@ impl<'a> Ping<'a> {
 /// `indirectPingReq` (type 1): asks a relay to probe `target` for us.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IndirectPingReq<'a> {
+    /// Sequence number the ack (or nack) echoes.
     pub seq_no: u32,
+    /// The target's IP bytes.
     pub target: Option<Bytes<'a>>,
+    /// The target's port.
     pub port: u16,
+    /// The target's name.
     pub node: GoString<'a>,
     /// The requester wants a nack if the target does not answer (protocol ≥ 4).
     pub nack: bool,
+    /// The requester's IP, where the ack goes.
     pub source_addr: Bytes<'a>,
+    /// The requester's port.
     pub source_port: u16,
+    /// The requester's name.
     pub source_node: GoString<'a>,
 }
 owned!(IndirectPingReq {
@@ -164,6 +176,7 @@ owned!(IndirectPingReq {
 });
 
 impl<'a> IndirectPingReq<'a> {
+    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut w = Writer::new(out);
         let n = 5
@@ -195,6 +208,7 @@ impl<'a> IndirectPingReq<'a> {
         w.opt_raw(self.target.as_deref());
     }
 
+    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'a>) -> Result<Self> {
         let mut m = IndirectPingReq {
             source_addr: empty(),
@@ -233,7 +247,9 @@ impl<'a> IndirectPingReq<'a> {
 /// `ackResp` (type 2): the answer to a ping, with the ping delegate's payload.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AckResp<'a> {
+    /// Sequence number of the ping answered.
     pub seq_no: u32,
+    /// The ping delegate's payload (Serf's coordinate).
     pub payload: Option<Bytes<'a>>,
 }
 owned!(AckResp {
@@ -242,6 +258,7 @@ owned!(AckResp {
 });
 
 impl<'a> AckResp<'a> {
+    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut w = Writer::new(out);
         w.map_header(2);
@@ -251,6 +268,7 @@ impl<'a> AckResp<'a> {
         w.uint(self.seq_no as u64);
     }
 
+    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'a>) -> Result<Self> {
         let mut m = AckResp::default();
         read_struct(r, "ack_resp", &["SeqNo", "Payload"], |k, r| {
@@ -268,10 +286,12 @@ impl<'a> AckResp<'a> {
 /// `nackResp` (type 11): a relay could not reach the target of an indirect ping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct NackResp {
+    /// Sequence number of the indirect ping answered.
     pub seq_no: u32,
 }
 
 impl NackResp {
+    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut w = Writer::new(out);
         w.map_header(1);
@@ -279,6 +299,7 @@ impl NackResp {
         w.uint(self.seq_no as u64);
     }
 
+    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'_>) -> Result<Self> {
         let mut m = NackResp::default();
         read_struct(r, "nack_resp", &["SeqNo"], |k, r| {
@@ -295,11 +316,13 @@ impl NackResp {
 /// `errResp` (type 13): a stream peer's error text.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ErrResp<'a> {
+    /// What went wrong, in the peer's words.
     pub error: GoString<'a>,
 }
 owned!(ErrResp { error: str });
 
 impl<'a> ErrResp<'a> {
+    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut w = Writer::new(out);
         w.map_header(1);
@@ -307,6 +330,7 @@ impl<'a> ErrResp<'a> {
         w.raw(self.error.as_bytes());
     }
 
+    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'a>) -> Result<Self> {
         let mut m = ErrResp::default();
         read_struct(r, "err", &["Error"], |k, r| {
@@ -324,8 +348,11 @@ impl<'a> ErrResp<'a> {
 /// A `dead` whose `from` equals `node` is a graceful leave.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Accusation<'a> {
+    /// The accused node's incarnation the accusation holds against it.
     pub incarnation: u32,
+    /// The accused node.
     pub node: GoString<'a>,
+    /// The accuser.
     pub from: GoString<'a>,
 }
 owned!(Accusation {
@@ -335,6 +362,7 @@ owned!(Accusation {
 });
 
 impl<'a> Accusation<'a> {
+    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut w = Writer::new(out);
         w.map_header(3);
@@ -346,6 +374,8 @@ impl<'a> Accusation<'a> {
         w.raw(self.node.as_bytes());
     }
 
+    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
+    /// Reads the body; `ctx` names the message (`suspect` or `dead`) in errors.
     pub fn read(r: &mut Reader<'a>, ctx: &'static str) -> Result<Self> {
         let mut m = Accusation::default();
         read_struct(r, ctx, &["Incarnation", "Node", "From"], |k, r| {
@@ -364,11 +394,15 @@ impl<'a> Accusation<'a> {
 /// `alive` (type 4): a node announces (or refutes with) an incarnation.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Alive<'a> {
+    /// The node's incarnation: higher wins.
     pub incarnation: u32,
+    /// The node's name.
     pub node: GoString<'a>,
     /// The IP, 4 or 16 bytes as the sender's `net.IP` held it.
     pub addr: Option<Bytes<'a>>,
+    /// Its gossip port.
     pub port: u16,
+    /// Its node meta (at most 512 bytes).
     pub meta: Option<Bytes<'a>>,
     /// `[pmin, pmax, pcur, dmin, dmax, dcur]`.
     pub vsn: Option<Bytes<'a>>,
@@ -383,6 +417,7 @@ owned!(Alive {
 });
 
 impl<'a> Alive<'a> {
+    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut w = Writer::new(out);
         w.map_header(6);
@@ -400,6 +435,7 @@ impl<'a> Alive<'a> {
         w.opt_raw(self.vsn.as_deref());
     }
 
+    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'a>) -> Result<Self> {
         let mut m = Alive::default();
         const DECL: &[&str] = &["Incarnation", "Node", "Addr", "Port", "Meta", "Vsn"];
@@ -424,11 +460,14 @@ impl<'a> Alive<'a> {
 /// ones. Encoding always uses v2's form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GoInt {
+    /// The number.
     pub value: i64,
+    /// The marker family it came in.
     pub marker: IntMarker,
 }
 
 impl GoInt {
+    /// A value to encode (go-msgpack v2 markers).
     pub fn new(value: i64) -> Self {
         GoInt {
             value,
@@ -451,13 +490,16 @@ pub(crate) fn go_int(r: &mut Reader<'_>, ctx: &'static str) -> Result<GoInt> {
 /// The header of a push/pull state exchange (type 6, TCP only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PushPullHeader {
+    /// How many members follow.
     pub nodes: GoInt,
+    /// Bytes of the delegate's state after the members.
     pub user_state_len: GoInt,
     /// True for the join exchange, false for periodic anti-entropy.
     pub join: bool,
 }
 
 impl PushPullHeader {
+    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut w = Writer::new(out);
         w.map_header(3);
@@ -469,6 +511,7 @@ impl PushPullHeader {
         w.int(self.user_state_len.value);
     }
 
+    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'_>) -> Result<Self> {
         let mut m = PushPullHeader::default();
         read_struct(
@@ -492,15 +535,20 @@ impl PushPullHeader {
 /// A member's state as carried in push/pull (`NodeStateType`, a Go `int`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NodeState {
+    /// Go's 0.
     Alive,
+    /// Go's 1.
     Suspect,
+    /// Go's 2.
     Dead,
+    /// Go's 3.
     Left,
     /// Any other number: Go's decoder takes it, so we keep it to report it.
     Other(i64),
 }
 
 impl NodeState {
+    /// The number Go sends.
     pub fn to_int(self) -> i64 {
         match self {
             NodeState::Alive => 0,
@@ -511,6 +559,7 @@ impl NodeState {
         }
     }
 
+    /// The state a number stands for.
     pub fn from_int(v: i64) -> Self {
         match v {
             0 => NodeState::Alive,
@@ -521,6 +570,7 @@ impl NodeState {
         }
     }
 
+    /// Go's lower-case name (`alive` …; `unknown` for a number Go never assigns).
     pub fn name(self) -> &'static str {
         match self {
             NodeState::Alive => "alive",
@@ -535,12 +585,19 @@ impl NodeState {
 /// One member in a push/pull exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushNodeState<'a> {
+    /// The member's name.
     pub name: GoString<'a>,
+    /// Its IP bytes.
     pub addr: Option<Bytes<'a>>,
+    /// Its port.
     pub port: u16,
+    /// Its node meta.
     pub meta: Option<Bytes<'a>>,
+    /// Its incarnation.
     pub incarnation: u32,
+    /// Its state as the sender believes it.
     pub state: NodeState,
+    /// Its version vector.
     pub vsn: Option<Bytes<'a>>,
 }
 owned!(PushNodeState {
@@ -568,6 +625,7 @@ impl Default for PushNodeState<'_> {
 }
 
 impl<'a> PushNodeState<'a> {
+    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut w = Writer::new(out);
         w.map_header(7);
@@ -587,6 +645,7 @@ impl<'a> PushNodeState<'a> {
         w.opt_raw(self.vsn.as_deref());
     }
 
+    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'a>) -> Result<Self> {
         let mut m = PushNodeState::default();
         const DECL: &[&str] = &[
@@ -618,10 +677,12 @@ impl<'a> PushNodeState<'a> {
 /// The header of a reliable (TCP) user message (type 8 on a stream).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct UserMsgHeader {
+    /// Bytes of the user message after the header.
     pub user_msg_len: GoInt,
 }
 
 impl UserMsgHeader {
+    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut w = Writer::new(out);
         w.map_header(1);
@@ -629,6 +690,7 @@ impl UserMsgHeader {
         w.int(self.user_msg_len.value);
     }
 
+    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'_>) -> Result<Self> {
         let mut m = UserMsgHeader::default();
         read_struct(r, "user", &["UserMsgLen"], |k, r| {
@@ -645,11 +707,14 @@ impl UserMsgHeader {
 /// The body of a `compress` message (type 9): `Algo` 0 is LZW, the only one.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Compress<'a> {
+    /// The algorithm (0: LZW).
     pub algo: u8,
+    /// The compressed message (type byte + body).
     pub buf: Option<Bytes<'a>>,
 }
 
 impl<'a> Compress<'a> {
+    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut w = Writer::new(out);
         w.map_header(2);
@@ -659,6 +724,7 @@ impl<'a> Compress<'a> {
         w.opt_raw(self.buf.as_deref());
     }
 
+    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
     pub fn read(r: &mut Reader<'a>) -> Result<Self> {
         let mut m = Compress::default();
         read_struct(r, "compress", &["Algo", "Buf"], |k, r| {
@@ -677,19 +743,28 @@ impl<'a> Compress<'a> {
 /// the reply on a stream: everything but the wrappers and the stream-only bodies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message<'a> {
+    /// `ping`.
     Ping(Ping<'a>),
+    /// `indirectPingReq`.
     IndirectPing(IndirectPingReq<'a>),
+    /// `ackResp`.
     AckResp(AckResp<'a>),
+    /// `nackResp`.
     NackResp(NackResp),
+    /// `suspect`.
     Suspect(Accusation<'a>),
+    /// `alive`.
     Alive(Alive<'a>),
+    /// `dead`.
     Dead(Accusation<'a>),
     /// A UDP user message: the bytes after the type byte, verbatim.
     User(Bytes<'a>),
+    /// `errResp`.
     Err(ErrResp<'a>),
 }
 
 impl<'a> Message<'a> {
+    /// The type byte it travels with.
     pub fn message_type(&self) -> MessageType {
         match self {
             Message::Ping(_) => MessageType::Ping,
@@ -748,6 +823,7 @@ impl<'a> Message<'a> {
         })
     }
 
+    /// A copy that no longer borrows the input.
     pub fn into_owned(self) -> Message<'static> {
         match self {
             Message::Ping(m) => Message::Ping(m.into_owned()),

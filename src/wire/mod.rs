@@ -1,6 +1,8 @@
 //! The memberlist codec: messages, compound packets, LZW, AES-GCM, labels, CRC and
 //! the TCP stream framing. No I/O happens here.
 
+#![warn(missing_docs)]
+
 pub mod compound;
 pub mod crc;
 pub mod crypto;

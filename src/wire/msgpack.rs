@@ -35,6 +35,7 @@ pub struct Writer<'o> {
 }
 
 impl<'o> Writer<'o> {
+    /// A writer appending to `out`.
     pub fn new(out: &'o mut Vec<u8>) -> Self {
         Writer { out }
     }
@@ -75,6 +76,7 @@ impl<'o> Writer<'o> {
         }
     }
 
+    /// A msgpack bool.
     pub fn bool(&mut self, v: bool) {
         self.out.push(if v { 0xc3 } else { 0xc2 });
     }
@@ -176,6 +178,7 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader at the start of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
@@ -384,6 +387,7 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// An unsigned integer that must fit 32 bits (`ctx` names the field in errors).
     pub fn u32(&mut self, ctx: &'static str) -> Result<u32> {
         let v = self.uint(ctx)?;
         u32::try_from(v).map_err(|_| WireError::IntegerOverflow {
@@ -392,6 +396,7 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// An unsigned integer that must fit 16 bits.
     pub fn u16(&mut self, ctx: &'static str) -> Result<u16> {
         let v = self.uint(ctx)?;
         u16::try_from(v).map_err(|_| WireError::IntegerOverflow {
@@ -400,6 +405,7 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// An unsigned integer that must fit 8 bits.
     pub fn u8(&mut self, ctx: &'static str) -> Result<u8> {
         let v = self.uint(ctx)?;
         u8::try_from(v).map_err(|_| WireError::IntegerOverflow {

@@ -26,7 +26,9 @@ pub const MAX_NESTING: usize = 8;
 /// How to encrypt outgoing bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct Encryption<'k> {
+    /// The keys; the primary one seals.
     pub keyring: &'k Keyring,
+    /// Version 0 (protocol 1: padded) or 1 (later protocols).
     pub version: EncryptionVersion,
     /// A fixed nonce, for reproducing Go's bytes in tests; `None` draws a random one
     /// (as every real sender must).
@@ -51,7 +53,9 @@ pub struct PacketOptions<'k> {
     pub compress: bool,
     /// Add a CRC (Go does for peers whose protocol max is at least 5).
     pub crc: bool,
+    /// Encrypt the packet (after compression and CRC).
     pub encryption: Option<Encryption<'k>>,
+    /// Prefix the packet with this label (and bind it into encryption).
     pub label: Option<&'k Label>,
 }
 
@@ -145,7 +149,9 @@ impl<'l> LabelPolicy<'l> {
 /// What the receiver knows.
 #[derive(Debug, Clone, Copy)]
 pub struct PacketConfig<'k> {
+    /// Which label the packets must carry.
     pub label: LabelPolicy<'k>,
+    /// Keys to open encrypted packets with.
     pub keyring: Option<&'k Keyring>,
     /// Go's `GossipVerifyIncoming`: when false, a packet no key opens is read as
     /// plaintext (migration of a cluster to encryption).
@@ -183,6 +189,7 @@ impl Layers {
         self
     }
 
+    /// The layers, outermost first.
     pub fn as_slice(&self) -> &[MessageType] {
         &self.stack[..self.len as usize]
     }
@@ -211,6 +218,7 @@ pub struct PacketInfo<'b> {
     /// True when a keyring was configured, no key opened the packet and
     /// `verify_incoming` was off, so it was read as plaintext.
     pub plaintext_fallback: bool,
+    /// Whether a CRC was present (and matched).
     pub crc: bool,
 }
 
@@ -335,10 +343,15 @@ where
 /// A peeled packet with its messages detached from the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeeledPacket {
+    /// The label on the wire (empty if none).
     pub label: Vec<u8>,
+    /// Encryption version and the index of the keyring key that opened it.
     pub decrypted: Option<(EncryptionVersion, usize)>,
+    /// Read as plaintext after no key opened it (`verify_incoming` off).
     pub plaintext_fallback: bool,
+    /// Whether a CRC was present (and matched).
     pub crc: bool,
+    /// Every message with the layers around it, or why it did not decode.
     pub messages: Vec<(Layers, Result<Message<'static>>)>,
 }
 

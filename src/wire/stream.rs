@@ -32,28 +32,41 @@ pub const MAX_USER_MSG_BYTES: usize = 20 * 1024 * 1024;
 /// Which end of the connection wrote the bytes: only the dialer sends a label header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
+    /// The side that connected.
     Dialer,
+    /// The side that accepted.
     Acceptor,
 }
 
 /// A message carried by a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamMessage<'a> {
+    /// A full-state exchange.
     PushPull {
+        /// Counts and the join flag.
         header: PushPullHeader,
+        /// Every member the sender knows.
         nodes: Vec<PushNodeState<'a>>,
+        /// The delegate's state (Serf's push/pull message).
         user_state: Bytes<'a>,
     },
+    /// A reliable user message.
     User {
+        /// Its length.
         header: UserMsgHeader,
+        /// The message.
         payload: Bytes<'a>,
     },
+    /// A TCP fallback ping.
     Ping(Ping<'a>),
+    /// The ack to a TCP ping.
     AckResp(AckResp<'a>),
+    /// The peer's error.
     Err(ErrResp<'a>),
 }
 
 impl StreamMessage<'_> {
+    /// The type byte it travels with.
     pub fn message_type(&self) -> MessageType {
         match self {
             StreamMessage::PushPull { .. } => MessageType::PushPull,
@@ -89,6 +102,7 @@ impl StreamMessage<'_> {
         }
     }
 
+    /// A copy that no longer borrows the input.
     pub fn into_owned(self) -> StreamMessage<'static> {
         match self {
             StreamMessage::PushPull {
@@ -144,9 +158,11 @@ impl StreamMessage<'_> {
 pub struct StreamOptions<'k> {
     /// Go compresses stream frames whenever compression is on (no size check).
     pub compress: bool,
+    /// Encrypt the frame.
     pub encryption: Option<Encryption<'k>>,
     /// Written as a header only when `side` is the dialer; always the additional data.
     pub label: Option<&'k Label>,
+    /// Who writes: decides whether the label header is written.
     pub side: Option<Side>,
 }
 
@@ -179,7 +195,9 @@ pub fn build_stream(message: &StreamMessage<'_>, opts: &StreamOptions<'_>) -> Ve
 /// What the reader knows.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamConfig<'k> {
+    /// Which label the dialer must send.
     pub label: LabelPolicy<'k>,
+    /// Keys to open encrypted frames with.
     pub keyring: Option<&'k Keyring>,
     /// Go's `GossipVerifyIncoming`: when true and a keyring is set, plaintext is refused.
     pub verify_incoming: bool,
@@ -192,7 +210,9 @@ pub struct StreamConfig<'k> {
 pub struct StreamFrame<'a> {
     /// The label header on the wire (dialer side), empty if none.
     pub label: Vec<u8>,
+    /// Encryption version and the index of the keyring key that opened it.
     pub decrypted: Option<(EncryptionVersion, usize)>,
+    /// Whether the frame was compressed.
     pub compressed: bool,
     /// Borrowed from the input when the frame was neither encrypted nor compressed.
     pub message: StreamMessage<'a>,
@@ -203,6 +223,7 @@ pub struct StreamFrame<'a> {
 /// The result of looking at the bytes of one stream direction so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decoded<'a> {
+    /// One whole frame.
     Frame(StreamFrame<'a>),
     /// Not enough bytes yet; call again with more.
     NeedMore,
