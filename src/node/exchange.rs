@@ -19,12 +19,15 @@ const MAX_ANSWER: usize = 48 * 1024 * 1024;
 pub enum Failure {
     /// Nothing accepted the connection (refused, unreachable).
     Connect(std::io::Error),
+    /// The connection opened but no whole answer came within the timeout.
     Timeout,
     /// The peer closed the connection without writing anything back.
     Closed,
     /// The peer answered with bytes we could not decode (`received` is never empty).
     Undecodable {
+        /// The bytes the peer sent.
         received: Vec<u8>,
+        /// Why they did not decode.
         error: WireError,
     },
     /// The peer answered with memberlist's error message.
@@ -62,7 +65,9 @@ impl Failure {
 /// A decoded answer with the bytes it came in.
 #[derive(Debug)]
 pub struct Answer {
+    /// The answer's decoded message.
     pub message: StreamMessage<'static>,
+    /// From the connect until the answer was read.
     pub rtt: Duration,
     /// Everything read from the connection, as the peer sent it.
     pub received: Vec<u8>,
