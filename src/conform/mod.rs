@@ -30,6 +30,7 @@ mod session;
 mod tcp_ping;
 mod udp_ping;
 mod user_messages;
+pub mod vectors;
 mod versions;
 
 use std::net::SocketAddr;
@@ -130,6 +131,7 @@ pub fn run(opts: &Options) -> std::io::Result<Report> {
     Ok(Report {
         target: opts.target,
         peer_name: session.peer_name().map(str::to_owned),
+        setup_problem: session.peer_problem().map(str::to_owned),
         results,
     })
 }

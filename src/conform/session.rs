@@ -129,6 +129,11 @@ impl Session {
         self.peer.as_ref().ok().map(|p| p.name.as_str())
     }
 
+    /// Why the first push/pull told us nothing about the peer, if it did not.
+    pub fn peer_problem(&self) -> Option<&str> {
+        self.peer.as_ref().err().map(String::as_str)
+    }
+
     /// The peer's own entry, or the failing verdict of a check that needs it.
     pub fn peer(&self) -> Result<PeerSelf, Verdict> {
         self.peer.clone().map_err(|e| {
