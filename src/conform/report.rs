@@ -77,10 +77,6 @@ impl Report {
             .count()
     }
 
-    pub fn failed(&self) -> impl Iterator<Item = &CheckResult> {
-        self.results.iter().filter(|r| r.outcome() == Outcome::Fail)
-    }
-
     fn summary(&self) -> String {
         format!(
             "{} passed, {} failed, {} not applicable",

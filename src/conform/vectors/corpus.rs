@@ -3,7 +3,7 @@
 //! version and the Go releases that produced the bytes) and `README.md` (the format).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -88,12 +88,6 @@ pub struct Vector {
     pub input: Input,
     /// What the bytes decode to, as Go decoded them.
     pub expected: Value,
-}
-
-impl Vector {
-    pub fn bytes(&self) -> Vec<u8> {
-        hex::decode(&self.hex).expect("the corpus holds valid hex")
-    }
 }
 
 /// The version `go.mod` pins for `module`.
@@ -322,7 +316,6 @@ pub fn from_fixtures(fixtures: &Path) -> Result<Vec<Vector>, String> {
 pub struct Exported {
     pub vectors: usize,
     pub by_kind: BTreeMap<&'static str, usize>,
-    pub files: Vec<PathBuf>,
 }
 
 /// Writes the corpus of `fixtures` into `dir` (created if needed; its three files
@@ -350,11 +343,7 @@ pub fn export(fixtures: &Path, dir: &Path) -> Result<Exported, String> {
         "vectors": vectors.len(),
         "kinds": by_kind,
     });
-    let files = vec![
-        dir.join("vectors.jsonl"),
-        dir.join("manifest.json"),
-        dir.join("README.md"),
-    ];
+    let files = ["vectors.jsonl", "manifest.json", "README.md"].map(|f| dir.join(f));
     let contents = [
         lines,
         serde_json::to_string_pretty(&manifest).map_err(|e| e.to_string())? + "\n",
@@ -366,7 +355,6 @@ pub fn export(fixtures: &Path, dir: &Path) -> Result<Exported, String> {
     Ok(Exported {
         vectors: vectors.len(),
         by_kind,
-        files,
     })
 }
 
