@@ -6,8 +6,8 @@
 //! byte sent and received as evidence. The checks disturb the peer's cluster only as
 //! documented in the README ("Conformance"): a refuted suspicion and death each bump
 //! the peer's incarnation, a temporary node `conform-…` joins and leaves (not with
-//! `--no-join`), and with `--serf` two user events and a query of that name and an
-//! internal `_serf_ping` reach the peer's handlers.
+//! `--no-join`), and with `--serf` two user events and a query of that name reach the
+//! peer's handlers (Serf answers the internal `_serf_ping` itself).
 //!
 //! Stands on `wire`, `node` (the temporary member, the TCP exchange) and `serf` (the
 //! `--serf` checks); the CLI renders its [`Report`].
