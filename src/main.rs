@@ -34,6 +34,9 @@ enum Command {
     Ping(cli::ping::Args),
     /// Run black-box conformance checks against a live member (exit 0: all passed).
     Conform(cli::conform::Args),
+    /// Export the Go fixtures as test vectors, or check another decoder against them.
+    #[command(subcommand)]
+    Vectors(cli::vectors::Command),
     /// Send a Serf user event through a running `memberlist agent --serf`.
     Event(cli::serf_cmds::EventArgs),
     /// Run a Serf query through a running `memberlist agent --serf`.
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Members(args) => cli::members::run(args),
         Command::Ping(args) => cli::ping::run(args),
         Command::Conform(args) => cli::conform::run(args),
+        Command::Vectors(command) => cli::vectors::run(command),
         Command::Event(args) => cli::serf_cmds::event(args),
         Command::Query(args) => cli::serf_cmds::query(args),
         Command::Keys(args) => cli::serf_cmds::keys(args),

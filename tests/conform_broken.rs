@@ -8,8 +8,9 @@ mod support;
 use support::conform::{conform, ConformRun};
 use support::fake_peer::{FakePeer, Flaws};
 
-/// Short waits: the fake answers at once or never.
-const FAST: &[&str] = &["--no-join", "--timeout-ms", "700", "--quiet-ms", "300"];
+/// Short refusal waits: the fake answers at once or never; answers that should come
+/// get a generous 1.5 s even on a loaded machine.
+const FAST: &[&str] = &["--no-join", "--timeout-ms", "1500", "--quiet-ms", "300"];
 
 fn run(fake: &FakePeer, extra: &[&str]) -> ConformRun {
     let args: Vec<&str> = FAST.iter().chain(extra).copied().collect();

@@ -16,7 +16,7 @@ use super::gossip::{resolve, Security};
     after_help = "Exit status: 0 when every applicable check passed, 1 when one failed, 2 on bad arguments.\n\
 Disturbance: a temporary member conform-<run>-member joins and leaves (not with --no-join); the peer refutes \
 a suspicion and a death notice about itself (its incarnation rises by two or more); with --serf one user event \
-per transport and two queries filtered to the peer, all named conform-<run>-…."
+per transport and two queries filtered to the peer (one of them _serf_ping), the others named conform-<run>-…."
 )]
 pub struct Args {
     /// The member's gossip address (`host`, `host:port`).

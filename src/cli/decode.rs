@@ -25,7 +25,7 @@ pub enum Format {
 #[derive(clap::Args)]
 pub struct Args {
     /// A pcap or pcapng capture, or `-` for stdin (e.g. `tcpdump -U -w - port 7946`).
-    #[arg(required_unless_present = "hex", conflicts_with = "hex")]
+    #[arg(required_unless_present_any = ["hex", "vector"], conflicts_with_all = ["hex", "vector"])]
     input: Option<String>,
     /// One UDP payload or TCP stream frame as hex (spaces, colons and a leading 0x
     /// allowed) instead of a capture.
@@ -41,9 +41,16 @@ pub struct Args {
     /// With `--format text`: under each line, the tree of every layer and field.
     #[arg(short, long)]
     verbose: bool,
+    /// Act as a test-vector decoder: hex on stdin, `MEMBERLIST_VECTOR_*` in the
+    /// environment, the decoded JSON on stdout (`memberlist vectors check`).
+    #[arg(long, conflicts_with = "hex")]
+    vector: bool,
 }
 
 pub fn run(args: Args) -> ExitCode {
+    if args.vector {
+        return super::vectors::decode_vector();
+    }
     if args.input.is_some() {
         return super::capture::run(&args);
     }

@@ -15,4 +15,5 @@ pub mod rpc;
 pub mod serf_agent;
 pub mod serf_cmds;
 pub mod tree;
+pub mod vectors;
 pub mod view;

@@ -17,6 +17,10 @@ pub const CHECK: Check = Check {
 };
 
 fn run(s: &mut Session) -> Verdict {
+    // A refusal means something only from a peer that answers its own label.
+    if s.alive("under the peer's own label") != AckOutcome::Acked {
+        return Verdict::Fail("no ack for a ping under the peer's own label (see udp-ping), so refusals prove nothing".into());
+    }
     let wrong = Label::new(format!("conform-wrong-{}", s.run_id)).expect("a short label");
     let mut refused = Vec::new();
     // Which labels the peer must refuse: another one, and none when it has one.

@@ -19,6 +19,9 @@ pub const CHECK: Check = Check {
 };
 
 fn run(s: &mut Session) -> Verdict {
+    if s.alive("before the malformed input") != AckOutcome::Acked {
+        return Verdict::Fail("the peer does not ack a ping to begin with (see udp-ping)".into());
+    }
     let (_, ping) = s.ping();
     let mut udp: Vec<(&str, Vec<u8>)> = vec![
         ("a truncated ping", ping[..ping.len() / 2].to_vec()),
@@ -156,8 +159,11 @@ fn run(s: &mut Session) -> Verdict {
 fn still_alive(s: &mut Session, after: &str) -> Option<Verdict> {
     match s.alive(&format!("after {after}")) {
         AckOutcome::Acked => None,
-        other => Some(Verdict::Fail(format!(
-            "after {after} the peer no longer acks a ping ({other:?})"
+        AckOutcome::WrongSeq(seq) => Some(Verdict::Fail(format!(
+            "after {after} the peer acks a ping with the wrong sequence number {seq}"
+        ))),
+        AckOutcome::Silent => Some(Verdict::Fail(format!(
+            "after {after} the peer no longer acks a ping"
         ))),
     }
 }

@@ -6,7 +6,8 @@
 //! byte sent and received as evidence. The checks disturb the peer's cluster only as
 //! documented in the README ("Conformance"): a refuted suspicion and death each bump
 //! the peer's incarnation, a temporary node `conform-…` joins and leaves (not with
-//! `--no-join`), and with `--serf` one user event and two queries carry that name.
+//! `--no-join`), and with `--serf` two user events and a query of that name reach the
+//! peer's handlers (Serf answers the internal `_serf_ping` itself).
 //!
 //! Stands on `wire`, `node` (the temporary member, the TCP exchange) and `serf` (the
 //! `--serf` checks); the CLI renders its [`Report`].
@@ -30,6 +31,7 @@ mod session;
 mod tcp_ping;
 mod udp_ping;
 mod user_messages;
+pub mod vectors;
 mod versions;
 
 use std::net::SocketAddr;
@@ -130,6 +132,7 @@ pub fn run(opts: &Options) -> std::io::Result<Report> {
     Ok(Report {
         target: opts.target,
         peer_name: session.peer_name().map(str::to_owned),
+        setup_problem: session.peer_problem().map(str::to_owned),
         results,
     })
 }

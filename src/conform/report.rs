@@ -58,6 +58,9 @@ pub struct Report {
     pub target: SocketAddr,
     /// The peer's name from its push/pull state, when it answered one.
     pub peer_name: Option<String>,
+    /// Why the push/pull at the start failed (a wrong key or label, most often): the
+    /// checks that need the peer's state fail for this reason.
+    pub setup_problem: Option<String>,
     pub results: Vec<CheckResult>,
 }
 
@@ -72,10 +75,6 @@ impl Report {
             .iter()
             .filter(|r| r.outcome() == outcome)
             .count()
-    }
-
-    pub fn failed(&self) -> impl Iterator<Item = &CheckResult> {
-        self.results.iter().filter(|r| r.outcome() == Outcome::Fail)
     }
 
     fn summary(&self) -> String {
@@ -98,6 +97,12 @@ impl Report {
     /// the failed ones.
     pub fn text(&self, evidence: bool) -> String {
         let mut out = format!("conformance of {}\n", self.peer());
+        if let Some(problem) = &self.setup_problem {
+            let _ = writeln!(
+                out,
+                "the peer's state is unknown, push/pull failed: {problem}"
+            );
+        }
         for r in &self.results {
             let _ = writeln!(out, "{:<5} {:<15} {}", r.outcome().name(), r.id, r.detail());
             if evidence || r.outcome() == Outcome::Fail {
@@ -114,6 +119,7 @@ impl Report {
         json!({
             "target": self.target.to_string(),
             "peer": self.peer_name,
+            "setup_problem": self.setup_problem,
             "passed": self.passed(),
             "counts": {
                 "pass": self.count(Outcome::Pass),
@@ -235,6 +241,7 @@ mod tests {
         Report {
             target: "127.0.0.1:7946".parse().unwrap(),
             peer_name: Some("a<b".into()),
+            setup_problem: None,
             results: verdicts
                 .into_iter()
                 .map(|verdict| CheckResult {

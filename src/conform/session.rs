@@ -3,6 +3,7 @@
 //! and stream sent and received, byte for byte).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -75,7 +76,8 @@ pub struct Session {
     pub join: bool,
     pub timeout: Duration,
     pub quiet: Duration,
-    udp: UdpSocket,
+    /// Shared so a check can receive on it while the session records evidence.
+    udp: Rc<UdpSocket>,
     seq: u32,
     /// Random, so two runs against one cluster never share a node name.
     pub run_id: String,
@@ -104,7 +106,7 @@ impl Session {
             join: opts.join,
             timeout: opts.timeout,
             quiet: opts.quiet,
-            udp,
+            udp: Rc::new(udp),
             seq: rng.gen(),
             run_id: format!("{:06x}", rng.gen::<u32>() & 0xff_ffff),
             peer: Err("not asked yet".into()),
@@ -127,6 +129,11 @@ impl Session {
     /// The peer's name, once a push/pull has told it.
     pub fn peer_name(&self) -> Option<&str> {
         self.peer.as_ref().ok().map(|p| p.name.as_str())
+    }
+
+    /// Why the first push/pull told us nothing about the peer, if it did not.
+    pub fn peer_problem(&self) -> Option<&str> {
+        self.peer.as_ref().err().map(String::as_str)
     }
 
     /// The peer's own entry, or the failing verdict of a check that needs it.
@@ -216,11 +223,8 @@ impl Session {
     }
 
     pub fn send_udp(&mut self, note: &str, datagram: &[u8]) {
-        self.send_udp_from(
-            &self.udp.try_clone().expect("clone a UDP socket"),
-            note,
-            datagram,
-        );
+        let sock = Rc::clone(&self.udp);
+        self.send_udp_from(&sock, note, datagram);
     }
 
     pub fn send_udp_from(&mut self, sock: &UdpSocket, note: &str, datagram: &[u8]) {
@@ -238,7 +242,7 @@ impl Session {
         wait: Duration,
         pick: impl FnMut(&Message<'_>) -> Option<T>,
     ) -> Option<T> {
-        let sock = self.udp.try_clone().expect("clone a UDP socket");
+        let sock = Rc::clone(&self.udp);
         self.await_on(&sock, wait, pick)
     }
 
@@ -378,7 +382,8 @@ impl Session {
     /// Writes `request` on a new TCP connection and reads one frame back, recording
     /// both directions.
     pub fn tcp(&mut self, note: &str, request: &[u8]) -> Result<Answer, Failure> {
-        self.tcp_with(note, request, self.label.clone().as_ref())
+        let label = self.label.clone();
+        self.tcp_with(note, request, label.as_ref())
     }
 
     /// [`Self::tcp`], reading the answer under another label.
