@@ -11,7 +11,7 @@ use crate::wire::SecretKey;
 /// Each call sends one query and waits for its deadline. It returns the report when
 /// every member answered with success, and [`ShellError::Keys`] with the same report
 /// otherwise (Go returns the response and an error then).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct KeyManager {
     serf: Serf,
 }

@@ -20,7 +20,7 @@ use super::snapshot::{Snapshot, SnapshotError};
 use super::stats::SerfDiagnostic;
 use super::streams::{QueryResponses, SerfEvents};
 use crate::node::{Config, Diagnostic, Memberlist, NodeError, RuntimeError};
-use crate::wire::SecretKey;
+use crate::wire::{SecretKey, WireError};
 use rand::seq::SliceRandom;
 use tokio::sync::Notify;
 
@@ -36,20 +36,20 @@ pub(super) const POLL: Duration = Duration::from_millis(20);
 /// Why the running Serf member could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum ShellError {
-    #[error(transparent)]
     /// The member underneath refused or is gone.
+    #[error(transparent)]
     Runtime(#[from] RuntimeError),
-    #[error(transparent)]
     /// The Serf layer refused (event or query too large, not running…).
-    Serf(#[from] SerfError),
-    #[error("tags: {0}")]
-    /// The tags do not fit node meta.
-    Tags(String),
     #[error(transparent)]
+    Serf(#[from] SerfError),
+    /// The tags do not fit node meta.
+    #[error("tags: {0}")]
+    Tags(#[source] WireError),
     /// The snapshot could not be opened or read.
+    #[error(transparent)]
     Snapshot(#[from] SnapshotError),
-    #[error("timed out waiting for the leave intent to be sent")]
     /// Our leave intent was still queued at the deadline.
+    #[error("timed out waiting for the leave intent to be sent")]
     LeaveTimeout,
     /// A key query that not every member answered with success.
     #[error("{0}")]
@@ -117,7 +117,7 @@ impl std::fmt::Display for KeyReport {
 }
 
 /// A handle to a running Serf member; clones share it.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Serf {
     node: Memberlist<SerfDelegate>,
     /// Signalled by the layer when events are ready (see [`Serf::events_ready`]).
@@ -133,7 +133,7 @@ impl Serf {
         protocol: u8,
     ) -> Result<Self, ShellError> {
         configure_node(&mut config, protocol);
-        let meta = tags_meta(tags).map_err(|e| ShellError::Tags(e.to_string()))?;
+        let meta = tags_meta(tags).map_err(ShellError::Tags)?;
         let serf = SerfConfig {
             retransmit_mult: config.retransmit_mult,
             ..serf
@@ -219,7 +219,7 @@ impl Serf {
     /// that do not fit its 512 bytes, and gossips it with a new incarnation. Members,
     /// this one included, see a member-update.
     pub async fn set_tags(&self, tags: &[(String, String)]) -> Result<(), ShellError> {
-        let meta = tags_meta(tags).map_err(|e| ShellError::Tags(e.to_string()))?;
+        let meta = tags_meta(tags).map_err(ShellError::Tags)?;
         self.node.update_meta(meta, BROADCAST_TIMEOUT).await?;
         Ok(())
     }
@@ -484,7 +484,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, ShellError::Tags(ref e) if e.contains("512")),
+            matches!(err, ShellError::Tags(WireError::TagsTooLarge(n)) if n > 512),
             "{err}"
         );
         assert_eq!(serf.local_tags().await.unwrap(), want);
