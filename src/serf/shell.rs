@@ -245,11 +245,10 @@ impl Serf {
         payload: Vec<u8>,
         params: QueryParams,
     ) -> Result<QueryResult, ShellError> {
-        Ok(self
-            .query_stream(name, payload, params)
+        self.query_stream(name, payload, params)
             .await?
             .finish()
-            .await)
+            .await
     }
 
     /// Sends a query (Go's `Serf.Query`) and returns its answers as they arrive:
@@ -549,6 +548,66 @@ mod tests {
         );
         serf.shutdown().await.unwrap();
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn a_query_streams_answers_and_fails_when_the_member_stops_first() {
+        use crate::serf::QueryAnswer;
+        let serf = Serf::start(config("q1"), SerfConfig::default(), &[], 5)
+            .await
+            .unwrap();
+        let mut events = serf.event_stream();
+        let params = |ms| QueryParams {
+            request_ack: true,
+            timeout: Some(Duration::from_millis(ms)),
+            ..QueryParams::default()
+        };
+        let mut answers = serf
+            .query_stream("who".into(), b"x".to_vec(), params(800))
+            .await
+            .unwrap();
+        let (ltime, id) = loop {
+            match events.next().await {
+                Some(SerfEvent::Query { ltime, id, .. }) => break (ltime, id),
+                Some(_) => continue,
+                None => panic!("event stream ended before the query"),
+            }
+        };
+        assert_eq!((ltime, id), (answers.ltime(), answers.id()));
+        serf.respond(ltime, id, b"me".to_vec()).await.unwrap();
+        let mut got = Vec::new();
+        while let Some(a) = answers.next().await {
+            got.push(a);
+        }
+        assert_eq!(
+            got,
+            [
+                QueryAnswer::Ack { from: "q1".into() },
+                QueryAnswer::Response {
+                    from: "q1".into(),
+                    payload: b"me".to_vec()
+                }
+            ]
+        );
+
+        // The member stops before the deadline: the answers so far are no result.
+        let pending = serf
+            .query_stream("who".into(), Vec::new(), params(10_000))
+            .await
+            .unwrap();
+        serf.shutdown().await.unwrap();
+        let finished = tokio::time::timeout(Duration::from_secs(5), pending.finish())
+            .await
+            .expect("the follower notices the shutdown");
+        assert!(
+            matches!(finished, Err(ShellError::Runtime(RuntimeError::Shutdown))),
+            "{finished:?}"
+        );
+        let rest = tokio::time::timeout(Duration::from_secs(5), async {
+            while events.next().await.is_some() {}
+        })
+        .await;
+        assert!(rest.is_ok(), "the event stream ends after shutdown");
     }
 
     #[tokio::test]
