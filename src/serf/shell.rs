@@ -399,7 +399,8 @@ impl Serf {
     }
 
     /// The member's events as a stream. Spawns the task that feeds it; the events
-    /// it takes no longer come out of [`Self::events`].
+    /// it takes no longer come out of [`Self::events`]. Like Go's, the member runs
+    /// until [`Self::shutdown`], even when only the stream is left.
     pub fn event_stream(&self) -> SerfEvents {
         SerfEvents::follow(self.clone())
     }
@@ -414,8 +415,10 @@ impl Serf {
     /// first to let the others know. Ends the event streams.
     pub async fn shutdown(&self) -> Result<(), ShellError> {
         self.node.shutdown().await?;
-        // Wakes an event stream's task, which then finds the member gone and ends.
+        // Wakes an event stream's task, which then finds the member gone and ends:
+        // waiting now (notify_waiters) or about to wait (the permit notify_one keeps).
         self.ready.notify_waiters();
+        self.ready.notify_one();
         Ok(())
     }
 }
