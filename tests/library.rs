@@ -362,7 +362,8 @@ async fn serf_handle_against(binary: SerfBinary) {
     );
 
     // Key rotation on both members through the key manager.
-    let keys = serf.key_manager();
+    // Serf's default timeout for two members is 1.6 s; a loaded machine gets more.
+    let keys = serf.key_manager().timeout(Duration::from_millis(2500));
     let installed = bounded("install", keys.install_key(k2.clone()))
         .await
         .unwrap();

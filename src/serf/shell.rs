@@ -284,17 +284,26 @@ impl Serf {
             .await??)
     }
 
-    /// Runs a key query cluster-wide (`key` is `None` for a list).
+    /// Runs a key query cluster-wide (`key` is `None` for a list), waiting Serf's
+    /// default query timeout for the cluster's size.
     pub async fn key_query(
         &self,
         kind: InternalQuery,
         key: Option<SecretKey>,
     ) -> Result<KeyReport, ShellError> {
+        self.key_query_with(kind, key, QueryParams::default()).await
+    }
+
+    /// [`Self::key_query`] with the query's parameters (its timeout, relays).
+    pub async fn key_query_with(
+        &self,
+        kind: InternalQuery,
+        key: Option<SecretKey>,
+        params: QueryParams,
+    ) -> Result<KeyReport, ShellError> {
         let members = self.node.with(|m, _| m.num_members()).await?;
         let payload = keys::request_payload(key.as_ref());
-        let result = self
-            .query(kind.name().to_owned(), payload, QueryParams::default())
-            .await?;
+        let result = self.query(kind.name().to_owned(), payload, params).await?;
         let answers = result
             .responses
             .into_iter()
