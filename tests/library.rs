@@ -91,6 +91,7 @@ async fn memberlist_handle_against_a_go_node() {
         Err(RuntimeError::Join(e)) => {
             assert_eq!((e.attempted, e.errors.len()), (1, 1), "{e}");
             assert!(e.to_string().contains("joined none of 1"), "{e}");
+            assert!(e.errors[0].contains(&dead.to_string()), "{e}");
         }
         other => panic!("join of {dead}: {other:?}"),
     }

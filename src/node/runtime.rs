@@ -102,7 +102,7 @@ pub enum RuntimeError {
 pub struct JoinError {
     /// How many addresses were tried.
     pub attempted: usize,
-    /// One line per failed peer (address and cause).
+    /// One line per failed peer: why, and the address when the connection failed.
     pub errors: Vec<String>,
 }
 
@@ -365,13 +365,15 @@ impl<D: Delegate + Send + 'static> Shell<D> {
         let deadline = self.instant(req.deadline);
         let replies = self.replies.clone();
         tokio::spawn(async move {
+            // Each failure names the peer: a join's error lists one line per peer.
+            let to = req.to;
             let exchange = async {
-                let mut conn = TcpStream::connect(req.to)
+                let mut conn = TcpStream::connect(to)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| format!("connecting to {to}: {e}"))?;
                 conn.write_all(&req.bytes)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| format!("writing to {to}: {e}"))?;
                 if !req.expect_reply {
                     return Ok(None);
                 }
@@ -379,7 +381,7 @@ impl<D: Delegate + Send + 'static> Shell<D> {
                     .read_frame(&mut conn, Side::Acceptor)
                     .await
                     .map(Some)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| format!("reading from {to}: {e}"))
             };
             let result = match tokio::time::timeout_at(deadline, exchange).await {
                 Ok(r) => r,
