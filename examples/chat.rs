@@ -40,8 +40,17 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+async fn main() -> std::process::ExitCode {
+    match chat(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chat: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn chat(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut member = node::Builder::local(args.name.clone()).bind(args.bind);
     if let Some(key) = &args.key {
         let key = SecretKey::from_base64(key).map_err(|e| format!("--key: {e}"))?;

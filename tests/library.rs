@@ -1,7 +1,8 @@
 //! The library's handle API, as an application embedding a member uses it, against
 //! real peers on loopback: a Go memberlist v0.7.0 node (`interop/cmd/gonode`) for
-//! `node::Builder` / `Memberlist`, and the Debian `serf` agent for `serf::Builder` /
-//! `Serf` (members, events, user events, a query's answer stream, key rotation).
+//! `node::Builder` / `Memberlist`, and a `serf` agent (Debian's 0.9.4 and serf
+//! v0.11.0) for `serf::Builder` / `Serf` (members, events, user events, a query's
+//! answer stream, key rotation).
 //! Every wait is bounded; every process is killed when its handle drops.
 
 mod support;
@@ -20,7 +21,7 @@ use memberlist_interop::serf::{
 };
 use memberlist_interop::wire::{Keyring, SecretKey};
 use support::gonode::{GoNode, GoNodeOpts};
-use support::serf::{SerfAgent, SerfOpts};
+use support::serf::{SerfAgent, SerfBinary, SerfOpts};
 
 const WAIT: Duration = Duration::from_secs(20);
 const K1: &str = "EBESExQVFhcYGRobHB0eHw==";
@@ -90,6 +91,7 @@ async fn memberlist_handle_against_a_go_node() {
         Err(RuntimeError::Join(e)) => {
             assert_eq!((e.attempted, e.errors.len()), (1, 1), "{e}");
             assert!(e.to_string().contains("joined none of 1"), "{e}");
+            assert!(e.errors[0].contains(&dead.to_string()), "{e}");
         }
         other => panic!("join of {dead}: {other:?}"),
     }
@@ -210,10 +212,20 @@ async fn memberlist_handle_against_a_go_node() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serf_handle_against_a_serf_agent() {
+async fn serf_handle_against_the_debian_serf_agent() {
+    serf_handle_against(SerfBinary::Debian).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serf_handle_against_the_newest_serf_agent() {
+    serf_handle_against(SerfBinary::Newest).await;
+}
+
+async fn serf_handle_against(binary: SerfBinary) {
     let agent = blocking(|| {
         SerfAgent::spawn(
             SerfOpts::new("serf-1")
+                .binary(binary)
                 .encrypt(K1)
                 .tag("role", "db")
                 .event_handler("query:greet=echo pong-from-serf"),
@@ -351,7 +363,8 @@ async fn serf_handle_against_a_serf_agent() {
     );
 
     // Key rotation on both members through the key manager.
-    let keys = serf.key_manager();
+    // Serf's default timeout for two members is 1.6 s; a loaded machine gets more.
+    let keys = serf.key_manager().timeout(Duration::from_millis(2500));
     let installed = bounded("install", keys.install_key(k2.clone()))
         .await
         .unwrap();

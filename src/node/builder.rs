@@ -152,3 +152,70 @@ impl Builder {
         Memberlist::start(self.config, self.meta, delegate).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::{ConfigError, NodeError};
+
+    fn loopback() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    }
+
+    #[tokio::test]
+    async fn bad_settings_are_typed_errors_that_say_what_to_change() {
+        let err = Builder::local("")
+            .bind(loopback())
+            .start()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RuntimeError::Node(NodeError::Config(ConfigError::EmptyName))
+            ),
+            "{err}"
+        );
+
+        let (taken, _events) = Builder::local("a").bind(loopback()).start().await.unwrap();
+        let err = Builder::local("b")
+            .bind(taken.local_addr())
+            .start()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RuntimeError::Bind { addr, .. } if addr == taken.local_addr()),
+            "{err}"
+        );
+        assert!(err.to_string().contains("port 0 picks a free one"), "{err}");
+        taken.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_builder_sets_what_it_says() {
+        let label = Label::new("prod").unwrap();
+        let b = Builder::wan("w")
+            .bind(SocketAddr::from(([127, 0, 0, 2], 7000)))
+            .advertise(SocketAddr::from(([10, 0, 0, 1], 7001)))
+            .label(label.clone())
+            .protocol_version(5)
+            .meta(b"m".to_vec())
+            .configure(|c| c.gossip_nodes = 9);
+        let c = b.config();
+        assert_eq!(c.name, "w");
+        assert_eq!(c.probe_interval, Config::wan().probe_interval);
+        assert_eq!(
+            (c.bind_addr.to_string(), c.bind_port),
+            ("127.0.0.2".into(), 7000)
+        );
+        assert_eq!(
+            (c.advertise_addr.map(|a| a.to_string()), c.advertise_port),
+            (Some("10.0.0.1".into()), 7001)
+        );
+        assert_eq!(
+            (c.label.as_ref(), c.protocol_version, c.gossip_nodes),
+            (Some(&label), 5, 9)
+        );
+        assert_eq!(b.into_parts().1, b"m");
+    }
+}

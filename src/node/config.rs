@@ -102,11 +102,11 @@ pub struct Config {
 /// Why a configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ConfigError {
+    /// Go refuses a version outside what it implements.
     #[error(
         "protocol version {0} outside the supported range \
          {PROTOCOL_VERSION_MIN}..={PROTOCOL_VERSION_MAX}"
     )]
-    /// Go refuses a version outside what it implements.
     ProtocolVersion(u8),
     /// Peers key their node tables by name; an empty one cannot be told apart.
     #[error("node name must not be empty")]

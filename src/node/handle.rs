@@ -166,3 +166,79 @@ impl futures_core::Stream for Events {
         self.rx.poll_recv(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::node::State;
+
+    fn config(name: &str) -> Config {
+        Config {
+            name: name.into(),
+            bind_addr: [127, 0, 0, 1].into(),
+            bind_port: 0,
+            ..Config::local()
+        }
+    }
+
+    /// The next event `pred` accepts, within a bound.
+    async fn expect(events: &mut Events, pred: impl Fn(&Event) -> bool) -> Event {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match events.next().await {
+                    Some(e) if pred(&e) => return e,
+                    Some(_) => continue,
+                    None => panic!("event stream ended"),
+                }
+            }
+        })
+        .await
+        .expect("event within 10 s")
+    }
+
+    #[tokio::test]
+    async fn two_members_through_the_handle() {
+        let (a, mut a_events) = Memberlist::create(config("a")).await.unwrap();
+        let (b, mut b_events) = Memberlist::create(config("b")).await.unwrap();
+        assert_eq!(b.join(vec![a.local_addr()]).await.unwrap(), 1);
+        expect(
+            &mut a_events,
+            |e| matches!(e, Event::Join(m) if m.name == "b"),
+        )
+        .await;
+        assert_eq!(a.num_members().await.unwrap(), 2);
+        let seen = a.member("b").await.unwrap().expect("b is listed");
+        assert_eq!(seen.socket_addr(), Some(b.local_addr()));
+        assert_eq!(a.member("nobody").await.unwrap(), None);
+
+        b.broadcast(b"to-all".to_vec()).await.unwrap();
+        a.send_reliable("b", b"to-b".to_vec()).await.unwrap();
+        expect(&mut a_events, |e| *e == Event::Message(b"to-all".to_vec())).await;
+        expect(&mut b_events, |e| *e == Event::Message(b"to-b".to_vec())).await;
+
+        b.update_meta(b"v2".to_vec(), Duration::from_secs(5))
+            .await
+            .unwrap();
+        expect(
+            &mut a_events,
+            |e| matches!(e, Event::Update(m) if m.meta == b"v2"),
+        )
+        .await;
+
+        b.leave(Duration::from_secs(5)).await.unwrap();
+        expect(
+            &mut a_events,
+            |e| matches!(e, Event::Leave(m) if m.name == "b" && m.state == State::Left),
+        )
+        .await;
+        assert_eq!(a.num_members().await.unwrap(), 1);
+        b.shutdown().await.unwrap();
+        a.shutdown().await.unwrap();
+        assert!(matches!(
+            a.local_member().await,
+            Err(RuntimeError::Shutdown)
+        ));
+    }
+}

@@ -88,20 +88,20 @@ pub enum Output {
 /// Why an operation on the machine was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NodeError {
-    #[error(transparent)]
     /// The configuration is invalid.
+    #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("no member named {0:?}")]
     /// No member of that name is in the list.
+    #[error("no member named {0:?}")]
     UnknownMember(String),
-    #[error("member {0:?} has no usable address")]
     /// The member advertised an address we cannot send to (not 4 or 16 bytes).
+    #[error("member {0:?} has no usable address")]
     NoAddress(String),
-    #[error("node meta of {0} bytes exceeds the limit of {META_MAX_SIZE} bytes")]
     /// Peers refuse meta beyond Go's `MetaMaxSize`.
+    #[error("node meta of {0} bytes exceeds the limit of {META_MAX_SIZE} bytes")]
     MetaTooLarge(usize),
-    #[error("this node has left the cluster")]
     /// After a leave we make no more claims about ourselves.
+    #[error("this node has left the cluster")]
     Left,
     /// The delegate's alive filter or the CIDR allow-list refused it.
     #[error("{0} was refused by the alive filter or the allowed networks")]

@@ -38,6 +38,14 @@ pub struct Memberlist<D> {
     local_addr: SocketAddr,
 }
 
+impl<D> std::fmt::Debug for Memberlist<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memberlist")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<D> Clone for Memberlist<D> {
     fn clone(&self) -> Self {
         Memberlist {
@@ -53,9 +61,21 @@ pub enum RuntimeError {
     /// The machine refused the operation (bad config, unknown member, meta too large…).
     #[error(transparent)]
     Node(#[from] NodeError),
-    /// Binding the sockets failed (the address is taken or not ours).
+    /// A socket operation failed.
     #[error("{0}")]
     Io(#[from] io::Error),
+    /// The UDP socket or TCP listener could not be bound: the port is taken, or the
+    /// address is not one of this host's.
+    #[error(
+        "cannot listen on {addr} (UDP and TCP): {source}; pick another address or \
+         port (port 0 picks a free one)"
+    )]
+    Bind {
+        /// The configured bind address and port.
+        addr: SocketAddr,
+        /// The system's error.
+        source: io::Error,
+    },
     /// [`Memberlist::shutdown`] ran (from this handle or a clone): nothing is running.
     #[error("the member has shut down")]
     Shutdown,
@@ -82,14 +102,17 @@ pub enum RuntimeError {
 pub struct JoinError {
     /// How many addresses were tried.
     pub attempted: usize,
-    /// One line per failed peer (address and cause).
+    /// One line per failed peer: why, and the address when the connection failed.
     pub errors: Vec<String>,
 }
 
 impl<D: Delegate + Send + 'static> Memberlist<D> {
     /// Binds the sockets, creates the machine with `meta` and starts the task.
     pub async fn start(config: Config, meta: Vec<u8>, delegate: D) -> Result<Self, RuntimeError> {
-        let (udp, tcp) = bind(config.bind_addr, config.bind_port).await?;
+        let addr = SocketAddr::new(config.bind_addr, config.bind_port);
+        let (udp, tcp) = bind(addr)
+            .await
+            .map_err(|source| RuntimeError::Bind { addr, source })?;
         let bound = tcp.local_addr()?;
         let advertise = match config.advertise_addr {
             Some(ip) => SocketAddr::new(ip, config.advertise_port),
@@ -342,13 +365,15 @@ impl<D: Delegate + Send + 'static> Shell<D> {
         let deadline = self.instant(req.deadline);
         let replies = self.replies.clone();
         tokio::spawn(async move {
+            // Each failure names the peer: a join's error lists one line per peer.
+            let to = req.to;
             let exchange = async {
-                let mut conn = TcpStream::connect(req.to)
+                let mut conn = TcpStream::connect(to)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| format!("connecting to {to}: {e}"))?;
                 conn.write_all(&req.bytes)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| format!("writing to {to}: {e}"))?;
                 if !req.expect_reply {
                     return Ok(None);
                 }
@@ -356,7 +381,7 @@ impl<D: Delegate + Send + 'static> Shell<D> {
                     .read_frame(&mut conn, Side::Acceptor)
                     .await
                     .map(Some)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| format!("reading from {to}: {e}"))
             };
             let result = match tokio::time::timeout_at(deadline, exchange).await {
                 Ok(r) => r,
@@ -457,10 +482,11 @@ impl FrameReader {
 }
 
 /// Binds TCP and UDP on the same port; with port 0, retries until both get one.
-async fn bind(ip: IpAddr, port: u16) -> io::Result<(UdpSocket, TcpListener)> {
+async fn bind(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    let port = addr.port();
     let mut last = None;
     for _ in 0..10 {
-        let tcp = TcpListener::bind(SocketAddr::new(ip, port)).await?;
+        let tcp = TcpListener::bind(addr).await?;
         let bound = tcp.local_addr()?;
         match UdpSocket::bind(bound).await {
             Ok(udp) => return Ok((udp, tcp)),

@@ -80,9 +80,9 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-#[derive(Debug, Default, Clone)]
 /// Counts of everything that went wrong, and the explanations not yet reported
 /// (the oldest kept, up to a bound, so a flood cannot take the memory).
+#[derive(Debug, Default, Clone)]
 pub struct Stats {
     counts: [u64; Counter::ALL.len()],
     pending: VecDeque<Diagnostic>,

@@ -33,14 +33,14 @@ pub const CLIENT_ROLE: &str = "node";
 /// refuse in its own configuration.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConsulTagsError {
-    #[error("datacenter {0:?}: Consul allows only a non-empty name of a-z, 0-9, '-' and '_'")]
     /// A datacenter name Consul would refuse.
+    #[error("datacenter {0:?}: Consul allows only a non-empty name of a-z, 0-9, '-' and '_'")]
     Datacenter(String),
-    #[error("node id {0:?}: Consul wants a UUID written 8-4-4-4-12 in hex")]
     /// A node id that is not a UUID.
+    #[error("node id {0:?}: Consul wants a UUID written 8-4-4-4-12 in hex")]
     NodeId(String),
-    #[error("Consul protocol {0}: an agent speaks {PROTOCOL_MIN} to {PROTOCOL_MAX}")]
     /// A protocol version outside Consul's range.
+    #[error("Consul protocol {0}: an agent speaks {PROTOCOL_MIN} to {PROTOCOL_MAX}")]
     Protocol(u8),
 }
 

@@ -2,7 +2,10 @@
 //! Serf's internal key queries. Rotating is three steps, each answered by every
 //! member: install the new key, use it as primary, remove the old one.
 
+use std::time::Duration;
+
 use super::messages::InternalQuery;
+use super::query::QueryParams;
 use super::shell::{KeyReport, Serf, ShellError};
 use crate::wire::SecretKey;
 
@@ -11,14 +14,32 @@ use crate::wire::SecretKey;
 /// Each call sends one query and waits for its deadline. It returns the report when
 /// every member answered with success, and [`ShellError::Keys`] with the same report
 /// otherwise (Go returns the response and an error then).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct KeyManager {
     serf: Serf,
+    params: QueryParams,
 }
 
 impl KeyManager {
     pub(super) fn new(serf: Serf) -> Self {
-        KeyManager { serf }
+        KeyManager {
+            serf,
+            params: QueryParams::default(),
+        }
+    }
+
+    /// Waits `timeout` for every member's answer instead of Serf's default for the
+    /// cluster's size, which a slow network or a loaded host can miss.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.params.timeout = Some(timeout);
+        self
+    }
+
+    /// Asks `factor` more members to relay each answer, so one lost packet does not
+    /// lose an answer (Go's `KeyRequestOptions.RelayFactor`).
+    pub fn relay_factor(mut self, factor: u8) -> Self {
+        self.params.relay_factor = factor;
+        self
     }
 
     /// Adds `key` to every member's keyring (Go's `InstallKey`).
@@ -48,7 +69,10 @@ impl KeyManager {
         kind: InternalQuery,
         key: Option<SecretKey>,
     ) -> Result<KeyReport, ShellError> {
-        let report = self.serf.key_query(kind, key).await?;
+        let report = self
+            .serf
+            .key_query_with(kind, key, self.params.clone())
+            .await?;
         if report.ok() {
             Ok(report)
         } else {

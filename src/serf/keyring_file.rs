@@ -12,24 +12,24 @@ use crate::wire::{Keyring, SecretKey};
 /// Why the keyring file could not be read or written (messages like serf's).
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringFileError {
-    #[error("keyring file {path}: {source}")]
     /// Reading, writing or renaming the file failed.
+    #[error("keyring file {path}: {source}")]
     Io {
         /// The keyring file.
         path: PathBuf,
         /// The system's error.
         source: std::io::Error,
     },
-    #[error("Failed to decode keyring file {path}: {source}")]
     /// The file is not a JSON list of strings.
+    #[error("Failed to decode keyring file {path}: {source}")]
     Json {
         /// The keyring file.
         path: PathBuf,
         /// The parser's error.
         source: serde_json::Error,
     },
-    #[error("Failed to decode key from keyring {path}: {key:?}: {detail}")]
     /// An entry is not a base64 AES key.
+    #[error("Failed to decode key from keyring {path}: {key:?}: {detail}")]
     Key {
         /// The keyring file.
         path: PathBuf,
@@ -38,8 +38,8 @@ pub enum KeyringFileError {
         /// Why it is not a key.
         detail: String,
     },
-    #[error("Keyring file {0} contains no keys")]
     /// The list is empty: a member needs a primary key.
+    #[error("Keyring file {0} contains no keys")]
     Empty(PathBuf),
 }
 

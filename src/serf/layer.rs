@@ -176,23 +176,23 @@ pub enum SerfState {
 /// Why an operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SerfError {
-    #[error("user event exceeds configured limit of {0} bytes before encoding")]
     /// The event's name and payload exceed the configured limit.
+    #[error("user event exceeds configured limit of {0} bytes before encoding")]
     EventTooLarge(usize),
-    #[error("user event exceeds configured limit of {0} bytes after encoding")]
     /// The encoded message exceeds the limit.
+    #[error("user event exceeds configured limit of {0} bytes after encoding")]
     EncodedEventTooLarge(usize),
-    #[error("query exceeds limit of {QUERY_SIZE_LIMIT} bytes")]
     /// The encoded query exceeds Go's `QuerySizeLimit`.
+    #[error("query exceeds limit of {QUERY_SIZE_LIMIT} bytes")]
     QueryTooLarge,
-    #[error("Serf protocol {0} does not support queries (needs 4)")]
     /// Queries need Serf protocol 4 or later.
+    #[error("Serf protocol {0} does not support queries (needs 4)")]
     NoQueries(u8),
-    #[error("not running (leaving or left)")]
     /// We are leaving or have left.
+    #[error("not running (leaving or left)")]
     NotRunning,
-    #[error(transparent)]
     /// A response was refused.
+    #[error(transparent)]
     Respond(#[from] RespondError),
 }
 

@@ -28,11 +28,11 @@ pub const QUERY_TIMEOUT_MULT: u32 = 16;
 /// Why a query's filters keep this node from processing it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
-    #[error("filter does not decode: {0}")]
     /// A filter that does not decode.
+    #[error("filter does not decode: {0}")]
     Malformed(String),
-    #[error("tag filter expression {0:?} is not a valid regular expression")]
     /// A tag filter whose expression does not compile.
+    #[error("tag filter expression {0:?} is not a valid regular expression")]
     BadRegex(String),
 }
 
@@ -190,20 +190,20 @@ pub struct Responder {
 /// Why a response was not sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RespondError {
-    #[error("no running query with id {0}")]
     /// No query with that id is waiting for our answer.
+    #[error("no running query with id {0}")]
     Unknown(u32),
-    #[error("response already sent")]
     /// We answered already.
+    #[error("response already sent")]
     AlreadySent,
-    #[error("response is past the deadline")]
     /// The origin stopped listening.
+    #[error("response is past the deadline")]
     PastDeadline,
-    #[error("response exceeds limit of {QUERY_RESPONSE_SIZE_LIMIT} bytes")]
     /// The encoded answer exceeds Go's `QueryResponseSizeLimit`.
+    #[error("response exceeds limit of {QUERY_RESPONSE_SIZE_LIMIT} bytes")]
     TooLarge,
-    #[error("query origin has no usable address")]
     /// The origin did not give an address we can send to.
+    #[error("query origin has no usable address")]
     NoAddress,
 }
 

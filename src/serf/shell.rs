@@ -20,7 +20,7 @@ use super::snapshot::{Snapshot, SnapshotError};
 use super::stats::SerfDiagnostic;
 use super::streams::{QueryResponses, SerfEvents};
 use crate::node::{Config, Diagnostic, Memberlist, NodeError, RuntimeError};
-use crate::wire::SecretKey;
+use crate::wire::{SecretKey, WireError};
 use rand::seq::SliceRandom;
 use tokio::sync::Notify;
 
@@ -36,20 +36,20 @@ pub(super) const POLL: Duration = Duration::from_millis(20);
 /// Why the running Serf member could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum ShellError {
-    #[error(transparent)]
     /// The member underneath refused or is gone.
+    #[error(transparent)]
     Runtime(#[from] RuntimeError),
-    #[error(transparent)]
     /// The Serf layer refused (event or query too large, not running…).
-    Serf(#[from] SerfError),
-    #[error("tags: {0}")]
-    /// The tags do not fit node meta.
-    Tags(String),
     #[error(transparent)]
+    Serf(#[from] SerfError),
+    /// The tags do not fit node meta.
+    #[error("tags: {0}")]
+    Tags(#[source] WireError),
     /// The snapshot could not be opened or read.
+    #[error(transparent)]
     Snapshot(#[from] SnapshotError),
-    #[error("timed out waiting for the leave intent to be sent")]
     /// Our leave intent was still queued at the deadline.
+    #[error("timed out waiting for the leave intent to be sent")]
     LeaveTimeout,
     /// A key query that not every member answered with success.
     #[error("{0}")]
@@ -117,7 +117,7 @@ impl std::fmt::Display for KeyReport {
 }
 
 /// A handle to a running Serf member; clones share it.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Serf {
     node: Memberlist<SerfDelegate>,
     /// Signalled by the layer when events are ready (see [`Serf::events_ready`]).
@@ -133,7 +133,7 @@ impl Serf {
         protocol: u8,
     ) -> Result<Self, ShellError> {
         configure_node(&mut config, protocol);
-        let meta = tags_meta(tags).map_err(|e| ShellError::Tags(e.to_string()))?;
+        let meta = tags_meta(tags).map_err(ShellError::Tags)?;
         let serf = SerfConfig {
             retransmit_mult: config.retransmit_mult,
             ..serf
@@ -219,7 +219,7 @@ impl Serf {
     /// that do not fit its 512 bytes, and gossips it with a new incarnation. Members,
     /// this one included, see a member-update.
     pub async fn set_tags(&self, tags: &[(String, String)]) -> Result<(), ShellError> {
-        let meta = tags_meta(tags).map_err(|e| ShellError::Tags(e.to_string()))?;
+        let meta = tags_meta(tags).map_err(ShellError::Tags)?;
         self.node.update_meta(meta, BROADCAST_TIMEOUT).await?;
         Ok(())
     }
@@ -245,11 +245,10 @@ impl Serf {
         payload: Vec<u8>,
         params: QueryParams,
     ) -> Result<QueryResult, ShellError> {
-        Ok(self
-            .query_stream(name, payload, params)
+        self.query_stream(name, payload, params)
             .await?
             .finish()
-            .await)
+            .await
     }
 
     /// Sends a query (Go's `Serf.Query`) and returns its answers as they arrive:
@@ -285,17 +284,26 @@ impl Serf {
             .await??)
     }
 
-    /// Runs a key query cluster-wide (`key` is `None` for a list).
+    /// Runs a key query cluster-wide (`key` is `None` for a list), waiting Serf's
+    /// default query timeout for the cluster's size.
     pub async fn key_query(
         &self,
         kind: InternalQuery,
         key: Option<SecretKey>,
     ) -> Result<KeyReport, ShellError> {
+        self.key_query_with(kind, key, QueryParams::default()).await
+    }
+
+    /// [`Self::key_query`] with the query's parameters (its timeout, relays).
+    pub async fn key_query_with(
+        &self,
+        kind: InternalQuery,
+        key: Option<SecretKey>,
+        params: QueryParams,
+    ) -> Result<KeyReport, ShellError> {
         let members = self.node.with(|m, _| m.num_members()).await?;
         let payload = keys::request_payload(key.as_ref());
-        let result = self
-            .query(kind.name().to_owned(), payload, QueryParams::default())
-            .await?;
+        let result = self.query(kind.name().to_owned(), payload, params).await?;
         let answers = result
             .responses
             .into_iter()
@@ -400,7 +408,8 @@ impl Serf {
     }
 
     /// The member's events as a stream. Spawns the task that feeds it; the events
-    /// it takes no longer come out of [`Self::events`].
+    /// it takes no longer come out of [`Self::events`]. Like Go's, the member runs
+    /// until [`Self::shutdown`], even when only the stream is left.
     pub fn event_stream(&self) -> SerfEvents {
         SerfEvents::follow(self.clone())
     }
@@ -415,8 +424,10 @@ impl Serf {
     /// first to let the others know. Ends the event streams.
     pub async fn shutdown(&self) -> Result<(), ShellError> {
         self.node.shutdown().await?;
-        // Wakes an event stream's task, which then finds the member gone and ends.
+        // Wakes an event stream's task, which then finds the member gone and ends:
+        // waiting now (notify_waiters) or about to wait (the permit notify_one keeps).
         self.ready.notify_waiters();
+        self.ready.notify_one();
         Ok(())
     }
 }
@@ -484,7 +495,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, ShellError::Tags(ref e) if e.contains("512")),
+            matches!(err, ShellError::Tags(WireError::TagsTooLarge(n)) if n > 512),
             "{err}"
         );
         assert_eq!(serf.local_tags().await.unwrap(), want);
@@ -549,6 +560,66 @@ mod tests {
         );
         serf.shutdown().await.unwrap();
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn a_query_streams_answers_and_fails_when_the_member_stops_first() {
+        use crate::serf::QueryAnswer;
+        let serf = Serf::start(config("q1"), SerfConfig::default(), &[], 5)
+            .await
+            .unwrap();
+        let mut events = serf.event_stream();
+        let params = |ms| QueryParams {
+            request_ack: true,
+            timeout: Some(Duration::from_millis(ms)),
+            ..QueryParams::default()
+        };
+        let mut answers = serf
+            .query_stream("who".into(), b"x".to_vec(), params(800))
+            .await
+            .unwrap();
+        let (ltime, id) = loop {
+            match events.next().await {
+                Some(SerfEvent::Query { ltime, id, .. }) => break (ltime, id),
+                Some(_) => continue,
+                None => panic!("event stream ended before the query"),
+            }
+        };
+        assert_eq!((ltime, id), (answers.ltime(), answers.id()));
+        serf.respond(ltime, id, b"me".to_vec()).await.unwrap();
+        let mut got = Vec::new();
+        while let Some(a) = answers.next().await {
+            got.push(a);
+        }
+        assert_eq!(
+            got,
+            [
+                QueryAnswer::Ack { from: "q1".into() },
+                QueryAnswer::Response {
+                    from: "q1".into(),
+                    payload: b"me".to_vec()
+                }
+            ]
+        );
+
+        // The member stops before the deadline: the answers so far are no result.
+        let pending = serf
+            .query_stream("who".into(), Vec::new(), params(10_000))
+            .await
+            .unwrap();
+        serf.shutdown().await.unwrap();
+        let finished = tokio::time::timeout(Duration::from_secs(5), pending.finish())
+            .await
+            .expect("the follower notices the shutdown");
+        assert!(
+            matches!(finished, Err(ShellError::Runtime(RuntimeError::Shutdown))),
+            "{finished:?}"
+        );
+        let rest = tokio::time::timeout(Duration::from_secs(5), async {
+            while events.next().await.is_some() {}
+        })
+        .await;
+        assert!(rest.is_ok(), "the event stream ends after shutdown");
     }
 
     #[tokio::test]

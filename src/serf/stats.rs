@@ -7,8 +7,8 @@ use std::fmt;
 /// Explanations kept for [`SerfStats::poll`]; counters keep counting past it.
 const MAX_DIAGNOSTICS: usize = 256;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 /// What a Serf counter counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SerfCounter {
     /// Serf messages with an unknown type byte.
     UnknownMessages,
@@ -79,9 +79,9 @@ impl fmt::Display for SerfDiagnostic {
     }
 }
 
-#[derive(Debug, Default, Clone)]
 /// Counts of bad or refused Serf input and the explanations not yet reported (a
 /// bounded queue, so a flood cannot take the memory).
+#[derive(Debug, Default, Clone)]
 pub struct SerfStats {
     counts: [u64; SerfCounter::ALL.len()],
     pending: VecDeque<SerfDiagnostic>,

@@ -6,6 +6,8 @@
 //! so they work as [`futures_core::Stream`]s and through their own `next` methods.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,7 +17,8 @@ use tokio::time::Instant;
 use super::lamport::LamportTime;
 use super::layer::SerfEvent;
 use super::query::QueryResult;
-use super::shell::{Serf, POLL};
+use super::shell::{Serf, ShellError, POLL};
+use crate::node::RuntimeError;
 
 /// Serf's events (member join, leave, failed, update and reap; user events; queries
 /// to answer with [`Serf::respond`]) in the order the layer delivered them. Ends
@@ -97,6 +100,9 @@ pub struct QueryResponses {
     id: u32,
     deadline: Instant,
     rx: mpsc::UnboundedReceiver<QueryAnswer>,
+    /// Set by the follower when the layer closed the query at its deadline; unset
+    /// when the member shut down first.
+    closed: Arc<AtomicBool>,
 }
 
 impl QueryResponses {
@@ -105,6 +111,8 @@ impl QueryResponses {
     /// if the stream is dropped, so the layer never keeps a closed query's answers.
     pub(super) fn follow(serf: Serf, ltime: LamportTime, id: u32, wait: Duration) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
+        let closed = Arc::new(AtomicBool::new(false));
+        let closing = closed.clone();
         tokio::spawn(async move {
             let mut seen = QueryResult::default();
             loop {
@@ -131,6 +139,7 @@ impl QueryResponses {
                     let _ = tx.send(answer);
                 }
                 if done {
+                    closing.store(true, Ordering::Release);
                     return;
                 }
                 tokio::time::sleep(POLL).await;
@@ -141,6 +150,7 @@ impl QueryResponses {
             id,
             deadline: Instant::now() + wait,
             rx,
+            closed,
         }
     }
 
@@ -159,14 +169,16 @@ impl QueryResponses {
         self.deadline
     }
 
-    /// The next answer, waiting for it; `None` after the deadline.
+    /// The next answer, waiting for it; `None` after the deadline (or once the member
+    /// has shut down).
     pub async fn next(&mut self) -> Option<QueryAnswer> {
         self.rx.recv().await
     }
 
     /// Waits for the deadline and returns every answer not taken yet, as
-    /// `serf query` prints them: acks in arrival order, responses by node.
-    pub async fn finish(mut self) -> QueryResult {
+    /// `serf query` prints them: acks in arrival order, responses by node. Fails
+    /// when the member shut down before the deadline.
+    pub async fn finish(mut self) -> Result<QueryResult, ShellError> {
         let mut result = QueryResult::default();
         while let Some(answer) = self.rx.recv().await {
             match answer {
@@ -176,7 +188,11 @@ impl QueryResponses {
                 }
             }
         }
-        result
+        if self.closed.load(Ordering::Acquire) {
+            Ok(result)
+        } else {
+            Err(RuntimeError::Shutdown.into())
+        }
     }
 }
 

@@ -34,17 +34,17 @@ const MAX_RTT: Duration = Duration::from_secs(10);
 /// Why an observation was not used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum VivaldiError {
-    #[error("round trip {0:?} outside 0..=10s")]
     /// The round trip is negative or implausibly long.
+    #[error("round trip {0:?} outside 0..=10s")]
     BadRtt(Duration),
-    #[error("peer coordinate has {0} dimensions, not {DIMENSIONALITY}")]
     /// The peer's coordinate has another dimensionality.
+    #[error("peer coordinate has {0} dimensions, not {DIMENSIONALITY}")]
     Dimension(usize),
-    #[error("peer coordinate is not finite")]
     /// The peer's coordinate holds NaN or infinity.
+    #[error("peer coordinate is not finite")]
     NotFinite,
-    #[error("update made our coordinate invalid; reset to the origin")]
     /// Our coordinate went bad and was reset.
+    #[error("update made our coordinate invalid; reset to the origin")]
     Reset,
 }
 
