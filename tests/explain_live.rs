@@ -51,12 +51,17 @@ impl Tcpdump {
         }
     }
 
-    /// Stops the capture and returns its file.
+    /// Stops the capture and returns its file. With `EXPLAIN_LIVE_KEEP=DIR` a copy is
+    /// kept there, to look at by hand.
     fn stop(mut self) -> PathBuf {
         // SAFETY: signalling our own child by its pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         wait_bounded(&mut self.child, WAIT)
             .unwrap_or_else(|e| panic!("tcpdump did not stop: {e}: {:?}", self.stderr.tail(5)));
+        if let Some(dir) = std::env::var_os("EXPLAIN_LIVE_KEEP") {
+            let name = self.path.file_name().expect("file name");
+            std::fs::copy(&self.path, Path::new(&dir).join(name)).expect("keep the capture");
+        }
         self.path.clone()
     }
 }
@@ -68,26 +73,24 @@ impl Drop for Tcpdump {
     }
 }
 
-/// An nftables table of this test's own, deleted when dropped.
+/// An nftables table of this test's own, deleted when dropped. Its `input` chain
+/// drops after tcpdump on loopback saw the packet, its `output` chain before.
 struct Firewall(String);
 
 impl Firewall {
     fn new(name: &str) -> Firewall {
         let table = format!("explain_{}_{name}", std::process::id());
         nft(&["add", "table", "inet", &table]);
-        nft(&[
-            "add",
-            "chain",
-            "inet",
-            &table,
-            "input",
-            "{ type filter hook input priority 0 ; }",
-        ]);
+        for hook in ["input", "output"] {
+            let spec = format!("{{ type filter hook {hook} priority 0 ; }}");
+            nft(&["add", "chain", "inet", &table, hook, &spec]);
+        }
         Firewall(table)
     }
 
-    fn drop_rule(&self, rule: &str) {
-        let mut args = vec!["add", "rule", "inet", &self.0, "input"];
+    /// Drops what matches `rule` in `chain` (`input` or `output`).
+    fn drop_rule(&self, chain: &str, rule: &str) {
+        let mut args = vec!["add", "rule", "inet", &self.0, chain];
         args.extend(rule.split_whitespace());
         args.push("drop");
         nft(&args);
@@ -233,7 +236,7 @@ fn inbound_udp_dropped_while_tcp_works() {
         }
     }
     let fw = Firewall::new("udp");
-    fw.drop_rule(&format!("udp dport {}", ports[2]));
+    fw.drop_rule("input", &format!("udp dport {}", ports[2]));
     // Several probe rounds of v by a and b (every 400 ms each, among two targets).
     std::thread::sleep(Duration::from_secs(4));
     drop(fw);
@@ -311,4 +314,100 @@ fn member_on_another_key_fails_to_decrypt() {
                 .starts_with("packets from c failed to decrypt with every key")),
         "{c:#}"
     );
+}
+
+/// A prober whose inbound UDP is lost before the capture sees it (nftables output
+/// chain): its pings go out, the acks and the helpers' relayed acks never come back,
+/// the helpers send no nacks (they reached the target), and the targets answer the
+/// other member meanwhile: the verdict blames the prober's own health.
+#[test]
+fn slow_prober_is_blamed_on_itself() {
+    let names = ["a", "b", "p"];
+    let ports: Vec<u16> = names.iter().map(|_| free_port(LOCALHOST)).collect();
+    let dump = Tcpdump::start("prober", &ports);
+    let a = GoNode::spawn(node("a", ports[0]));
+    let b = GoNode::spawn(node("b", ports[1]).join(a.addr()));
+    let p = GoNode::spawn(node("p", ports[2]).join(a.addr()));
+    for n in [&a, &b, &p] {
+        for name in names {
+            n.wait_member_state(name, "alive", WAIT).unwrap();
+        }
+    }
+    let fw = Firewall::new("prober");
+    fw.drop_rule("output", &format!("udp dport {}", ports[2]));
+    std::thread::sleep(Duration::from_secs(4));
+    drop(fw);
+    let path = dump.stop();
+    let (report, code, err) = explain(&path, &[]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(code, 0, "{err}");
+    let blamed: Vec<&str> = ["a", "b"]
+        .into_iter()
+        .filter(|t| {
+            verdicts(member(&report, t)).iter().any(|v| {
+                v["kind"] == "prober_health"
+                    && v["text"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("only p got no answers")
+            })
+        })
+        .collect();
+    assert!(!blamed.is_empty(), "{report:#}");
+    for t in blamed {
+        let m = member(&report, t);
+        assert!(
+            m["suspicions"].as_array().unwrap().is_empty(),
+            "TCP kept {t} alive: {m:#}"
+        );
+    }
+}
+
+/// A member cut off (nothing reaches its address, nothing leaves its UDP socket) is
+/// suspected; when the partition heals it refutes with a higher incarnation (or, if
+/// it was declared dead meanwhile, comes back alive).
+#[test]
+fn partition_that_heals_ends_in_a_refutation() {
+    let names = ["a", "b", "c"];
+    let ports: Vec<u16> = names.iter().map(|_| free_port(LOCALHOST)).collect();
+    let dump = Tcpdump::start("partition", &ports);
+    // A longer suspicion (SuspicionMult 4): dead only after several seconds.
+    let slow = |n: &str, port| node(n, port).suspicion_mult(4);
+    let a = GoNode::spawn(slow("a", ports[0]));
+    let b = GoNode::spawn(slow("b", ports[1]).join(a.addr()));
+    let c = GoNode::spawn(slow("c", ports[2]).join(a.addr()));
+    for n in [&a, &b, &c] {
+        for name in names {
+            n.wait_member_state(name, "alive", WAIT).unwrap();
+        }
+    }
+    let fw = Firewall::new("partition");
+    let c_port = ports[2];
+    fw.drop_rule("output", &format!("udp dport {c_port}"));
+    fw.drop_rule("output", &format!("tcp dport {c_port}"));
+    fw.drop_rule("output", &format!("udp sport {c_port}"));
+    a.wait_member_state("c", "suspect", WAIT).unwrap();
+    drop(fw);
+    a.wait_member_state("c", "alive", WAIT).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let path = dump.stop();
+    let (report, code, err) = explain(&path, &[]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(code, 0, "{err}");
+    let c = member(&report, "c");
+    let s = &c["suspicions"][0];
+    assert!(["a", "b"].contains(&s["by"].as_str().unwrap()), "{c:#}");
+    let came_back = c["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| ["refuted", "alive_again"].contains(&e["event"].as_str().unwrap()));
+    assert!(came_back, "{c:#}");
+    // The pings to c were dropped before the capture; its probers' indirect probes
+    // (and the helpers' nacks) are in it, and c itself was silent meanwhile.
+    for v in verdicts(c) {
+        assert_eq!(v["kind"], "stopped_answering", "{c:#}");
+    }
+    assert!(c["incarnation"].as_u64().unwrap() > s["incarnation"].as_u64().unwrap());
+    assert_eq!(c["state"], "alive");
 }

@@ -106,7 +106,8 @@ impl Analysis {
                     self.names.learn(SocketAddr::new(ip, p.port), &target);
                 }
                 if let Some(helper) = self.names.of(&r.dst) {
-                    self.probes.indirect(t, &prober, p.seq_no, helper);
+                    self.probes
+                        .indirect(t, r.frame, &prober, p.seq_no, helper, &target);
                 }
             }
             Message::AckResp(a) => {

@@ -20,6 +20,11 @@ const MAX_EVENTS: usize = 512;
 const MAX_FAILED: usize = 64;
 /// Most suspicions kept per member.
 const MAX_SUSPICIONS: usize = 64;
+/// A pause in a member's packets longer than this is remembered as a silence (a
+/// healthy member gossips or probes several times in this time).
+const SILENCE: Duration = Duration::from_millis(300);
+/// Most silences kept per member (the newest).
+const MAX_SILENCES: usize = 64;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -119,6 +124,8 @@ pub struct Member {
     pub first_packet: Option<Duration>,
     pub last_packet: Option<Duration>,
     pub packets: u64,
+    /// Pauses in its packets longer than `SILENCE`: (last packet before, first after).
+    pub silences: VecDeque<(Duration, Duration)>,
     pub rtt: Rtts,
     pub coordinate: Option<serde_json::Value>,
     /// Packets from the member's address no key opened: count, first, last.
@@ -147,6 +154,7 @@ impl Member {
             first_packet: None,
             last_packet: None,
             packets: 0,
+            silences: VecDeque::new(),
             rtt: Rtts::default(),
             coordinate: None,
             decrypt_failures: (0, None, None),
@@ -169,7 +177,27 @@ impl Member {
     pub fn packet(&mut self, at: Duration) {
         self.packets += 1;
         self.first_packet.get_or_insert(at);
-        self.last_packet = Some(at);
+        if let Some(last) = self.last_packet.filter(|l| at.saturating_sub(*l) > SILENCE) {
+            if self.silences.len() == MAX_SILENCES {
+                self.silences.pop_front();
+            }
+            self.silences.push_back((last, at));
+        }
+        self.last_packet = Some(self.last_packet.map_or(at, |l| l.max(at)));
+    }
+
+    /// When the member fell silent, if it sent nothing from `from` to `to`: the time
+    /// of its last packet before, and of its first after (`None`: not until the end).
+    pub fn silent(&self, from: Duration, to: Duration) -> Option<(Duration, Option<Duration>)> {
+        match self.last_packet {
+            Some(last) if last <= from => return Some((last, None)),
+            None => return None,
+            _ => {}
+        }
+        self.silences
+            .iter()
+            .find(|(before, after)| *before <= from && *after >= to)
+            .map(|(b, a)| (*b, Some(*a)))
     }
 
     /// An alive message or push/pull entry; `shown` renders the meta for a person

@@ -175,7 +175,7 @@ fn chain(m: &Member, failed: &[&Probe], until: Option<Duration>, origin: Duratio
             sent: tcp.clone().count() as u64,
             answered: tcp.filter(|t| t.acked.is_some()).count() as u64,
         },
-        verdict: judge(m, failed, origin),
+        verdict: judge(m, failed, last.unwrap_or_default(), origin),
     }
 }
 
