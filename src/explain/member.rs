@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::probes::Probe;
@@ -60,6 +61,18 @@ pub enum Change {
     Left {
         incarnation: u32,
     },
+}
+
+/// The row a change was first seen in: which capture (index into `captures`), frame,
+/// addresses and the message, for the reader to find it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Evidence {
+    pub capture: usize,
+    pub frame: u64,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub transport: &'static str,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -118,7 +131,7 @@ pub struct Member {
     pub state: Option<State>,
     pub incarnation: u32,
     meta: Option<Vec<u8>>,
-    pub changes: Vec<(Duration, Change)>,
+    pub changes: Vec<(Duration, Change, Evidence)>,
     pub changes_dropped: u64,
     pub suspicions: Vec<Suspicion>,
     pub first_packet: Option<Duration>,
@@ -137,7 +150,7 @@ pub struct Member {
     pub failed: VecDeque<Probe>,
     pub failed_total: u64,
     /// The last time the member acked each prober directly.
-    pub acked: Vec<(Arc<str>, Duration)>,
+    pub acked: FxHashMap<Arc<str>, Duration>,
 }
 
 impl Member {
@@ -162,13 +175,13 @@ impl Member {
             probed: (0, 0),
             failed: VecDeque::new(),
             failed_total: 0,
-            acked: Vec::new(),
+            acked: FxHashMap::default(),
         }
     }
 
-    fn change(&mut self, at: Duration, c: Change) {
+    fn change(&mut self, at: Duration, c: Change, ev: &dyn Fn() -> Evidence) {
         if self.changes.len() < MAX_EVENTS {
-            self.changes.push((at, c));
+            self.changes.push((at, c, ev()));
         } else {
             self.changes_dropped += 1;
         }
@@ -208,20 +221,21 @@ impl Member {
         incarnation: u32,
         meta: &[u8],
         shown: impl FnOnce() -> String,
+        ev: &dyn Fn() -> Evidence,
     ) {
         match self.state {
             None => {
-                self.change(at, Change::Joined { incarnation });
+                self.change(at, Change::Joined { incarnation }, ev);
                 self.meta = Some(meta.to_vec());
             }
             Some(State::Suspect) if incarnation > self.incarnation => {
-                self.change(at, Change::Refuted { incarnation });
+                self.change(at, Change::Refuted { incarnation }, ev);
                 if let Some(s) = self.suspicions.last_mut() {
                     s.outcome = Outcome::Refuted { at, incarnation };
                 }
             }
             Some(State::Dead | State::Left) if incarnation > self.incarnation => {
-                self.change(at, Change::AliveAgain { incarnation });
+                self.change(at, Change::AliveAgain { incarnation }, ev);
             }
             Some(_) if incarnation > self.incarnation => {}
             // Old news: an alive at this or an older incarnation changes nothing.
@@ -234,6 +248,7 @@ impl Member {
                     incarnation,
                     meta: shown(),
                 },
+                ev,
             );
             self.meta = Some(meta.to_vec());
         }
@@ -241,7 +256,13 @@ impl Member {
         self.incarnation = incarnation;
     }
 
-    pub fn suspect(&mut self, at: Duration, incarnation: u32, by: Arc<str>) {
+    pub fn suspect(
+        &mut self,
+        at: Duration,
+        incarnation: u32,
+        by: Arc<str>,
+        ev: &dyn Fn() -> Evidence,
+    ) {
         match self.state {
             Some(State::Alive) | None if incarnation >= self.incarnation => {
                 self.change(
@@ -250,6 +271,7 @@ impl Member {
                         by: by.clone(),
                         incarnation,
                     },
+                    ev,
                 );
                 if self.suspicions.len() < MAX_SUSPICIONS {
                     self.suspicions.push(Suspicion {
@@ -269,20 +291,26 @@ impl Member {
                 };
                 if s.by != by && !s.confirmations.iter().any(|c| c.by == by) {
                     s.confirmations.push(Confirmation { by: by.clone(), at });
-                    self.change(at, Change::Confirmed { by });
+                    self.change(at, Change::Confirmed { by }, ev);
                 }
             }
             _ => {}
         }
     }
 
-    pub fn dead(&mut self, at: Duration, incarnation: u32, by: Arc<str>) {
+    pub fn dead(
+        &mut self,
+        at: Duration,
+        incarnation: u32,
+        by: Arc<str>,
+        ev: &dyn Fn() -> Evidence,
+    ) {
         if incarnation < self.incarnation || matches!(self.state, Some(State::Dead | State::Left)) {
             return;
         }
         let left = by == self.name;
         let outcome = if left {
-            self.change(at, Change::Left { incarnation });
+            self.change(at, Change::Left { incarnation }, ev);
             self.state = Some(State::Left);
             Outcome::Left { at }
         } else {
@@ -292,6 +320,7 @@ impl Member {
                     by: by.clone(),
                     incarnation,
                 },
+                ev,
             );
             self.state = Some(State::Dead);
             Outcome::Dead { at, by }
@@ -315,9 +344,11 @@ impl Member {
     }
 
     pub fn acked_by(&mut self, prober: &Arc<str>, at: Duration) {
-        match self.acked.iter_mut().find(|(n, _)| n == prober) {
-            Some(e) => e.1 = at,
-            None => self.acked.push((prober.clone(), at)),
+        match self.acked.get_mut(prober) {
+            Some(last) => *last = at,
+            None => {
+                self.acked.insert(prober.clone(), at);
+            }
         }
     }
 }

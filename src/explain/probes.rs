@@ -55,7 +55,9 @@ pub struct Probe {
     pub seq: u32,
     #[serde(serialize_with = "super::report::time")]
     pub sent: Duration,
-    /// The frame of the ping (in its capture).
+    /// The capture (index into the report's `captures`) and frame of the ping, or
+    /// of the first indirect probe when the ping is not in the capture.
+    pub capture: usize,
     pub frame: u64,
     /// False when the capture missed the ping itself and the probe is known from its
     /// indirect probes (`sent` is then when the first was asked).
@@ -102,7 +104,14 @@ pub struct Probes {
 }
 
 impl Probes {
-    pub fn ping(&mut self, at: Duration, frame: u64, prober: Arc<str>, target: Arc<str>, seq: u32) {
+    pub fn ping(
+        &mut self,
+        at: Duration,
+        (capture, frame): (usize, u64),
+        prober: Arc<str>,
+        target: Arc<str>,
+        seq: u32,
+    ) {
         let on_behalf_of = self
             .relays
             .remove(&(prober.clone(), target.clone()))
@@ -125,6 +134,7 @@ impl Probes {
                 target,
                 seq,
                 sent: at,
+                capture,
                 frame,
                 ping_seen: true,
                 acked: None,
@@ -139,7 +149,7 @@ impl Probes {
     pub fn indirect(
         &mut self,
         at: Duration,
-        frame: u64,
+        (capture, frame): (usize, u64),
         prober: &Arc<str>,
         seq: u32,
         helper: Arc<str>,
@@ -155,6 +165,7 @@ impl Probes {
                     target: target.clone(),
                     seq,
                     sent: at,
+                    capture,
                     frame,
                     ping_seen: false,
                     acked: None,

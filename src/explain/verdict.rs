@@ -81,12 +81,13 @@ pub fn judge(m: &Member, failed: &[&Probe], until: Duration, origin: Duration) -
         return stopped(m, failed, quiet, origin);
     }
     if let [only] = probers.iter().collect::<Vec<_>>()[..] {
-        let others: Vec<&str> = m
+        let mut others: Vec<&str> = m
             .acked
             .iter()
-            .filter(|(n, at)| n != *only && *at >= first)
+            .filter(|(n, at)| *n != *only && **at >= first)
             .map(|(n, _)| &**n)
             .collect();
+        others.sort_unstable();
         if !others.is_empty() {
             let asked = failed.iter().filter(|p| !p.helpers.is_empty()).count();
             let nacked = failed
