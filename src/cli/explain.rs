@@ -18,6 +18,9 @@ pub struct Args {
     /// `json`: the whole report as one JSON document (its shape is in the README).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// Also write the report as one self-contained HTML page (a timeline per member).
+    #[arg(long, value_name = "FILE")]
+    html: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -37,7 +40,13 @@ pub fn run(args: Args) -> ExitCode {
             .and_then(|()| writeln!(out)),
     };
     let _ = out.flush();
-    let (problems, code) = problems(&report);
+    let (problems, mut code) = problems(&report);
+    if let Some(path) = &args.html {
+        if let Err(e) = std::fs::write(path, memberlist_interop::explain::html::page(&report)) {
+            eprintln!("memberlist explain: --html {}: {e}", path.display());
+            code = 2;
+        }
+    }
     for p in problems {
         eprintln!("memberlist explain: {p}");
     }

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use rustc_hash::FxHashMap;
 
-use super::member::Member;
+use super::member::{Evidence, Member};
 use super::names::{ip, Names};
 use super::probes::{Answer, Probe, Probes};
 use crate::inspect::{Body, Row};
-use crate::wire::{Message, NodeState, StreamMessage};
+use crate::wire::{Accusation, Message, NodeState, StreamMessage};
 
 /// Most distinct error texts counted (the rest are counted together).
 const MAX_ERROR_KINDS: usize = 64;
@@ -43,8 +43,8 @@ impl Analysis {
             .or_insert_with(|| Member::new(name.clone()))
     }
 
-    /// Folds in one row (rows come in time order).
-    pub fn row(&mut self, r: &Row) {
+    /// Folds in one row of capture `capture` (rows come in time order).
+    pub fn row(&mut self, capture: usize, r: &Row) {
         self.rows += 1;
         let t = r.time;
         self.first.get_or_insert(t);
@@ -58,8 +58,8 @@ impl Analysis {
             self.member(&from).packet(t);
         }
         match body {
-            Body::Packet(m) => self.packet(r, m),
-            Body::Stream(m) => self.stream(r, m),
+            Body::Packet(m) => self.packet(capture, r, m),
+            Body::Stream(m) => self.stream(capture, r, m),
         }
         self.probes.settle(t, &mut self.settled);
         self.drain_settled();
@@ -86,8 +86,9 @@ impl Analysis {
         }
     }
 
-    fn packet(&mut self, r: &Row, m: &Message<'_>) {
+    fn packet(&mut self, capture: usize, r: &Row, m: &Message<'_>) {
         let t = r.time;
+        let ev = |message: String| evidence(capture, r, message);
         match m {
             Message::Ping(p) => {
                 let prober = self.sender(&p.source_node.to_str_lossy(), r.src);
@@ -97,7 +98,8 @@ impl Analysis {
                 }
                 let target = self.names.intern(&p.node.to_str_lossy());
                 self.names.learn(r.dst, &target);
-                self.probes.ping(t, r.frame, prober, target, p.seq_no);
+                self.probes
+                    .ping(t, (capture, r.frame), prober, target, p.seq_no);
             }
             Message::IndirectPing(p) => {
                 let prober = self.sender(&p.source_node.to_str_lossy(), r.src);
@@ -106,7 +108,8 @@ impl Analysis {
                     self.names.learn(SocketAddr::new(ip, p.port), &target);
                 }
                 if let Some(helper) = self.names.of(&r.dst) {
-                    self.probes.indirect(t, &prober, p.seq_no, helper);
+                    self.probes
+                        .indirect(t, (capture, r.frame), &prober, p.seq_no, helper, &target);
                 }
             }
             Message::AckResp(a) => {
@@ -132,12 +135,14 @@ impl Analysis {
             Message::Suspect(a) => {
                 let node = self.names.intern(&a.node.to_str_lossy());
                 let by = self.names.intern(&a.from.to_str_lossy());
-                self.member(&node).suspect(t, a.incarnation, by);
+                let text = || ev(accusation("suspect", a));
+                self.member(&node).suspect(t, a.incarnation, by, &text);
             }
             Message::Dead(a) => {
                 let node = self.names.intern(&a.node.to_str_lossy());
                 let by = self.names.intern(&a.from.to_str_lossy());
-                self.member(&node).dead(t, a.incarnation, by);
+                let text = || ev(accusation("dead", a));
+                self.member(&node).dead(t, a.incarnation, by, &text);
             }
             Message::Alive(a) => {
                 let node = self.names.intern(&a.node.to_str_lossy());
@@ -154,13 +159,27 @@ impl Analysis {
                     m.addr = addr;
                 }
                 let meta = a.meta.as_deref().unwrap_or_default();
-                m.alive(t, a.incarnation, meta, || shown_meta(meta, r.serf.as_ref()));
+                let text = || {
+                    ev(format!(
+                        "alive Node={} Incarnation={} Addr={}",
+                        a.node,
+                        a.incarnation,
+                        addr.map_or_else(String::new, |a| a.to_string())
+                    ))
+                };
+                m.alive(
+                    t,
+                    a.incarnation,
+                    meta,
+                    || shown_meta(meta, r.serf.as_ref()),
+                    &text,
+                );
             }
             Message::User(_) | Message::Err(_) => {}
         }
     }
 
-    fn stream(&mut self, r: &Row, m: &StreamMessage<'_>) {
+    fn stream(&mut self, capture: usize, r: &Row, m: &StreamMessage<'_>) {
         let t = r.time;
         match m {
             StreamMessage::Ping(p) => {
@@ -193,7 +212,17 @@ impl Analysis {
                             m.addr = addr;
                         }
                         let meta = n.meta.as_deref().unwrap_or_default();
-                        m.alive(t, n.incarnation, meta, || shown_meta(meta, None));
+                        let text = || {
+                            evidence(
+                                capture,
+                                r,
+                                format!(
+                                    "push_pull listing {} alive at incarnation {}",
+                                    n.name, n.incarnation
+                                ),
+                            )
+                        };
+                        m.alive(t, n.incarnation, meta, || shown_meta(meta, None), &text);
                     }
                 }
             }
@@ -255,6 +284,24 @@ impl Analysis {
             }
         }
     }
+}
+
+fn evidence(capture: usize, r: &Row, message: String) -> Evidence {
+    Evidence {
+        capture,
+        frame: r.frame,
+        src: r.src,
+        dst: r.dst,
+        transport: r.transport,
+        message,
+    }
+}
+
+fn accusation(kind: &str, a: &Accusation<'_>) -> String {
+    format!(
+        "{kind} Node={} From={} Incarnation={}",
+        a.node, a.from, a.incarnation
+    )
 }
 
 /// Meta for a person: Serf's tags when the row carries them, else the bytes as text.

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::probes::Probe;
@@ -20,6 +21,11 @@ const MAX_EVENTS: usize = 512;
 const MAX_FAILED: usize = 64;
 /// Most suspicions kept per member.
 const MAX_SUSPICIONS: usize = 64;
+/// A pause in a member's packets longer than this is remembered as a silence (a
+/// healthy member gossips or probes several times in this time).
+const SILENCE: Duration = Duration::from_millis(300);
+/// Most silences kept per member (the newest).
+const MAX_SILENCES: usize = 64;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -55,6 +61,18 @@ pub enum Change {
     Left {
         incarnation: u32,
     },
+}
+
+/// The row a change was first seen in: which capture (index into `captures`), frame,
+/// addresses and the message, for the reader to find it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Evidence {
+    pub capture: usize,
+    pub frame: u64,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub transport: &'static str,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -113,12 +131,14 @@ pub struct Member {
     pub state: Option<State>,
     pub incarnation: u32,
     meta: Option<Vec<u8>>,
-    pub changes: Vec<(Duration, Change)>,
+    pub changes: Vec<(Duration, Change, Evidence)>,
     pub changes_dropped: u64,
     pub suspicions: Vec<Suspicion>,
     pub first_packet: Option<Duration>,
     pub last_packet: Option<Duration>,
     pub packets: u64,
+    /// Pauses in its packets longer than `SILENCE`: (last packet before, first after).
+    pub silences: VecDeque<(Duration, Duration)>,
     pub rtt: Rtts,
     pub coordinate: Option<serde_json::Value>,
     /// Packets from the member's address no key opened: count, first, last.
@@ -130,7 +150,7 @@ pub struct Member {
     pub failed: VecDeque<Probe>,
     pub failed_total: u64,
     /// The last time the member acked each prober directly.
-    pub acked: Vec<(Arc<str>, Duration)>,
+    pub acked: FxHashMap<Arc<str>, Duration>,
 }
 
 impl Member {
@@ -147,6 +167,7 @@ impl Member {
             first_packet: None,
             last_packet: None,
             packets: 0,
+            silences: VecDeque::new(),
             rtt: Rtts::default(),
             coordinate: None,
             decrypt_failures: (0, None, None),
@@ -154,13 +175,13 @@ impl Member {
             probed: (0, 0),
             failed: VecDeque::new(),
             failed_total: 0,
-            acked: Vec::new(),
+            acked: FxHashMap::default(),
         }
     }
 
-    fn change(&mut self, at: Duration, c: Change) {
+    fn change(&mut self, at: Duration, c: Change, ev: &dyn Fn() -> Evidence) {
         if self.changes.len() < MAX_EVENTS {
-            self.changes.push((at, c));
+            self.changes.push((at, c, ev()));
         } else {
             self.changes_dropped += 1;
         }
@@ -169,7 +190,27 @@ impl Member {
     pub fn packet(&mut self, at: Duration) {
         self.packets += 1;
         self.first_packet.get_or_insert(at);
-        self.last_packet = Some(at);
+        if let Some(last) = self.last_packet.filter(|l| at.saturating_sub(*l) > SILENCE) {
+            if self.silences.len() == MAX_SILENCES {
+                self.silences.pop_front();
+            }
+            self.silences.push_back((last, at));
+        }
+        self.last_packet = Some(self.last_packet.map_or(at, |l| l.max(at)));
+    }
+
+    /// When the member fell silent, if it sent nothing from `from` to `to`: the time
+    /// of its last packet before, and of its first after (`None`: not until the end).
+    pub fn silent(&self, from: Duration, to: Duration) -> Option<(Duration, Option<Duration>)> {
+        match self.last_packet {
+            Some(last) if last <= from => return Some((last, None)),
+            None => return None,
+            _ => {}
+        }
+        self.silences
+            .iter()
+            .find(|(before, after)| *before <= from && *after >= to)
+            .map(|(b, a)| (*b, Some(*a)))
     }
 
     /// An alive message or push/pull entry; `shown` renders the meta for a person
@@ -180,20 +221,21 @@ impl Member {
         incarnation: u32,
         meta: &[u8],
         shown: impl FnOnce() -> String,
+        ev: &dyn Fn() -> Evidence,
     ) {
         match self.state {
             None => {
-                self.change(at, Change::Joined { incarnation });
+                self.change(at, Change::Joined { incarnation }, ev);
                 self.meta = Some(meta.to_vec());
             }
             Some(State::Suspect) if incarnation > self.incarnation => {
-                self.change(at, Change::Refuted { incarnation });
+                self.change(at, Change::Refuted { incarnation }, ev);
                 if let Some(s) = self.suspicions.last_mut() {
                     s.outcome = Outcome::Refuted { at, incarnation };
                 }
             }
             Some(State::Dead | State::Left) if incarnation > self.incarnation => {
-                self.change(at, Change::AliveAgain { incarnation });
+                self.change(at, Change::AliveAgain { incarnation }, ev);
             }
             Some(_) if incarnation > self.incarnation => {}
             // Old news: an alive at this or an older incarnation changes nothing.
@@ -206,6 +248,7 @@ impl Member {
                     incarnation,
                     meta: shown(),
                 },
+                ev,
             );
             self.meta = Some(meta.to_vec());
         }
@@ -213,7 +256,13 @@ impl Member {
         self.incarnation = incarnation;
     }
 
-    pub fn suspect(&mut self, at: Duration, incarnation: u32, by: Arc<str>) {
+    pub fn suspect(
+        &mut self,
+        at: Duration,
+        incarnation: u32,
+        by: Arc<str>,
+        ev: &dyn Fn() -> Evidence,
+    ) {
         match self.state {
             Some(State::Alive) | None if incarnation >= self.incarnation => {
                 self.change(
@@ -222,6 +271,7 @@ impl Member {
                         by: by.clone(),
                         incarnation,
                     },
+                    ev,
                 );
                 if self.suspicions.len() < MAX_SUSPICIONS {
                     self.suspicions.push(Suspicion {
@@ -241,20 +291,26 @@ impl Member {
                 };
                 if s.by != by && !s.confirmations.iter().any(|c| c.by == by) {
                     s.confirmations.push(Confirmation { by: by.clone(), at });
-                    self.change(at, Change::Confirmed { by });
+                    self.change(at, Change::Confirmed { by }, ev);
                 }
             }
             _ => {}
         }
     }
 
-    pub fn dead(&mut self, at: Duration, incarnation: u32, by: Arc<str>) {
+    pub fn dead(
+        &mut self,
+        at: Duration,
+        incarnation: u32,
+        by: Arc<str>,
+        ev: &dyn Fn() -> Evidence,
+    ) {
         if incarnation < self.incarnation || matches!(self.state, Some(State::Dead | State::Left)) {
             return;
         }
         let left = by == self.name;
         let outcome = if left {
-            self.change(at, Change::Left { incarnation });
+            self.change(at, Change::Left { incarnation }, ev);
             self.state = Some(State::Left);
             Outcome::Left { at }
         } else {
@@ -264,6 +320,7 @@ impl Member {
                     by: by.clone(),
                     incarnation,
                 },
+                ev,
             );
             self.state = Some(State::Dead);
             Outcome::Dead { at, by }
@@ -287,9 +344,11 @@ impl Member {
     }
 
     pub fn acked_by(&mut self, prober: &Arc<str>, at: Duration) {
-        match self.acked.iter_mut().find(|(n, _)| n == prober) {
-            Some(e) => e.1 = at,
-            None => self.acked.push((prober.clone(), at)),
+        match self.acked.get_mut(prober) {
+            Some(last) => *last = at,
+            None => {
+                self.acked.insert(prober.clone(), at);
+            }
         }
     }
 }

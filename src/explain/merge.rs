@@ -314,8 +314,8 @@ impl Merged {
         }
     }
 
-    /// The next row on the merged timeline.
-    pub fn next_row(&mut self) -> Option<Row> {
+    /// The next row on the merged timeline, with the index of its capture.
+    pub fn next_row(&mut self) -> Option<(usize, Row)> {
         loop {
             for s in &mut self.sources {
                 s.fill();
@@ -325,7 +325,7 @@ impl Merged {
                 .min_by_key(|&i| self.sources[i].queue[0].time)?;
             let row = self.sources[i].queue.pop_front().expect("non-empty");
             if self.sources.len() == 1 || !self.duplicate(i, &row) {
-                return Some(row);
+                return Some((i, row));
             }
             self.sources[i].info.duplicates += 1;
         }

@@ -5,9 +5,10 @@
 //! on both ends, duplicates dropped), the rows folded into per-member aggregates and
 //! a bounded table of probes in flight (`analysis`, `member`, `probes`), and each
 //! suspicion's unanswered probes judged (`verdict`) into the `report`. Memory grows
-//! with the number of members, not of packets.
+//! with the number of members, not of packets. `html` draws the report as a page.
 
 pub mod analysis;
+pub mod html;
 pub mod member;
 pub mod merge;
 pub mod names;
@@ -25,8 +26,8 @@ use crate::inspect::InspectorConfig;
 pub fn explain(paths: &[String], cfg: impl Fn() -> InspectorConfig) -> Report {
     let mut merged = merge::Merged::open(paths, cfg);
     let mut a = analysis::Analysis::default();
-    while let Some(row) = merged.next_row() {
-        a.row(&row);
+    while let Some((capture, row)) = merged.next_row() {
+        a.row(capture, &row);
     }
     Report::build(a, merged.captures())
 }

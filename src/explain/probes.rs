@@ -55,8 +55,13 @@ pub struct Probe {
     pub seq: u32,
     #[serde(serialize_with = "super::report::time")]
     pub sent: Duration,
-    /// The frame of the ping (in its capture).
+    /// The capture (index into the report's `captures`) and frame of the ping, or
+    /// of the first indirect probe when the ping is not in the capture.
+    pub capture: usize,
     pub frame: u64,
+    /// False when the capture missed the ping itself and the probe is known from its
+    /// indirect probes (`sent` is then when the first was asked).
+    pub ping_seen: bool,
     #[serde(serialize_with = "super::report::opt_time")]
     pub acked: Option<Duration>,
     /// Sent by a helper for this member's indirect probe.
@@ -99,7 +104,14 @@ pub struct Probes {
 }
 
 impl Probes {
-    pub fn ping(&mut self, at: Duration, frame: u64, prober: Arc<str>, target: Arc<str>, seq: u32) {
+    pub fn ping(
+        &mut self,
+        at: Duration,
+        (capture, frame): (usize, u64),
+        prober: Arc<str>,
+        target: Arc<str>,
+        seq: u32,
+    ) {
         let on_behalf_of = self
             .relays
             .remove(&(prober.clone(), target.clone()))
@@ -122,7 +134,9 @@ impl Probes {
                 target,
                 seq,
                 sent: at,
+                capture,
                 frame,
+                ping_seen: true,
                 acked: None,
                 on_behalf_of,
                 helpers: Vec::new(),
@@ -131,11 +145,38 @@ impl Probes {
         );
     }
 
-    pub fn indirect(&mut self, at: Duration, prober: &Arc<str>, seq: u32, helper: Arc<str>) {
-        let Some(p) = self.open.get_mut(&(prober.clone(), seq)) else {
-            return;
-        };
-        if p.helpers.is_empty() {
+    /// An indirect probe of `target` through `helper` for the prober's `seq`.
+    pub fn indirect(
+        &mut self,
+        at: Duration,
+        (capture, frame): (usize, u64),
+        prober: &Arc<str>,
+        seq: u32,
+        helper: Arc<str>,
+        target: &Arc<str>,
+    ) {
+        let key = (prober.clone(), seq);
+        if !self.open.contains_key(&key) {
+            self.order.push_back((at, prober.clone(), seq));
+            self.open.insert(
+                key.clone(),
+                Probe {
+                    prober: prober.clone(),
+                    target: target.clone(),
+                    seq,
+                    sent: at,
+                    capture,
+                    frame,
+                    ping_seen: false,
+                    acked: None,
+                    on_behalf_of: None,
+                    helpers: Vec::new(),
+                    tcp: None,
+                },
+            );
+        }
+        let p = self.open.get_mut(&key).expect("inserted");
+        if p.helpers.is_empty() && p.ping_seen {
             self.timeouts.add(at.saturating_sub(p.sent));
         }
         if p.helpers.len() < MAX_HELPERS && !p.helpers.iter().any(|h| h.name == helper) {

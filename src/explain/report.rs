@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 use super::analysis::Analysis;
-use super::member::{Change, Member, Outcome, State, Suspicion};
+use super::member::{Change, Evidence, Member, Outcome, State, Suspicion};
 use super::merge::CaptureInfo;
 use super::probes::Probe;
 use super::verdict::{judge, Verdict};
@@ -82,6 +82,8 @@ pub struct TimedChange {
     pub time: Duration,
     #[serde(flatten)]
     pub change: Change,
+    /// The row it was first seen in.
+    pub row: Evidence,
 }
 
 #[derive(Debug, Serialize)]
@@ -175,16 +177,16 @@ fn chain(m: &Member, failed: &[&Probe], until: Option<Duration>, origin: Duratio
             sent: tcp.clone().count() as u64,
             answered: tcp.filter(|t| t.acked.is_some()).count() as u64,
         },
-        verdict: judge(m, failed, origin),
+        verdict: judge(m, failed, last.unwrap_or_default(), origin),
     }
 }
 
 fn member_report(m: &Member, origin: Duration) -> MemberReport {
-    let count = |f: fn(&Change) -> bool| m.changes.iter().filter(|(_, c)| f(c)).count() as u64;
+    let count = |f: fn(&Change) -> bool| m.changes.iter().filter(|(_, c, _)| f(c)).count() as u64;
     let mut incarnations: Vec<u32> = m
         .changes
         .iter()
-        .filter_map(|(_, c)| match c {
+        .filter_map(|(_, c, _)| match c {
             Change::Joined { incarnation }
             | Change::MetaChanged { incarnation, .. }
             | Change::Suspected { incarnation, .. }
@@ -255,9 +257,10 @@ fn member_report(m: &Member, origin: Duration) -> MemberReport {
         timeline: m
             .changes
             .iter()
-            .map(|(t, c)| TimedChange {
+            .map(|(t, c, e)| TimedChange {
                 time: *t,
                 change: c.clone(),
+                row: e.clone(),
             })
             .collect(),
         rtt: m.rtt.quantiles().map(|(median, p99)| Rtt {

@@ -39,15 +39,20 @@ pub struct Verdict {
     pub text: String,
 }
 
-/// Judges `failed` (the member's unanswered probes, oldest first, at least one);
-/// `origin` is the capture's first time, for relative times in the text.
-pub fn judge(m: &Member, failed: &[&Probe], origin: Duration) -> Verdict {
+/// Judges `failed` (the member's unanswered probes, oldest first, at least one) up
+/// to `until` (the suspicion, or the last of them); `origin` is the capture's first
+/// time, for relative times in the text.
+pub fn judge(m: &Member, failed: &[&Probe], until: Duration, origin: Duration) -> Verdict {
     let first = failed.first().map_or(Duration::ZERO, |p| p.sent);
     let name = &m.name;
     let t = |d: Duration| rel(d, origin);
-    let (failures, first_failure, _) = m.decrypt_failures;
-    let opened_after = m.last_packet.is_some_and(|l| l >= first);
-    if failures > 0 && !opened_after {
+    let (failures, first_failure, last_failure) = m.decrypt_failures;
+    // Its packets stopped opening (none opened after the last that did not) and
+    // still did not when it was probed.
+    let sealed_away = last_failure.is_some_and(|lf| {
+        lf >= first.saturating_sub(Duration::from_secs(1)) && m.last_packet.is_none_or(|l| l <= lf)
+    });
+    if failures > 0 && sealed_away {
         return Verdict {
             kind: Kind::DecryptFailure,
             text: format!(
@@ -71,32 +76,40 @@ pub fn judge(m: &Member, failed: &[&Probe], origin: Duration) -> Verdict {
         .iter()
         .filter(|p| p.tcp.as_ref().is_some_and(|t| t.acked.is_some()))
         .count();
+    let silent = m.silent(first, until);
+    if let (Some(quiet), false) = (silent, tcp_ok > 0) {
+        return stopped(m, failed, quiet, origin);
+    }
     if let [only] = probers.iter().collect::<Vec<_>>()[..] {
-        let others: Vec<&str> = m
+        let mut others: Vec<&str> = m
             .acked
             .iter()
-            .filter(|(n, at)| n != *only && *at >= first)
+            .filter(|(n, at)| *n != *only && **at >= first)
             .map(|(n, _)| &**n)
             .collect();
+        others.sort_unstable();
         if !others.is_empty() {
+            let asked = failed.iter().filter(|p| !p.helpers.is_empty()).count();
+            let nacked = failed
+                .iter()
+                .any(|p| p.helpers.iter().any(|h| h.nack.is_some()));
+            let helpers = match (relayed > 0, asked > 0 && !nacked) {
+                (true, _) => ", and helpers relayed its acks",
+                (false, true) => ", and the helpers sent no nacks (they reached it)",
+                (false, false) => "",
+            };
             return Verdict {
                 kind: Kind::ProberHealth,
                 text: format!(
-                    "only {only} got no answers: {name} answered {} meanwhile{}: the prober's own health (its packets are slow or lost)",
+                    "only {only} got no answers: {name} answered {} meanwhile{helpers}: the prober's own health (its packets are slow or lost)",
                     others.join(", "),
-                    if relayed > 0 {
-                        ", and helpers relayed its acks"
-                    } else {
-                        ""
-                    }
                 ),
             };
         }
     }
-    let last = m.last_packet;
     if tcp_ok > 0 {
-        let sending = match last {
-            Some(l) if l >= first => format!("; {name} kept sending (last packet at {})", t(l)),
+        let sending = match silent {
+            None if m.last_packet.is_some() => format!("; {name} kept sending meanwhile"),
             _ => String::new(),
         };
         return Verdict {
@@ -106,47 +119,19 @@ pub fn judge(m: &Member, failed: &[&Probe], origin: Duration) -> Verdict {
             ),
         };
     }
-    let nackers: BTreeSet<&str> = failed
-        .iter()
-        .flat_map(|p| &p.helpers)
-        .filter(|h| h.nack.is_some())
-        .map(|h| &*h.name)
-        .collect();
-    let helpers_too = if nackers.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; helper{} {} sent nacks: {} could not reach it either",
-            if nackers.len() == 1 { "" } else { "s" },
-            nackers.iter().copied().collect::<Vec<_>>().join(", "),
-            if nackers.len() == 1 { "it" } else { "they" }
-        )
-    };
-    let tcp_note = if tcp_tried > 0 {
-        format!("; {tcp_tried} TCP ping{} unanswered", plural(tcp_tried))
-    } else {
-        String::new()
-    };
-    match last {
-        Some(l) if l >= first => Verdict {
+    match m.last_packet {
+        Some(_) => Verdict {
             kind: Kind::InboundLost,
             text: format!(
-                "{name} kept sending (last packet at {}) but answered no probe: what is sent to it is lost{helpers_too}{tcp_note}",
-                t(l)
-            ),
-        },
-        Some(l) => Verdict {
-            kind: Kind::StoppedAnswering,
-            text: format!(
-                "the target stopped answering everyone: nothing from {name} after {} ({:.3} s before the first unanswered probe){helpers_too}{tcp_note}",
-                t(l),
-                first.saturating_sub(l).as_secs_f64()
+                "{name} kept sending but answered no probe: what is sent to it is lost{}",
+                helpers_and_tcp(failed)
             ),
         },
         None if !probers.is_empty() => Verdict {
             kind: Kind::StoppedAnswering,
             text: format!(
-                "the target stopped answering everyone: no packet from {name} in the capture{helpers_too}{tcp_note}"
+                "the target stopped answering everyone: no packet from {name} in the capture{}",
+                helpers_and_tcp(failed)
             ),
         },
         None => Verdict {
@@ -154,6 +139,57 @@ pub fn judge(m: &Member, failed: &[&Probe], origin: Duration) -> Verdict {
             text: "probes went unanswered; the capture does not show why".into(),
         },
     }
+}
+
+/// The member sent nothing from `quiet.0` until `quiet.1` (or the end).
+fn stopped(
+    m: &Member,
+    failed: &[&Probe],
+    (quiet, back): (Duration, Option<Duration>),
+    origin: Duration,
+) -> Verdict {
+    let first = failed.first().map_or(Duration::ZERO, |p| p.sent);
+    let t = |d: Duration| rel(d, origin);
+    Verdict {
+        kind: Kind::StoppedAnswering,
+        text: format!(
+            "the target stopped answering everyone: nothing from {} {} ({:.3} s before the first unanswered probe){}",
+            m.name,
+            match back {
+                Some(b) => format!("from {} to {}", t(quiet), t(b)),
+                None => format!("after {}", t(quiet)),
+            },
+            first.saturating_sub(quiet).as_secs_f64(),
+            helpers_and_tcp(failed)
+        ),
+    }
+}
+
+/// What the helpers' nacks and the TCP pings add to a verdict against the target.
+fn helpers_and_tcp(failed: &[&Probe]) -> String {
+    let nackers: BTreeSet<&str> = failed
+        .iter()
+        .flat_map(|p| &p.helpers)
+        .filter(|h| h.nack.is_some())
+        .map(|h| &*h.name)
+        .collect();
+    let mut out = String::new();
+    if !nackers.is_empty() {
+        out = format!(
+            "; helper{} {} sent nacks: {} could not reach it either",
+            plural(nackers.len()),
+            nackers.iter().copied().collect::<Vec<_>>().join(", "),
+            if nackers.len() == 1 { "it" } else { "they" }
+        );
+    }
+    let tcp_tried = failed.iter().filter(|p| p.tcp.is_some()).count();
+    if tcp_tried > 0 {
+        out.push_str(&format!(
+            "; {tcp_tried} TCP ping{} unanswered",
+            plural(tcp_tried)
+        ));
+    }
+    out
 }
 
 fn plural(n: usize) -> &'static str {

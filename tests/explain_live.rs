@@ -1,0 +1,413 @@
+//! `memberlist explain` on captures this test records (tcpdump on loopback, as root)
+//! of real Go memberlist v0.7.0 nodes: a SIGKILLed member, a member whose inbound UDP
+//! is dropped by nftables while TCP works, and a member that switched to a key the
+//! others do not hold. Each scenario runs a few seconds of Go's local profile.
+
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::gonode::{GoNode, GoNodeOpts, Profile};
+use support::process::{free_port, wait_bounded, LineLog};
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const WAIT: Duration = Duration::from_secs(15);
+
+/// tcpdump on loopback for the given ports, writing a pcap; stopped with SIGINT.
+struct Tcpdump {
+    child: Child,
+    path: PathBuf,
+    stderr: Arc<LineLog<String>>,
+}
+
+impl Tcpdump {
+    fn start(name: &str, ports: &[u16]) -> Tcpdump {
+        let path =
+            std::env::temp_dir().join(format!("explain-live-{}-{name}.pcap", std::process::id()));
+        let filter: Vec<String> = ports.iter().map(|p| format!("port {p}")).collect();
+        let mut child = Command::new("tcpdump")
+            // Immediate mode: without it the last second of packets waits in the
+            // kernel ring and is lost when tcpdump stops.
+            .args(["-i", "lo", "--immediate-mode", "-U", "-s", "0", "-w"])
+            .arg(&path)
+            .arg(filter.join(" or "))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tcpdump (apt-get install tcpdump; the test runs as root)");
+        let stderr = LineLog::spawn(child.stderr.take().unwrap(), |l| l);
+        stderr
+            .wait_for(|l| l.contains("listening on"), WAIT)
+            .unwrap_or_else(|e| panic!("tcpdump did not start: {e}: {:?}", stderr.tail(5)));
+        Tcpdump {
+            child,
+            path,
+            stderr,
+        }
+    }
+
+    /// Stops the capture and returns its file. With `EXPLAIN_LIVE_KEEP=DIR` a copy is
+    /// kept there, to look at by hand.
+    fn stop(mut self) -> PathBuf {
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        wait_bounded(&mut self.child, WAIT)
+            .unwrap_or_else(|e| panic!("tcpdump did not stop: {e}: {:?}", self.stderr.tail(5)));
+        if let Some(dir) = std::env::var_os("EXPLAIN_LIVE_KEEP") {
+            let name = self.path.file_name().expect("file name");
+            std::fs::copy(&self.path, Path::new(&dir).join(name)).expect("keep the capture");
+        }
+        self.path.clone()
+    }
+}
+
+impl Drop for Tcpdump {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An nftables table of this test's own, deleted when dropped. Its `input` chain
+/// drops after tcpdump on loopback saw the packet, its `output` chain before.
+struct Firewall(String);
+
+impl Firewall {
+    fn new(name: &str) -> Firewall {
+        let table = format!("explain_{}_{name}", std::process::id());
+        nft(&["add", "table", "inet", &table]);
+        for hook in ["input", "output"] {
+            let spec = format!("{{ type filter hook {hook} priority 0 ; }}");
+            nft(&["add", "chain", "inet", &table, hook, &spec]);
+        }
+        Firewall(table)
+    }
+
+    /// Drops what matches `rule` in `chain` (`input` or `output`).
+    fn drop_rule(&self, chain: &str, rule: &str) {
+        let mut args = vec!["add", "rule", "inet", &self.0, chain];
+        args.extend(rule.split_whitespace());
+        args.push("drop");
+        nft(&args);
+    }
+}
+
+impl Drop for Firewall {
+    fn drop(&mut self) {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &self.0])
+            .status();
+    }
+}
+
+fn nft(args: &[&str]) {
+    let out = Command::new("nft")
+        .args(args)
+        .output()
+        .expect("nft (apt-get install nftables)");
+    assert!(
+        out.status.success(),
+        "nft {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Go's local profile with a 400 ms probe interval (probe timeout 200 ms).
+fn node(name: &str, port: u16) -> GoNodeOpts {
+    GoNodeOpts::new(name)
+        .profile(Profile::Local)
+        .bind(SocketAddr::new(LOCALHOST, port))
+        .probe_interval(Duration::from_millis(400))
+        .gossip_interval(Duration::from_millis(100))
+        .pushpull_interval(Duration::from_secs(3))
+}
+
+fn cluster(names: &[&str], key: Option<&str>) -> (Vec<GoNode>, Vec<u16>) {
+    let ports: Vec<u16> = names.iter().map(|_| free_port(LOCALHOST)).collect();
+    let mut nodes: Vec<GoNode> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut o = node(name, ports[i]);
+        if let Some(k) = key {
+            o = o.key(k);
+        }
+        if let Some(first) = nodes.first() {
+            o = o.join(first.addr());
+        }
+        nodes.push(GoNode::spawn(o));
+    }
+    for n in &nodes {
+        for name in names {
+            n.wait_member_state(name, "alive", WAIT).unwrap();
+        }
+    }
+    (nodes, ports)
+}
+
+fn explain(capture: &Path, args: &[&str]) -> (Value, i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_memberlist"))
+        .arg("explain")
+        .arg(capture)
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    let report = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text} {err}"));
+    (report, out.status.code().unwrap(), err)
+}
+
+fn member<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no member {name} in {report:#}"))
+}
+
+/// Every verdict given about a member: its suspicions' and its other unanswered probes'.
+fn verdicts(m: &Value) -> Vec<&Value> {
+    m["suspicions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s.get("chain").filter(|c| !c.is_null()))
+        .chain(m.get("unanswered_probes").filter(|c| !c.is_null()))
+        .map(|c| &c["verdict"])
+        .collect()
+}
+
+#[test]
+fn sigkilled_member_stopped_answering_everyone() {
+    let names = ["a", "b", "c"];
+    let ports: Vec<u16> = names.iter().map(|_| free_port(LOCALHOST)).collect();
+    let dump = Tcpdump::start("kill", &ports);
+    let a = GoNode::spawn(node("a", ports[0]));
+    let b = GoNode::spawn(node("b", ports[1]).join(a.addr()));
+    let mut c = GoNode::spawn(node("c", ports[2]).join(a.addr()));
+    for n in [&a, &b, &c] {
+        for name in names {
+            n.wait_member_state(name, "alive", WAIT).unwrap();
+        }
+    }
+    c.kill();
+    a.wait_member_state("c", "dead", WAIT).unwrap();
+    b.wait_member_state("c", "dead", WAIT).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let path = dump.stop();
+    let (report, code, err) = explain(&path, &[]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(code, 0, "{err}");
+    let c = member(&report, "c");
+    assert_eq!(c["state"], "dead", "{c:#}");
+    let s = c["suspicions"]
+        .as_array()
+        .unwrap()
+        .first()
+        .expect("c suspected");
+    assert!(["a", "b"].contains(&s["by"].as_str().unwrap()));
+    assert_eq!(s["outcome"]["outcome"], "dead");
+    assert_eq!(s["chain"]["verdict"]["kind"], "stopped_answering", "{s:#}");
+    for other in ["a", "b"] {
+        assert!(member(&report, other)["suspicions"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+    }
+}
+
+#[test]
+fn inbound_udp_dropped_while_tcp_works() {
+    let names = ["a", "b", "v"];
+    let ports: Vec<u16> = names.iter().map(|_| free_port(LOCALHOST)).collect();
+    let dump = Tcpdump::start("udp", &ports);
+    let a = GoNode::spawn(node("a", ports[0]));
+    let b = GoNode::spawn(node("b", ports[1]).join(a.addr()));
+    let v = GoNode::spawn(node("v", ports[2]).join(a.addr()));
+    for n in [&a, &b, &v] {
+        for name in names {
+            n.wait_member_state(name, "alive", WAIT).unwrap();
+        }
+    }
+    let fw = Firewall::new("udp");
+    fw.drop_rule("input", &format!("udp dport {}", ports[2]));
+    // Several probe rounds of v by a and b (every 400 ms each, among two targets).
+    std::thread::sleep(Duration::from_secs(4));
+    drop(fw);
+    let path = dump.stop();
+    let (report, code, err) = explain(&path, &[]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(code, 0, "{err}");
+    let v = member(&report, "v");
+    let found = verdicts(v);
+    assert!(
+        found.iter().any(|x| x["kind"] == "udp_one_way"
+            && x["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("UDP one way only: TCP pings worked")),
+        "{v:#}"
+    );
+    let probes = v["unanswered_probes"]["probes"]
+        .as_array()
+        .into_iter()
+        .chain(
+            v["suspicions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|s| s["chain"]["probes"].as_array()),
+        )
+        .flatten()
+        .collect::<Vec<_>>();
+    assert!(
+        probes.iter().any(|p| p["tcp"]["acked"].is_string()
+            && p["helpers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h["nack"].is_string())),
+        "a probe of v with a helper's nack and an answered TCP ping: {probes:#?}"
+    );
+    // The others answered everyone.
+    for other in ["a", "b"] {
+        assert!(verdicts(member(&report, other)).is_empty(), "{report:#}");
+    }
+}
+
+#[test]
+fn member_on_another_key_fails_to_decrypt() {
+    let k1 = "5K9OtfjHyJrPV9hXxFhnyQ==";
+    let k2 = "ZWTL5SkqYDaxtLxe2GE8rw==";
+    let (nodes, ports) = cluster(&["a", "b", "c"], Some(k1));
+    let dump = Tcpdump::start("key", &ports);
+    // Let the capture see every member's packets first (names and addresses).
+    std::thread::sleep(Duration::from_millis(1500));
+    let c = &nodes[2];
+    for cmd in ["install-key", "use-key"] {
+        c.send_cmd(json!({"cmd": cmd, "key": k2})).unwrap();
+    }
+    c.send_cmd(json!({"cmd": "remove-key", "key": k1})).unwrap();
+    nodes[0].wait_member_state("c", "dead", WAIT).unwrap();
+    let path = dump.stop();
+    let (report, code, err) = explain(&path, &["--key", k1]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("packets no key opened (from c"), "{err}");
+    let c = member(&report, "c");
+    assert!(
+        c["decrypt_failures"]["count"].as_u64().unwrap() > 0,
+        "{c:#}"
+    );
+    let found = verdicts(c);
+    assert!(
+        found.iter().any(|x| x["kind"] == "decrypt_failure"
+            && x["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("packets from c failed to decrypt with every key")),
+        "{c:#}"
+    );
+}
+
+/// A prober whose inbound UDP is lost before the capture sees it (nftables output
+/// chain): its pings go out, the acks and the helpers' relayed acks never come back,
+/// the helpers send no nacks (they reached the target), and the targets answer the
+/// other member meanwhile: the verdict blames the prober's own health.
+#[test]
+fn slow_prober_is_blamed_on_itself() {
+    let names = ["a", "b", "p"];
+    let ports: Vec<u16> = names.iter().map(|_| free_port(LOCALHOST)).collect();
+    let dump = Tcpdump::start("prober", &ports);
+    let a = GoNode::spawn(node("a", ports[0]));
+    let b = GoNode::spawn(node("b", ports[1]).join(a.addr()));
+    let p = GoNode::spawn(node("p", ports[2]).join(a.addr()));
+    for n in [&a, &b, &p] {
+        for name in names {
+            n.wait_member_state(name, "alive", WAIT).unwrap();
+        }
+    }
+    let fw = Firewall::new("prober");
+    fw.drop_rule("output", &format!("udp dport {}", ports[2]));
+    std::thread::sleep(Duration::from_secs(4));
+    drop(fw);
+    let path = dump.stop();
+    let (report, code, err) = explain(&path, &[]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(code, 0, "{err}");
+    let blamed: Vec<&str> = ["a", "b"]
+        .into_iter()
+        .filter(|t| {
+            verdicts(member(&report, t)).iter().any(|v| {
+                v["kind"] == "prober_health"
+                    && v["text"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("only p got no answers")
+            })
+        })
+        .collect();
+    assert!(!blamed.is_empty(), "{report:#}");
+    for t in blamed {
+        let m = member(&report, t);
+        assert!(
+            m["suspicions"].as_array().unwrap().is_empty(),
+            "TCP kept {t} alive: {m:#}"
+        );
+    }
+}
+
+/// A member cut off (nothing reaches its address, nothing leaves its UDP socket) is
+/// suspected; when the partition heals it refutes with a higher incarnation (or, if
+/// it was declared dead meanwhile, comes back alive).
+#[test]
+fn partition_that_heals_ends_in_a_refutation() {
+    let names = ["a", "b", "c"];
+    let ports: Vec<u16> = names.iter().map(|_| free_port(LOCALHOST)).collect();
+    let dump = Tcpdump::start("partition", &ports);
+    // A longer suspicion (SuspicionMult 4): dead only after several seconds.
+    let slow = |n: &str, port| node(n, port).suspicion_mult(4);
+    let a = GoNode::spawn(slow("a", ports[0]));
+    let b = GoNode::spawn(slow("b", ports[1]).join(a.addr()));
+    let c = GoNode::spawn(slow("c", ports[2]).join(a.addr()));
+    for n in [&a, &b, &c] {
+        for name in names {
+            n.wait_member_state(name, "alive", WAIT).unwrap();
+        }
+    }
+    let fw = Firewall::new("partition");
+    let c_port = ports[2];
+    fw.drop_rule("output", &format!("udp dport {c_port}"));
+    fw.drop_rule("output", &format!("tcp dport {c_port}"));
+    fw.drop_rule("output", &format!("udp sport {c_port}"));
+    a.wait_member_state("c", "suspect", WAIT).unwrap();
+    drop(fw);
+    a.wait_member_state("c", "alive", WAIT).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let path = dump.stop();
+    let (report, code, err) = explain(&path, &[]);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(code, 0, "{err}");
+    let c = member(&report, "c");
+    let s = &c["suspicions"][0];
+    assert!(["a", "b"].contains(&s["by"].as_str().unwrap()), "{c:#}");
+    let came_back = c["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| ["refuted", "alive_again"].contains(&e["event"].as_str().unwrap()));
+    assert!(came_back, "{c:#}");
+    // The pings to c were dropped before the capture; its probers' indirect probes
+    // (and the helpers' nacks) are in it, and c itself was silent meanwhile.
+    for v in verdicts(c) {
+        assert_eq!(v["kind"], "stopped_answering", "{c:#}");
+    }
+    assert!(c["incarnation"].as_u64().unwrap() > s["incarnation"].as_u64().unwrap());
+    assert_eq!(c["state"], "alive");
+}
