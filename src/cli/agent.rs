@@ -69,6 +69,14 @@ pub struct Args {
     /// How long a graceful leave waits for its broadcast on SIGINT/SIGTERM.
     #[arg(long, default_value = "5s", value_parser = humantime_secs)]
     pub(super) leave_timeout: Duration,
+    /// Serve memberlist's (and Serf's) metrics for Prometheus at http://ADDR/metrics,
+    /// under go-metrics' names (`memberlist_gossip`, `serf_member_join`, ...).
+    #[arg(long, value_name = "ADDR")]
+    pub(super) metrics_addr: Option<SocketAddr>,
+    /// How often the broadcast queues' depths are sampled for metrics (Go's
+    /// QueueCheckInterval).
+    #[arg(long, default_value = "30s", value_parser = humantime_secs, value_name = "D")]
+    pub(super) queue_check_interval: Duration,
     #[command(flatten)]
     pub(super) serf: super::serf_agent::SerfArgs,
 }
@@ -130,6 +138,7 @@ pub(super) fn config(args: &Args) -> Result<Config, String> {
     c.keyring = args.security.keyring()?;
     c.label = args.security.label()?;
     c.protocol_version = args.protocol;
+    c.queue_check_interval = args.queue_check_interval;
     c.validate().map_err(|e| e.to_string())?;
     Ok(c)
 }
@@ -138,8 +147,11 @@ async fn agent(args: Args) -> Result<(), String> {
     if args.serf.serf {
         return super::serf_agent::run(args).await;
     }
-    let config = config(&args)?;
+    let mut config = config(&args)?;
     let (peers, rpc) = peers_and_control(&args).await?;
+    if let Some(addr) = args.metrics_addr {
+        config.metrics = super::metrics::start(addr, super::metrics::Layers::Node).await?;
+    }
     let (delegate, mut events) = EventDelegate::new(config.retransmit_mult);
     let node = Memberlist::start(config, args.meta.clone().into_bytes(), delegate)
         .await

@@ -7,6 +7,7 @@ pub mod exchange;
 pub mod gossip;
 pub mod keygen;
 pub mod members;
+pub mod metrics;
 pub mod ping;
 pub mod render;
 pub mod rpc;

@@ -145,7 +145,12 @@ pub async fn run(args: Args) -> Result<(), String> {
         }
         config.keyring = Some(keyring_file::load(path).map_err(|e| e.to_string())?);
     }
+    if let Some(addr) = args.metrics_addr {
+        config.metrics = super::metrics::start(addr, super::metrics::Layers::Serf).await?;
+    }
     let serf_config = SerfConfig {
+        metrics: config.metrics.clone(),
+        queue_check_interval: args.queue_check_interval,
         keyring_file: args.serf.keyring_file.clone(),
         snapshot_path: args.serf.snapshot.clone(),
         rejoin_after_leave: args.serf.rejoin,

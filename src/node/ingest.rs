@@ -13,6 +13,9 @@ impl<D: Delegate> Machine<D> {
     /// A datagram from `from`. Whatever does not decode is counted and dropped; the
     /// messages that do decode in the same packet are still handled, as in Go.
     pub fn handle_packet(&mut self, now: Time, from: SocketAddr, packet: &[u8]) {
+        self.config
+            .metrics
+            .incr(&super::metrics::UDP_RECEIVED, packet.len() as f32);
         let mut messages = Vec::new();
         let mut bad = Vec::new();
         let cfg = self.packet_config();

@@ -6,6 +6,7 @@
 use super::delegate::{Delegate, Refusal};
 use super::machine::Machine;
 use super::member::{ip_from_bytes, Member, State, Versions};
+use super::metrics;
 use super::node_list::{move_dead_nodes, random_offset, shuffle};
 use super::queue::{BroadcastId, NodeBroadcast};
 use super::stats::Counter;
@@ -171,6 +172,7 @@ impl<D: Delegate> Machine<D> {
                 m.state_change = now;
             }
         }
+        self.config.metrics.incr(&metrics::MSG_ALIVE, 1.0);
         let m = self.nodes[idx].clone();
         if old_state.is_dead_or_left() {
             self.delegate.notify_join(&m);
@@ -208,6 +210,7 @@ impl<D: Delegate> Machine<D> {
             return;
         }
         self.broadcast(name.clone(), &Message::Suspect(s.clone()));
+        self.config.metrics.incr(&metrics::MSG_SUSPECT, 1.0);
         let m = &mut self.nodes[idx];
         m.incarnation = s.incarnation;
         m.state = State::Suspect;
@@ -223,16 +226,24 @@ impl<D: Delegate> Machine<D> {
         let mut fired = Vec::new();
         for (name, (timer, started)) in self.suspicions.iter_mut() {
             if timer.expire(now) {
-                fired.push((name.clone(), *started));
+                fired.push((
+                    name.clone(),
+                    *started,
+                    timer.confirmations(),
+                    timer.expected(),
+                ));
             }
         }
         fired.sort();
-        for (name, started) in fired {
+        for (name, started, confirmations, expected) in fired {
             let Some(&idx) = self.index.get(&name) else {
                 continue;
             };
             let m = &self.nodes[idx];
             if m.state == State::Suspect && m.state_change == started {
+                if expected > 0 && confirmations < expected {
+                    self.config.metrics.incr(&metrics::DEGRADED_TIMEOUT, 1.0);
+                }
                 let dead = Accusation {
                     incarnation: m.incarnation,
                     node: name.into(),
@@ -260,6 +271,7 @@ impl<D: Delegate> Machine<D> {
             return None;
         }
         let id = self.broadcast(name, &Message::Dead(d.clone()));
+        self.config.metrics.incr(&metrics::MSG_DEAD, 1.0);
         let m = &mut self.nodes[idx];
         m.incarnation = d.incarnation;
         m.state = if d.node == d.from {
@@ -280,7 +292,7 @@ impl<D: Delegate> Machine<D> {
             inc = self.skip_incarnation(accused - inc + 1);
         }
         self.nodes[idx].incarnation = inc;
-        self.awareness.apply_delta(1);
+        self.apply_awareness(1);
         self.stats.count(Counter::Refutations, || {
             format!("refuting an accusation at incarnation {accused} with {inc}")
         });

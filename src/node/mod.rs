@@ -17,6 +17,7 @@ mod ingest;
 pub mod machine;
 pub mod member;
 mod membership;
+pub mod metrics;
 pub mod node_list;
 mod probe;
 pub mod queue;
@@ -40,6 +41,7 @@ pub use machine::{
     META_MAX_SIZE,
 };
 pub use member::{Member, State, Versions};
+pub use metrics::{Metric, Metrics, MetricsSink};
 pub use queue::{Broadcast, BroadcastId, BroadcastQueue, Kind, NodeBroadcast};
 pub use runtime::{Memberlist, RuntimeError};
 pub use scaling::{push_pull_scale, retransmit_limit, suspicion_timeout};

@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use super::delegate::{Delegate, Refusal};
 use super::machine::{JoinId, JoinOutcome, Machine, Output, StreamId, StreamRequest};
 use super::member::{Member, State, Versions};
+use super::metrics;
 use super::node_list::k_random_nodes;
 use super::stats::Counter;
 use super::time::Time;
@@ -24,7 +25,7 @@ use crate::wire::{
 /// What an outgoing stream was for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum PendingStream {
-    PushPull { join: Option<JoinId> },
+    PushPull { join: Option<JoinId>, started: Time },
     FallbackPing { seq: u32 },
     Reliable,
 }
@@ -83,6 +84,9 @@ impl<D: Delegate> Machine<D> {
         expect_reply: bool,
         deadline: Time,
     ) -> StreamId {
+        self.config
+            .metrics
+            .incr(&metrics::TCP_SENT, bytes.len() as f32);
         let id = StreamId(self.next_stream);
         self.next_stream += 1;
         self.streams.insert(id, purpose);
@@ -112,7 +116,34 @@ impl<D: Delegate> Machine<D> {
             })
             .collect();
         let user = self.delegate.local_state(join);
+        if self.config.metrics.is_enabled() {
+            let mut counts = [0u32; 4];
+            for n in &self.nodes {
+                // In the order of `NODE_STATES`.
+                let i = match n.state {
+                    State::Alive => 0,
+                    State::Suspect => 1,
+                    State::Dead => 2,
+                    State::Left => 3,
+                };
+                counts[i] += 1;
+            }
+            for (state, count) in metrics::NODE_STATES.iter().zip(counts) {
+                self.config
+                    .metrics
+                    .set(&metrics::NODE_INSTANCES, Some(state), count as f32);
+            }
+        }
         StreamMessage::push_pull(join, nodes, user)
+    }
+
+    /// `memberlist.size.local`: the bytes of the push/pull frame we send. (Go means
+    /// the same but reads four bytes of the msgpack header as the length, so its
+    /// value is the same large constant whatever the state's size.)
+    fn note_local_state_size(&self, bytes: usize) {
+        self.config
+            .metrics
+            .set(&metrics::SIZE_LOCAL, None, bytes as f32);
     }
 
     /// Joins a cluster through the given members: a push/pull with each (Go's
@@ -146,7 +177,15 @@ impl<D: Delegate> Machine<D> {
     fn start_push_pull(&mut self, now: Time, to: SocketAddr, join: Option<JoinId>) {
         let msg = self.local_state(join.is_some());
         let bytes = self.stream_bytes(&msg, Side::Dialer);
-        self.open_stream(now, to, bytes, PendingStream::PushPull { join }, true);
+        self.note_local_state_size(bytes.len());
+        self.config.metrics.incr(&metrics::TCP_CONNECT, 1.0);
+        self.open_stream(
+            now,
+            to,
+            bytes,
+            PendingStream::PushPull { join, started: now },
+            true,
+        );
     }
 
     /// Periodic anti-entropy with one random live member (Go's `pushPull`).
@@ -170,7 +209,7 @@ impl<D: Delegate> Machine<D> {
             return;
         };
         match purpose {
-            PendingStream::PushPull { join } => {
+            PendingStream::PushPull { join, started } => {
                 let result = match reply {
                     StreamReply::Frame(StreamMessage::PushPull {
                         header,
@@ -187,6 +226,9 @@ impl<D: Delegate> Machine<D> {
                     StreamReply::Sent => Err("no push/pull reply".into()),
                     StreamReply::Failed(e) => Err(e),
                 };
+                self.config
+                    .metrics
+                    .measure(&metrics::PUSH_PULL_NODE, now.saturating_since(started));
                 if let Err(e) = &result {
                     self.stats
                         .count(Counter::BadStreams, || format!("push/pull failed: {e}"));
@@ -267,6 +309,22 @@ impl<D: Delegate> Machine<D> {
         from: SocketAddr,
         frame: Result<StreamMessage<'_>, WireError>,
     ) -> Option<Vec<u8>> {
+        self.config.metrics.incr(&metrics::TCP_ACCEPT, 1.0);
+        let reply = self.answer_inbound_stream(now, from, frame);
+        if let Some(bytes) = &reply {
+            self.config
+                .metrics
+                .incr(&metrics::TCP_SENT, bytes.len() as f32);
+        }
+        reply
+    }
+
+    fn answer_inbound_stream(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        frame: Result<StreamMessage<'_>, WireError>,
+    ) -> Option<Vec<u8>> {
         let msg = match frame {
             Ok(m) => m,
             Err(e) => {
@@ -295,6 +353,7 @@ impl<D: Delegate> Machine<D> {
             } => {
                 let reply = self.local_state(header.join);
                 let bytes = self.stream_bytes(&reply, Side::Acceptor);
+                self.note_local_state_size(bytes.len());
                 if let Err(e) = self.merge_remote(now, header.join, &nodes, &user_state) {
                     self.stats.count(Counter::BadStreams, || {
                         format!("push/pull from {from}: {e}")
