@@ -2,18 +2,22 @@
 //! in-memory sink) and our agent in one encrypted cluster see the same third member
 //! join and die; every metric the Go node emitted must be on our Prometheus page,
 //! and the ones that count traffic and protocol work must be of the same order.
+//! Likewise for a serf v0.11.0 agent (its statsd sink) and our `--serf` agent.
 
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use support::gonode::{GoNode, GoNodeOpts, Profile};
 use support::process::free_port;
+use support::rust_serf::RustSerfAgent;
+use support::serf::{SerfAgent, SerfBinary, SerfOpts};
 
 const KEY: &str = "EBESExQVFhcYGRobHB0eHw==";
 const WAIT: Duration = Duration::from_secs(40);
@@ -97,6 +101,44 @@ fn presence_only(go_key: &str) -> bool {
     .any(|p| go_key.starts_with(p))
 }
 
+/// What a Go process emitted: counters with their sums, samples and timers with
+/// their counts, gauges with their last values; go-metrics' dotted keys.
+#[derive(Default, Debug)]
+struct Emitted {
+    counters: BTreeMap<String, f64>,
+    samples: BTreeMap<String, f64>,
+    gauges: BTreeMap<String, f64>,
+}
+
+/// Checks every key Go emitted against our page; returns how many were compared.
+fn compare(go: &Emitted, ours: &BTreeMap<String, f64>) -> usize {
+    let mut compared = 0;
+    let mut problems = Vec::new();
+    let kinds = [
+        (&go.counters, ""),
+        (&go.samples, "_count"),
+        (&go.gauges, ""),
+    ];
+    for (table, suffix) in kinds {
+        for (go_key, &go_value) in table {
+            let ours_key = prometheus_key(go_key, suffix);
+            match ours.get(&ours_key) {
+                None => problems.push(format!("{go_key} (as {ours_key}) is missing from our page")),
+                Some(&v) if !presence_only(go_key) && !same_order(go_value, v) => problems.push(
+                    format!("{go_key}: Go {go_value}, ours {v} ({ours_key}): more than 10x apart"),
+                ),
+                Some(_) => compared += 1,
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{}\nGo: {go:?}\nours: {ours:?}",
+        problems.join("\n")
+    );
+    compared
+}
+
 #[test]
 fn every_metric_go_emits_appears_from_our_agent_with_values_of_the_same_order() {
     let fast = |name: &str| {
@@ -159,33 +201,19 @@ fn every_metric_go_emits_appears_from_our_agent_with_values_of_the_same_order() 
         std::thread::sleep(Duration::from_millis(250));
     };
 
-    let mut compared = 0;
-    let mut problems = Vec::new();
-    let mut check = |go_key: &str, go_value: f64, ours_key: String| match ours.get(&ours_key) {
-        None => problems.push(format!("{go_key} (as {ours_key}) is missing from our page")),
-        Some(&v) if !presence_only(go_key) && !same_order(go_value, v) => problems.push(format!(
-            "{go_key}: Go {go_value}, ours {v} ({ours_key}) differ by more than 10x"
-        )),
-        Some(_) => compared += 1,
-    };
+    let mut go = Emitted::default();
     for (k, v) in go_now["counters"].as_object().expect("counters") {
-        check(k, v["sum"].as_f64().unwrap_or(0.0), prometheus_key(k, ""));
+        go.counters
+            .insert(k.clone(), v["sum"].as_f64().unwrap_or(0.0));
     }
     for (k, v) in go_now["samples"].as_object().expect("samples") {
-        check(
-            k,
-            v["count"].as_f64().unwrap_or(0.0),
-            prometheus_key(k, "_count"),
-        );
+        go.samples
+            .insert(k.clone(), v["count"].as_f64().unwrap_or(0.0));
     }
     for (k, v) in go_now["gauges"].as_object().expect("gauges") {
-        check(k, v.as_f64().unwrap_or(0.0), prometheus_key(k, ""));
+        go.gauges.insert(k.clone(), v.as_f64().unwrap_or(0.0));
     }
-    assert!(
-        problems.is_empty(),
-        "{}\nGo: {go_now}\nours: {ours:?}",
-        problems.join("\n")
-    );
+    let compared = compare(&go, &ours);
     // What the Go node emitted in this scenario, at the least: the traffic and the
     // failure it saw.
     for key in [
@@ -210,6 +238,132 @@ fn every_metric_go_emits_appears_from_our_agent_with_values_of_the_same_order() 
             "Go emitted no {key}: {go_now}"
         );
     }
-    eprintln!("compared {compared} metrics\nGo: {go_now}\nours: {ours:?}");
     assert!(compared >= 12, "only {compared} metrics compared: {go_now}");
+}
+
+/// Collects the statsd lines a serf agent sends (`serf-agent.KEY:VALUE|TYPE`).
+struct Statsd {
+    addr: SocketAddr,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Statsd {
+    fn listen() -> Statsd {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind statsd");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        let addr = socket.local_addr().expect("addr");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::downgrade(&lines);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 65_536];
+            // Stops once the test dropped the collector.
+            while let Some(lines) = sink.upgrade() {
+                if let Ok(n) = socket.recv(&mut buf) {
+                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    let mut l = lines.lock().unwrap();
+                    l.extend(text.lines().map(str::to_owned));
+                }
+            }
+        });
+        Statsd { addr, lines }
+    }
+
+    /// What was received, keyed as go-metrics' dotted names without the service
+    /// (`serf-agent`) and host prefixes; go-runtime gauges left out.
+    fn emitted(&self) -> Emitted {
+        let mut e = Emitted::default();
+        for line in self.lines.lock().unwrap().iter() {
+            let Some((key, rest)) = line.split_once(':') else {
+                continue;
+            };
+            let Some((value, kind)) = rest.split_once('|') else {
+                continue;
+            };
+            let parts: Vec<&str> = key.split('.').collect();
+            let Some(start) = parts
+                .iter()
+                .position(|p| *p == "memberlist" || *p == "serf")
+            else {
+                continue;
+            };
+            let mut key = parts[start..].join(".");
+            // statsd has no labels: go-metrics appends their values to the key.
+            if let Some(state) = key.strip_prefix("memberlist.node.instances.") {
+                key = format!("memberlist.node.instances;node_state={state}");
+            }
+            let value: f64 = value.parse().unwrap_or(0.0);
+            match kind {
+                "c" => *e.counters.entry(key).or_default() += value,
+                "ms" => *e.samples.entry(key).or_default() += 1.0,
+                "g" => {
+                    e.gauges.insert(key, value);
+                }
+                _ => {}
+            }
+        }
+        e
+    }
+}
+
+#[test]
+fn every_metric_a_serf_agent_emits_appears_from_our_serf_agent() {
+    let statsd = Statsd::listen();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("serf.json");
+    std::fs::write(
+        &config,
+        json!({"statsd_addr": statsd.addr.to_string()}).to_string(),
+    )
+    .expect("write serf config");
+    let serf = SerfAgent::spawn(
+        SerfOpts::new("serf-1")
+            .binary(SerfBinary::Newest)
+            .arg(&format!("-config-file={}", config.display())),
+    );
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let metrics = SocketAddr::new(ip, free_port(ip));
+    let ours = RustSerfAgent::spawn(
+        "rust-1",
+        serf.bind_addr(),
+        &[&format!("--metrics-addr={metrics}")],
+    );
+    serf.wait_members(|m| m.len() == 2, Duration::from_secs(20))
+        .expect("serf-1 lists rust-1");
+
+    // The same work from each side: an event and a query, answered by both.
+    serf.event("deploy", "v1").expect("serf event");
+    ours.cli("event", &["--coalesce=false", "deploy", "v2"])
+        .expect("memberlist event");
+    serf.query("ping-us", "hi").expect("serf query");
+    ours.cli("query", &["ping-us", "hi"])
+        .expect("memberlist query");
+    // Probes with coordinates, gossip and a push/pull or two.
+    std::thread::sleep(Duration::from_secs(4));
+
+    let go = statsd.emitted();
+    let page = scrape(metrics);
+    for key in [
+        "serf.member.join",
+        "serf.events",
+        "serf.events.deploy",
+        "serf.queries",
+        "serf.queries.ping-us",
+        "serf.query_acks",
+    ] {
+        assert!(
+            go.counters.contains_key(key),
+            "serf-1 sent no {key}: {go:?}"
+        );
+    }
+    for key in [
+        "serf.msgs.received",
+        "serf.msgs.sent",
+        "serf.coordinate.adjustment-ms",
+    ] {
+        assert!(go.samples.contains_key(key), "serf-1 sent no {key}: {go:?}");
+    }
+    let compared = compare(&go, &page);
+    assert!(compared >= 15, "only {compared} metrics compared: {go:?}");
 }
