@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use memberlist_interop::node::{Config, Event, EventDelegate, Member, Memberlist};
 
 use super::gossip::{resolve, Security};
+use super::logging::{DiagnosticLog, Source};
 use super::view::member_json;
 
 /// Where `memberlist agent` listens for control requests unless told otherwise
@@ -78,6 +79,8 @@ pub struct Args {
     #[arg(long, default_value = "30s", value_parser = humantime_secs, value_name = "D")]
     pub(super) queue_check_interval: Duration,
     #[command(flatten)]
+    pub(super) log: super::logging::LogArgs,
+    #[command(flatten)]
     pub(super) serf: super::serf_agent::SerfArgs,
 }
 
@@ -93,6 +96,7 @@ pub(super) fn humantime_secs(s: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: Args) -> ExitCode {
+    super::logging::install(&args.log, None);
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -171,6 +175,7 @@ async fn agent(args: Args) -> Result<(), String> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
     let mut diag_tick = tokio::time::interval(Duration::from_millis(500));
+    let mut diag_log = DiagnosticLog::default();
     loop {
         tokio::select! {
             Some(e) = events.recv() => print_event(format, &e),
@@ -180,8 +185,9 @@ async fn agent(args: Args) -> Result<(), String> {
                     .await
                     .map_err(|e| e.to_string())?;
                 for d in diags {
-                    eprintln!("memberlist agent: {d}");
+                    diag_log.log(Source::Memberlist, d.counter.name(), d.counter.level(), &d.to_string());
                 }
+                diag_log.flush();
             }
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
@@ -189,7 +195,7 @@ async fn agent(args: Args) -> Result<(), String> {
     }
     log(format, json!({"event": "leaving"}));
     if let Err(e) = node.leave(args.leave_timeout).await {
-        eprintln!("memberlist agent: {e}");
+        tracing::warn!(target: "agent", "leave: {e}");
     }
     node.shutdown().await.map_err(|e| e.to_string())?;
     while let Ok(e) = events.try_recv() {

@@ -6,6 +6,7 @@ pub mod decode;
 pub mod exchange;
 pub mod gossip;
 pub mod keygen;
+pub mod logging;
 pub mod members;
 pub mod metrics;
 pub mod ping;

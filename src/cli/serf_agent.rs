@@ -23,6 +23,7 @@ use memberlist_interop::serf::{
 };
 
 use super::agent::{humantime_secs, log, Args, Format};
+use super::logging::{DiagnosticLog, Source};
 
 #[derive(clap::Args, Default)]
 pub struct SerfArgs {
@@ -189,10 +190,11 @@ pub async fn run(args: Args) -> Result<(), String> {
                 json!({"event": "rejoined", "node": node, "addr": addr.to_string()}),
             ),
             Ok((0, None)) => {}
-            Ok((n, None)) => eprintln!(
-                "memberlist agent: could not rejoin any of the {n} members in the snapshot"
+            Ok((n, None)) => tracing::warn!(
+                target: "agent",
+                "could not rejoin any of the {n} members in the snapshot"
             ),
-            Err(e) => eprintln!("memberlist agent: rejoin: {e}"),
+            Err(e) => tracing::warn!(target: "agent", "rejoin: {e}"),
         }
     });
     if !peers.is_empty() {
@@ -209,6 +211,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
     let mut diag_tick = tokio::time::interval(Duration::from_millis(500));
+    let mut diag_log = DiagnosticLog::default();
     loop {
         tokio::select! {
             _ = serf.events_ready() => {
@@ -225,8 +228,13 @@ pub async fn run(args: Args) -> Result<(), String> {
             }
             _ = diag_tick.tick() => {
                 let (node, layer) = serf.diagnostics().await.map_err(|e| e.to_string())?;
-                node.iter().for_each(|d| eprintln!("memberlist agent: {d}"));
-                layer.iter().for_each(|d| eprintln!("memberlist agent: {d}"));
+                for d in node {
+                    diag_log.log(Source::Memberlist, d.counter.name(), d.counter.level(), &d.to_string());
+                }
+                for d in layer {
+                    diag_log.log(Source::Serf, d.counter.name(), d.counter.level(), &d.detail);
+                }
+                diag_log.flush();
                 if serf.state().await.map_err(|e| e.to_string())? == SerfState::Shutdown {
                     serf.shutdown().await.map_err(|e| e.to_string())?;
                     return Err("lost a name conflict: another member holds our name".into());
@@ -238,7 +246,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     }
     log(format, json!({"event": "leaving"}));
     if let Err(e) = serf.leave(args.leave_timeout).await {
-        eprintln!("memberlist agent: {e}");
+        tracing::warn!(target: "agent", "leave: {e}");
     }
     for e in serf.events().await.unwrap_or_default() {
         print_event(format, &e);
@@ -403,7 +411,7 @@ fn run_handlers(handlers: &[Handler], me: &Self_, e: &SerfEvent, serf: &Serf) {
             let out = match invoke(&script, &env, &stdin) {
                 Ok(out) => out,
                 Err(err) => {
-                    eprintln!("memberlist agent: event handler {script:?}: {err}");
+                    tracing::error!(target: "agent", "Error invoking script {script:?}: {err}");
                     return;
                 }
             };
@@ -416,7 +424,7 @@ fn run_handlers(handlers: &[Handler], me: &Self_, e: &SerfEvent, serf: &Serf) {
 
 fn respond(rt: &tokio::runtime::Handle, serf: &Serf, ltime: LamportTime, id: u32, out: Vec<u8>) {
     if let Err(e) = rt.block_on(serf.respond(ltime, id, out)) {
-        eprintln!("memberlist agent: query response: {e}");
+        tracing::error!(target: "agent", "query response: {e}");
     }
 }
 

@@ -163,6 +163,7 @@ impl<D: Delegate> Machine<D> {
     fn start_indirect(&mut self) {
         let Some(p) = &self.probe else { return };
         let (target, seq, deadline) = (p.target.clone(), p.seq, p.deadline);
+        tracing::debug!(target: "memberlist", "Failed UDP ping: {target} (timeout reached)");
         let Some(node) = self.member(&target).cloned() else {
             return;
         };
@@ -238,6 +239,11 @@ impl<D: Delegate> Machine<D> {
             .metrics
             .measure(&metrics::PROBE_NODE, now.saturating_since(p.sent));
         if contacted {
+            tracing::warn!(
+                target: "memberlist",
+                "Was able to connect to {} over TCP but UDP probes failed, network may be misconfigured",
+                p.target
+            );
             self.apply_awareness(-1);
         } else {
             let delta = if p.expected_nacks > 0 {
@@ -247,7 +253,7 @@ impl<D: Delegate> Machine<D> {
             };
             self.apply_awareness(delta);
             self.stats.count(Counter::FailedProbes, || {
-                format!("no ack from {}: suspecting it", p.target)
+                format!("Suspect {} has failed, no acks received", p.target)
             });
             if let Some(node) = self.member(&p.target) {
                 let s = Accusation {
@@ -307,7 +313,7 @@ impl<D: Delegate> Machine<D> {
     pub(super) fn handle_ping(&mut self, from: SocketAddr, ping: &Ping<'_>) {
         if !ping.node.is_empty() && ping.node.as_bytes() != self.config.name.as_bytes() {
             self.stats.count(Counter::MisaddressedPings, || {
-                format!("ping from {from} for node {}", ping.node)
+                format!("Got ping for unexpected node '{}' from={from}", ping.node)
             });
             return;
         }

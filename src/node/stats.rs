@@ -48,6 +48,25 @@ impl Counter {
         Counter::FailedProbes,
     ];
 
+    /// The level Go logs such an event at (`[ERR]`, `[WARN]`, ...), for the agent's
+    /// log: wrong keys and undecodable input are errors, refused or odd but
+    /// harmless news warnings, a probe that found a member silent news.
+    pub fn level(self) -> tracing::Level {
+        use tracing::Level;
+        match self {
+            Counter::BadPackets
+            | Counter::BadMessages
+            | Counter::BadStreams
+            | Counter::Conflicts
+            | Counter::RefusedMerges => Level::ERROR,
+            Counter::RefusedAlive | Counter::MisaddressedPings | Counter::Refutations => {
+                Level::WARN
+            }
+            Counter::FailedProbes => Level::INFO,
+            Counter::UnexpectedAcks => Level::DEBUG,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Counter::BadPackets => "bad_packets",
@@ -71,9 +90,11 @@ pub struct Diagnostic {
     pub detail: String,
 }
 
+/// The explanation alone: worded as Go logs the same event, so an operator's grep
+/// for memberlist's lines finds ours too.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.counter.name(), self.detail)
+        f.write_str(&self.detail)
     }
 }
 

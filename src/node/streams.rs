@@ -25,8 +25,14 @@ use crate::wire::{
 /// What an outgoing stream was for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum PendingStream {
-    PushPull { join: Option<JoinId>, started: Time },
-    FallbackPing { seq: u32 },
+    PushPull {
+        join: Option<JoinId>,
+        started: Time,
+        to: SocketAddr,
+    },
+    FallbackPing {
+        seq: u32,
+    },
     Reliable,
 }
 
@@ -178,12 +184,17 @@ impl<D: Delegate> Machine<D> {
         let msg = self.local_state(join.is_some());
         let bytes = self.stream_bytes(&msg, Side::Dialer);
         self.note_local_state_size(bytes.len());
+        tracing::debug!(target: "memberlist", "Initiating push/pull sync with: {to}");
         self.config.metrics.incr(&metrics::TCP_CONNECT, 1.0);
         self.open_stream(
             now,
             to,
             bytes,
-            PendingStream::PushPull { join, started: now },
+            PendingStream::PushPull {
+                join,
+                started: now,
+                to,
+            },
             true,
         );
     }
@@ -209,7 +220,7 @@ impl<D: Delegate> Machine<D> {
             return;
         };
         match purpose {
-            PendingStream::PushPull { join, started } => {
+            PendingStream::PushPull { join, started, to } => {
                 let result = match reply {
                     StreamReply::Frame(StreamMessage::PushPull {
                         header,
@@ -230,8 +241,12 @@ impl<D: Delegate> Machine<D> {
                     .metrics
                     .measure(&metrics::PUSH_PULL_NODE, now.saturating_since(started));
                 if let Err(e) = &result {
-                    self.stats
-                        .count(Counter::BadStreams, || format!("push/pull failed: {e}"));
+                    // Go logs a failed join at debug level (the caller hears of it)
+                    // and a failed periodic push/pull as an error; we count both.
+                    self.stats.count(Counter::BadStreams, || match join {
+                        Some(_) => format!("Failed to join {to}: {e}"),
+                        None => format!("Push/Pull with {to} failed: {e}"),
+                    });
                 }
                 if let Some(join) = join {
                     self.join_progress(join, result);
@@ -246,8 +261,9 @@ impl<D: Delegate> Machine<D> {
             }
             PendingStream::Reliable => {
                 if let StreamReply::Failed(e) = reply {
-                    self.stats
-                        .count(Counter::BadStreams, || format!("reliable send failed: {e}"));
+                    self.stats.count(Counter::BadStreams, || {
+                        format!("Failed to send a user message over a stream: {e}")
+                    });
                 }
             }
         }
@@ -283,14 +299,17 @@ impl<D: Delegate> Machine<D> {
         user_state: &[u8],
     ) -> Result<(), String> {
         if let Err(e) = self.verify_protocol(nodes) {
-            self.stats.count(Counter::RefusedMerges, || e.clone());
+            self.stats.count(Counter::RefusedMerges, || {
+                format!("Failed push/pull merge: {e}")
+            });
             return Err(e);
         }
         if join {
             let members: Vec<Member> = nodes.iter().map(|n| member_of(n, now)).collect();
             if let Err(Refusal(why)) = self.delegate.notify_merge(&members) {
-                self.stats
-                    .count(Counter::RefusedMerges, || format!("merge refused: {why}"));
+                self.stats.count(Counter::RefusedMerges, || {
+                    format!("Failed push/pull merge: refused by the merge delegate: {why}")
+                });
                 return Err(why);
             }
         }
@@ -309,6 +328,7 @@ impl<D: Delegate> Machine<D> {
         from: SocketAddr,
         frame: Result<StreamMessage<'_>, WireError>,
     ) -> Option<Vec<u8>> {
+        tracing::debug!(target: "memberlist", "Stream connection from={from}");
         self.config.metrics.incr(&metrics::TCP_ACCEPT, 1.0);
         let reply = self.answer_inbound_stream(now, from, frame);
         if let Some(bytes) = &reply {
@@ -328,8 +348,12 @@ impl<D: Delegate> Machine<D> {
         let msg = match frame {
             Ok(m) => m,
             Err(e) => {
-                self.stats
-                    .count(Counter::BadStreams, || format!("stream from {from}: {e}"));
+                self.stats.count(Counter::BadStreams, || match &e {
+                    WireError::LabelMismatch { got, .. } => {
+                        format!("discarding stream with unacceptable label {got:?}: from={from}")
+                    }
+                    _ => format!("failed to receive: {e} from={from}"),
+                });
                 // Go answers a frame it cannot read with an error message, except
                 // when the label is wrong (it just closes).
                 if matches!(e, WireError::LabelMismatch { .. }) {
@@ -356,7 +380,7 @@ impl<D: Delegate> Machine<D> {
                 self.note_local_state_size(bytes.len());
                 if let Err(e) = self.merge_remote(now, header.join, &nodes, &user_state) {
                     self.stats.count(Counter::BadStreams, || {
-                        format!("push/pull from {from}: {e}")
+                        format!("Failed push/pull merge: {e} from={from}")
                     });
                 }
                 Some(bytes)
@@ -364,7 +388,7 @@ impl<D: Delegate> Machine<D> {
             StreamMessage::Ping(ping) => {
                 if !ping.node.is_empty() && ping.node.as_bytes() != self.config.name.as_bytes() {
                     self.stats.count(Counter::MisaddressedPings, || {
-                        format!("stream ping from {from} for node {}", ping.node)
+                        format!("Got ping for unexpected node {} from={from}", ping.node)
                     });
                     return None;
                 }
@@ -377,7 +401,7 @@ impl<D: Delegate> Machine<D> {
             other => {
                 self.stats.count(Counter::BadStreams, || {
                     format!(
-                        "stream from {from}: unexpected {:?} frame",
+                        "Received invalid msgType ({:?}) from={from}",
                         other.message_type()
                     )
                 });

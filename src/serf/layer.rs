@@ -862,6 +862,17 @@ impl SerfDelegate {
     }
 
     fn member_event(&mut self, kind: MemberEventKind, member: SerfMember) {
+        let event = match kind {
+            MemberEventKind::Join => "EventMemberJoin",
+            MemberEventKind::Leave => "EventMemberLeave",
+            MemberEventKind::Failed => "EventMemberFailed",
+            MemberEventKind::Update => "EventMemberUpdate",
+            MemberEventKind::Reap => "EventMemberReap",
+        };
+        let addr = member
+            .ip()
+            .map_or_else(|| "?".to_string(), |ip| ip.to_string());
+        tracing::info!(target: "serf", "{event}: {} {addr}", member.name);
         self.report_tag_errors();
         self.deliver(SerfEvent::Member { kind, member });
     }

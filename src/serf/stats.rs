@@ -74,6 +74,26 @@ impl fmt::Display for SerfDiagnostic {
     }
 }
 
+impl SerfCounter {
+    /// The level Serf logs such an event at: input it cannot use is an error,
+    /// input it refuses on purpose a warning.
+    pub fn level(self) -> tracing::Level {
+        use tracing::Level;
+        match self {
+            SerfCounter::BadFilters
+            | SerfCounter::OversizedEvents
+            | SerfCounter::UnexpectedResponses => Level::WARN,
+            SerfCounter::UnknownMessages
+            | SerfCounter::BadMessages
+            | SerfCounter::BadTags
+            | SerfCounter::BadCoordinates
+            | SerfCounter::RefusedSends
+            | SerfCounter::LostConflicts
+            | SerfCounter::SnapshotErrors => Level::ERROR,
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct SerfStats {
     counts: [u64; SerfCounter::ALL.len()],

@@ -352,6 +352,11 @@ impl GoNode {
         )
     }
 
+    /// memberlist's own log lines (`[WARN] memberlist: ...`), as written so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.stderr.snapshot()
+    }
+
     /// Sends one command (an object with `cmd` and its arguments) and returns the
     /// node's reply. A reply of `{"event":"error"}` is an `Err`.
     pub fn send_cmd(&self, mut cmd: Value) -> Result<Value, String> {
