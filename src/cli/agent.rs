@@ -13,9 +13,10 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-use memberlist_interop::node::{Config, Event, EventDelegate, Member, Memberlist};
+use memberlist_interop::node::{Config, Event, EventDelegate, Member, Memberlist, RuntimeError};
 
 use super::gossip::{resolve, Security};
+use super::join_hint::{join_failed, JoinedAs};
 use super::logging::{DiagnosticLog, Source};
 use super::view::member_json;
 
@@ -156,6 +157,7 @@ async fn agent(args: Args) -> Result<(), String> {
     if let Some(addr) = args.metrics_addr {
         config.metrics = super::metrics::start(addr, super::metrics::Layers::Node).await?;
     }
+    let (keyring, label) = (config.keyring.clone(), config.label.clone());
     let (delegate, mut events) = EventDelegate::new(config.retransmit_mult);
     let node = Memberlist::start(config, args.meta.clone().into_bytes(), delegate)
         .await
@@ -166,8 +168,11 @@ async fn agent(args: Args) -> Result<(), String> {
         json!({"event": "started", "addr": node.local_addr().to_string(), "rpc": args.rpc_addr.to_string()}),
     );
     if !peers.is_empty() {
-        match node.join(peers).await {
+        match node.join(peers.clone()).await {
             Ok(n) => log(format, json!({"event": "joined", "peers": n})),
+            Err(RuntimeError::Join(e)) => {
+                return Err(join_failed(e, &peers, keyring, label, JoinedAs::Plain).await)
+            }
             Err(e) => return Err(e.to_string()),
         }
     }

@@ -5,6 +5,7 @@ pub mod capture;
 pub mod decode;
 pub mod exchange;
 pub mod gossip;
+pub mod join_hint;
 pub mod keygen;
 pub mod logging;
 pub mod members;

@@ -13,16 +13,18 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
+use memberlist_interop::node::RuntimeError;
 use memberlist_interop::serf::consul::{self, ConsulClient};
 use memberlist_interop::serf::keyring_file;
 use memberlist_interop::serf::keys::parse_key;
 use memberlist_interop::serf::messages::InternalQuery;
 use memberlist_interop::serf::query::QUERY_RESPONSE_SIZE_LIMIT;
 use memberlist_interop::serf::{
-    LamportTime, QueryParams, Serf, SerfConfig, SerfEvent, SerfMember, SerfState,
+    LamportTime, QueryParams, Serf, SerfConfig, SerfEvent, SerfMember, SerfState, ShellError,
 };
 
 use super::agent::{humantime_secs, log, Args, Format};
+use super::join_hint::{join_failed, JoinedAs};
 use super::logging::{DiagnosticLog, Source};
 
 #[derive(clap::Args, Default)]
@@ -160,6 +162,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         ..SerfConfig::default()
     };
     let name = config.name.clone();
+    let (keyring, label) = (config.keyring.clone(), config.label.clone());
     let tags = tags(&args.serf)?;
     let handlers = args
         .serf
@@ -198,8 +201,11 @@ pub async fn run(args: Args) -> Result<(), String> {
         }
     });
     if !peers.is_empty() {
-        match serf.join(peers).await {
+        match serf.join(peers.clone()).await {
             Ok(n) => log(format, json!({"event": "joined", "peers": n})),
+            Err(ShellError::Runtime(RuntimeError::Join(e))) => {
+                return Err(join_failed(e, &peers, keyring, label, JoinedAs::Serf).await)
+            }
             Err(e) => return Err(e.to_string()),
         }
     }
