@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod capture;
+pub mod config_file;
 pub mod decode;
 pub mod exchange;
 pub mod gossip;

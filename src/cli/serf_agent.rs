@@ -24,6 +24,7 @@ use memberlist_interop::serf::{
 };
 
 use super::agent::{humantime_secs, log, Args, Format};
+use super::config_file::FileConfig;
 use super::join_hint::{join_failed, JoinedAs};
 use super::logging::{DiagnosticLog, Source};
 
@@ -113,6 +114,41 @@ impl Handler {
 }
 
 /// The tags to advertise: a Consul client's with --consul-client, then each --tag.
+/// The Serf settings of serf's config file, under the flags given (`given` says
+/// which were): tags and handlers from the file come first, as serf merges them.
+pub(super) fn apply_config_file(
+    args: &mut SerfArgs,
+    file: &FileConfig,
+    given: &dyn Fn(&str) -> bool,
+) -> Result<(), String> {
+    if let Some(tags) = &file.tags {
+        let from_file = tags.iter().map(|(k, v)| format!("{k}={v}"));
+        args.tags = from_file.chain(args.tags.iter().cloned()).collect();
+    }
+    args.handlers = file
+        .event_handlers
+        .iter()
+        .chain(&args.handlers)
+        .cloned()
+        .collect();
+    if !given("keyring_file") && file.keyring_file.is_some() {
+        args.keyring_file.clone_from(&file.keyring_file);
+    }
+    if !given("snapshot") && file.snapshot_path.is_some() {
+        args.snapshot.clone_from(&file.snapshot_path);
+    }
+    args.rejoin |= file.rejoin_after_leave;
+    if let (false, Some(p)) = (given("protocol_serf"), file.protocol) {
+        if !(2..=5).contains(&p) {
+            return Err(format!(
+                "protocol {p} in the config file: Serf speaks protocols 2 to 5"
+            ));
+        }
+        args.protocol = p;
+    }
+    Ok(())
+}
+
 fn tags(args: &SerfArgs) -> Result<Vec<(String, String)>, String> {
     let mut tags = BTreeMap::new();
     if let Some(dc) = &args.consul_client {
@@ -209,6 +245,11 @@ pub async fn run(args: Args) -> Result<(), String> {
             Err(e) => return Err(e.to_string()),
         }
     }
+    let retrier = serf.clone();
+    let mut retry_failed = super::agent::spawn_retry_join(&args, move |peers| {
+        let serf = retrier.clone();
+        async move { serf.join(peers).await.map_err(|e| e.to_string()) }
+    })?;
     tokio::spawn(serve_rpc(rpc, serf.clone()));
     let mut me = Self_ {
         name,
@@ -235,7 +276,7 @@ pub async fn run(args: Args) -> Result<(), String> {
             _ = diag_tick.tick() => {
                 let (node, layer) = serf.diagnostics().await.map_err(|e| e.to_string())?;
                 for d in node {
-                    diag_log.log(Source::Memberlist, d.counter.name(), d.counter.level(), &d.to_string());
+                    diag_log.log(Source::Memberlist, d.counter.name(), d.level, &d.to_string());
                 }
                 for d in layer {
                     diag_log.log(Source::Serf, d.counter.name(), d.counter.level(), &d.detail);
@@ -245,6 +286,10 @@ pub async fn run(args: Args) -> Result<(), String> {
                     serf.shutdown().await.map_err(|e| e.to_string())?;
                     return Err("lost a name conflict: another member holds our name".into());
                 }
+            }
+            Some(e) = retry_failed.recv() => {
+                serf.shutdown().await.map_err(|e| e.to_string())?;
+                return Err(e);
             }
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,

@@ -87,6 +87,8 @@ impl Counter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub counter: Counter,
+    /// Usually the counter's [`Counter::level`].
+    pub level: tracing::Level,
     pub detail: String,
 }
 
@@ -107,10 +109,22 @@ pub struct Stats {
 impl Stats {
     /// Counts one event; the explanation is only built if it will be kept.
     pub fn count(&mut self, counter: Counter, detail: impl FnOnce() -> String) {
+        self.count_at(counter, counter.level(), detail);
+    }
+
+    /// Counts one event whose explanation matters at another level than the
+    /// counter's (a failed join, which its caller reports anyway, is only debug).
+    pub fn count_at(
+        &mut self,
+        counter: Counter,
+        level: tracing::Level,
+        detail: impl FnOnce() -> String,
+    ) {
         self.counts[counter as usize] += 1;
         if self.pending.len() < MAX_DIAGNOSTICS {
             self.pending.push_back(Diagnostic {
                 counter,
+                level,
                 detail: detail(),
             });
         }

@@ -243,10 +243,17 @@ impl<D: Delegate> Machine<D> {
                 if let Err(e) = &result {
                     // Go logs a failed join at debug level (the caller hears of it)
                     // and a failed periodic push/pull as an error; we count both.
-                    self.stats.count(Counter::BadStreams, || match join {
-                        Some(_) => format!("Failed to join {to}: {e}"),
-                        None => format!("Push/Pull with {to} failed: {e}"),
-                    });
+                    match join {
+                        Some(_) => {
+                            self.stats
+                                .count_at(Counter::BadStreams, tracing::Level::DEBUG, || {
+                                    format!("Failed to join {to}: {e}")
+                                })
+                        }
+                        None => self.stats.count(Counter::BadStreams, || {
+                            format!("Push/Pull with {to} failed: {e}")
+                        }),
+                    }
                 }
                 if let Some(join) = join {
                     self.join_progress(join, result);
