@@ -324,10 +324,14 @@ fn every_metric_a_serf_agent_emits_appears_from_our_serf_agent() {
     );
     let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let metrics = SocketAddr::new(ip, free_port(ip));
+    let our_statsd = Statsd::listen();
     let ours = RustSerfAgent::spawn(
         "rust-1",
         serf.bind_addr(),
-        &[&format!("--metrics-addr={metrics}")],
+        &[
+            &format!("--metrics-addr={metrics}"),
+            &format!("--statsd-addr={}", our_statsd.addr),
+        ],
     );
     serf.wait_members(|m| m.len() == 2, Duration::from_secs(20))
         .expect("serf-1 lists rust-1");
@@ -366,4 +370,44 @@ fn every_metric_a_serf_agent_emits_appears_from_our_serf_agent() {
     }
     let compared = compare(&go, &page);
     assert!(compared >= 15, "only {compared} metrics compared: {go:?}");
+
+    // Our statsd lines read as the serf agent's do, under the same keys.
+    let pushed = our_statsd.emitted();
+    let both = |ours: &BTreeMap<String, f64>, go: &BTreeMap<String, f64>, key: &str| {
+        assert!(
+            ours.contains_key(key) && go.contains_key(key),
+            "{key}: ours {ours:?}, serf's {go:?}"
+        );
+    };
+    for key in [
+        "serf.member.join",
+        "serf.events",
+        "serf.events.deploy",
+        "serf.queries",
+        "serf.query_acks",
+        "memberlist.udp.sent",
+        "memberlist.udp.received",
+        "memberlist.msg.alive",
+    ] {
+        both(&pushed.counters, &go.counters, key);
+        let scraped = page[&prometheus_key(key, "")];
+        assert!(
+            same_order(scraped, pushed.counters[key]),
+            "{key}: pushed {} scraped {scraped}",
+            pushed.counters[key]
+        );
+    }
+    for key in [
+        "serf.msgs.received",
+        "serf.msgs.sent",
+        "memberlist.probeNode",
+        "serf.coordinate.adjustment-ms",
+    ] {
+        both(&pushed.samples, &go.samples, key);
+    }
+    both(
+        &pushed.gauges,
+        &go.gauges,
+        "memberlist.node.instances;node_state=alive",
+    );
 }

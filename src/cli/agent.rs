@@ -73,10 +73,8 @@ pub struct Args {
     /// How long a graceful leave waits for its broadcast on SIGINT/SIGTERM.
     #[arg(long, default_value = "5s", value_parser = humantime_secs)]
     pub(super) leave_timeout: Duration,
-    /// Serve memberlist's (and Serf's) metrics for Prometheus at http://ADDR/metrics,
-    /// under go-metrics' names (`memberlist_gossip`, `serf_member_join`, ...).
-    #[arg(long, value_name = "ADDR")]
-    pub(super) metrics_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    pub(super) metrics: super::metrics::MetricsArgs,
     /// How often the broadcast queues' depths are sampled for metrics (Go's
     /// QueueCheckInterval).
     #[arg(long, default_value = "30s", value_parser = humantime_secs, value_name = "D")]
@@ -274,9 +272,7 @@ async fn agent(args: Args) -> Result<(), String> {
     }
     let mut config = config(&args)?;
     let (peers, rpc) = peers_and_control(&args).await?;
-    if let Some(addr) = args.metrics_addr {
-        config.metrics = super::metrics::start(addr, super::metrics::Layers::Node).await?;
-    }
+    config.metrics = super::metrics::sinks(&args.metrics, super::metrics::Layers::Node).await?;
     let (keyring, label) = (config.keyring.clone(), config.label.clone());
     let (delegate, mut events) = EventDelegate::new(config.retransmit_mult);
     let node = Memberlist::start(config, args.meta.clone().into_bytes(), delegate)

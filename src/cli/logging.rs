@@ -47,7 +47,7 @@ impl LogLevel {
 #[derive(clap::Args, Clone)]
 pub struct LogArgs {
     /// Lowest level logged on stderr: trace, debug, info, warn or err (as serf's).
-    #[arg(long, value_enum, default_value = "info")]
+    #[arg(long, value_enum, default_value = "info", ignore_case = true)]
     pub log_level: LogLevel,
     /// Log one JSON object per line (timestamp, level, target, fields) instead of
     /// memberlist's text lines.

@@ -50,14 +50,10 @@ fn id(m: &'static Metric) -> usize {
 }
 
 impl PrometheusSink {
-    fn new(recorder: PrometheusRecorder, layers: Layers) -> Self {
+    fn new(recorder: PrometheusRecorder, metrics: &[&'static Metric]) -> Self {
         let mut fixed = HashMap::default();
         let mut by_state = Vec::new();
-        let serf: &[&Metric] = match layers {
-            Layers::Node => &[],
-            Layers::Serf => &serf_metrics::ALL,
-        };
-        for m in node_metrics::ALL.iter().chain(serf) {
+        for m in metrics {
             let name = m.prometheus_name();
             let handle = match m.kind {
                 Kind::Counter => {
@@ -150,9 +146,71 @@ pub enum Layers {
     Serf,
 }
 
-/// Binds `addr` and serves the metrics there; returns the sink to give the node
-/// and Serf configurations.
-pub async fn start(addr: SocketAddr, layers: Layers) -> Result<Metrics, String> {
+impl Layers {
+    fn metrics(self) -> Vec<&'static Metric> {
+        let serf: &[&'static Metric] = match self {
+            Layers::Node => &[],
+            Layers::Serf => &serf_metrics::ALL,
+        };
+        node_metrics::ALL.iter().chain(serf).copied().collect()
+    }
+}
+
+/// Where `--metrics-addr` and `--statsd-addr` want the metrics.
+#[derive(clap::Args, Clone)]
+pub struct MetricsArgs {
+    /// Serve memberlist's (and Serf's) metrics for Prometheus at http://ADDR/metrics,
+    /// under go-metrics' names (`memberlist_gossip`, `serf_member_join`, ...).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Push the same metrics to a statsd server at ADDR (UDP), as the serf agent's
+    /// statsd_addr does (`memberlist.gossip:0.041000|ms`).
+    #[arg(long, value_name = "ADDR")]
+    pub statsd_addr: Option<SocketAddr>,
+}
+
+/// The sinks `args` ask for, as one (none: metrics are not recorded at all).
+pub async fn sinks(args: &MetricsArgs, layers: Layers) -> Result<Metrics, String> {
+    let mut sinks: Vec<Arc<dyn MetricsSink>> = Vec::new();
+    if let Some(addr) = args.metrics_addr {
+        sinks.push(serve_prometheus(addr, layers).await?);
+    }
+    if let Some(addr) = args.statsd_addr {
+        sinks.push(super::statsd::start(addr, &layers.metrics())?);
+    }
+    Ok(match sinks.len() {
+        0 => Metrics::default(),
+        1 => Metrics::new(sinks.remove(0)),
+        _ => Metrics::new(Arc::new(Fanout(sinks))),
+    })
+}
+
+/// Several sinks, each recording everything.
+struct Fanout(Vec<Arc<dyn MetricsSink>>);
+
+impl MetricsSink for Fanout {
+    fn incr(&self, metric: &'static Metric, by: f32) {
+        self.0.iter().for_each(|s| s.incr(metric, by));
+    }
+
+    fn incr_named(&self, metric: &'static Metric, part: &str, by: f32) {
+        self.0.iter().for_each(|s| s.incr_named(metric, part, by));
+    }
+
+    fn set(&self, metric: &'static Metric, label: Option<&'static str>, value: f32) {
+        self.0.iter().for_each(|s| s.set(metric, label, value));
+    }
+
+    fn sample(&self, metric: &'static Metric, value: f32) {
+        self.0.iter().for_each(|s| s.sample(metric, value));
+    }
+}
+
+/// Binds `addr` and serves the metrics there.
+async fn serve_prometheus(
+    addr: SocketAddr,
+    layers: Layers,
+) -> Result<Arc<dyn MetricsSink>, String> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("metrics address {addr}: {e} (pick another --metrics-addr)"))?;
@@ -162,10 +220,10 @@ pub async fn start(addr: SocketAddr, layers: Layers) -> Result<Metrics, String> 
         .map_err(|e| e.to_string())?
         .build_recorder();
     let handle = recorder.handle();
-    let sink = Arc::new(PrometheusSink::new(recorder, layers));
+    let sink = Arc::new(PrometheusSink::new(recorder, &layers.metrics()));
     tokio::spawn(upkeep(handle.clone()));
     tokio::spawn(serve(listener, handle));
-    Ok(Metrics::new(sink))
+    Ok(sink)
 }
 
 /// Folds recorded samples into the summaries even when nobody scrapes, so they

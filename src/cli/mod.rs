@@ -16,5 +16,6 @@ pub mod render;
 pub mod rpc;
 pub mod serf_agent;
 pub mod serf_cmds;
+pub mod statsd;
 pub mod tree;
 pub mod view;

@@ -184,9 +184,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         }
         config.keyring = Some(keyring_file::load(path).map_err(|e| e.to_string())?);
     }
-    if let Some(addr) = args.metrics_addr {
-        config.metrics = super::metrics::start(addr, super::metrics::Layers::Serf).await?;
-    }
+    config.metrics = super::metrics::sinks(&args.metrics, super::metrics::Layers::Serf).await?;
     let serf_config = SerfConfig {
         metrics: config.metrics.clone(),
         queue_check_interval: args.queue_check_interval,
