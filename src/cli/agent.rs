@@ -5,6 +5,7 @@
 //! client of it.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,10 +13,13 @@ use clap::ValueEnum;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
-use memberlist_interop::node::{Config, Event, EventDelegate, Member, Memberlist};
+use memberlist_interop::node::{Config, Event, EventDelegate, Member, Memberlist, RuntimeError};
 
 use super::gossip::{resolve, Security};
+use super::join_hint::{join_failed, JoinedAs};
+use super::logging::{DiagnosticLog, Source};
 use super::view::member_json;
 
 /// Where `memberlist agent` listens for control requests unless told otherwise
@@ -70,6 +74,37 @@ pub struct Args {
     #[arg(long, default_value = "5s", value_parser = humantime_secs)]
     pub(super) leave_timeout: Duration,
     #[command(flatten)]
+    pub(super) metrics: super::metrics::MetricsArgs,
+    /// How often the broadcast queues' depths are sampled for metrics (Go's
+    /// QueueCheckInterval).
+    #[arg(long, default_value = "30s", value_parser = humantime_secs, value_name = "D")]
+    pub(super) queue_check_interval: Duration,
+    #[command(flatten)]
+    pub(super) log: super::logging::LogArgs,
+    /// A member to join after start, retried until one answers (serf's
+    /// -retry-join; repeatable). The agent keeps running meanwhile.
+    #[arg(long = "retry-join", value_name = "ADDR")]
+    pub(super) retry_join: Vec<String>,
+    /// Wait between --retry-join attempts (serf's default, 30s).
+    #[arg(long, default_value = "30s", value_parser = humantime_secs, value_name = "D")]
+    pub(super) retry_interval: Duration,
+    /// Give up (and exit 1) after this many failed --retry-join attempts; 0 retries
+    /// for ever (serf's -retry-max).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub(super) retry_max: u32,
+    /// A serf agent JSON configuration file (repeatable; merged in order, the
+    /// command line over all of them).
+    #[arg(long = "config-file", value_name = "PATH")]
+    pub(super) config_file: Vec<PathBuf>,
+    /// A directory of serf agent JSON configuration files (`*.json`, in lexical
+    /// order; repeatable).
+    #[arg(long = "config-dir", value_name = "PATH")]
+    pub(super) config_dir: Vec<PathBuf>,
+    /// The config file's `rpc_auth`: read and kept, but the control address of
+    /// this build has no authentication to give it to.
+    #[arg(skip)]
+    pub(super) rpc_auth: Option<String>,
+    #[command(flatten)]
     pub(super) serf: super::serf_agent::SerfArgs,
 }
 
@@ -84,7 +119,18 @@ pub(super) fn humantime_secs(s: &str) -> Result<Duration, String> {
     }
 }
 
-pub fn run(args: Args) -> ExitCode {
+pub fn run(mut args: Args) -> ExitCode {
+    if let Err(e) = apply_config_files(&mut args) {
+        eprintln!("memberlist agent: {e}");
+        return ExitCode::from(2);
+    }
+    super::logging::install(&args.log, None);
+    if args.rpc_auth.is_some() {
+        tracing::warn!(
+            target: "agent",
+            "rpc_auth is set in the config file, but this agent's control address has no authentication: the key is not used"
+        );
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -102,6 +148,91 @@ pub fn run(args: Args) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The agent's command line as clap saw it, to tell flags given from defaults
+/// (serf lets a flag override a file only when it was given).
+fn command_line() -> clap::ArgMatches {
+    <Args as clap::Args>::augment_args(clap::Command::new("agent"))
+        .try_get_matches_from(std::env::args_os().skip(1))
+        .unwrap_or_default()
+}
+
+/// Merges the `--config-file`/`--config-dir` settings under the command line's.
+fn apply_config_files(args: &mut Args) -> Result<(), String> {
+    if args.config_file.is_empty() && args.config_dir.is_empty() {
+        return Ok(());
+    }
+    let m = command_line();
+    // serf reads files and directories in the order they were given.
+    let mut paths: Vec<(usize, PathBuf)> = Vec::new();
+    for (id, given) in [
+        ("config_file", &args.config_file),
+        ("config_dir", &args.config_dir),
+    ] {
+        let at = m.indices_of(id).into_iter().flatten();
+        paths.extend(at.zip(given.iter().cloned()));
+    }
+    paths.sort();
+    let paths: Vec<PathBuf> = paths.into_iter().map(|(_, p)| p).collect();
+    let file = super::config_file::read_paths(&paths)?;
+    let given = |id: &str| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    let from = "in the config file";
+    if !given("name") && file.node_name.is_some() {
+        args.name.clone_from(&file.node_name);
+    }
+    if let (false, Some(b)) = (given("bind"), &file.bind) {
+        args.bind.clone_from(b);
+    }
+    if !given("advertise") && file.advertise.is_some() {
+        args.advertise.clone_from(&file.advertise);
+    }
+    if let (false, Some(k)) = (given("keys"), &file.encrypt_key) {
+        args.security.keys = vec![k.clone()];
+    }
+    if let (false, Some(a)) = (given("rpc_addr"), &file.rpc_addr) {
+        args.rpc_addr = a
+            .parse()
+            .map_err(|e| format!("rpc_addr {a:?} {from}: {e} (want ip:port)"))?;
+    }
+    args.rpc_auth.clone_from(&file.rpc_auth);
+    args.join = file.start_join.iter().chain(&args.join).cloned().collect();
+    args.retry_join = file
+        .retry_join
+        .iter()
+        .chain(&args.retry_join)
+        .cloned()
+        .collect();
+    if let (false, Some(d)) = (given("retry_interval"), file.retry_interval) {
+        args.retry_interval = d;
+    }
+    if let (false, Some(n)) = (given("retry_max"), file.retry_max_attempts) {
+        args.retry_max = n;
+    }
+    if let (false, Some(p)) = (given("profile"), &file.profile) {
+        args.profile = Profile::from_str(p, true)
+            .map_err(|_| format!("profile {p:?} {from}: want lan, wan or local"))?;
+    }
+    if let (false, Some(l)) = (given("log_level"), &file.log_level) {
+        args.log.log_level = super::logging::LogLevel::from_str(l, true)
+            .map_err(|_| format!("log_level {l:?} {from}: want trace, debug, info, warn or err"))?;
+    }
+    if args.serf.serf {
+        super::serf_agent::apply_config_file(&mut args.serf, &file, &given)?;
+    } else {
+        let serf_keys = file.serf_keys();
+        if !serf_keys.is_empty() {
+            return Err(format!(
+                "{} {from} are Serf settings: pass --serf to run a Serf member",
+                serf_keys.join(", ")
+            ));
+        }
+        // Serf's `protocol` is its own version; a plain member's is memberlist's.
+        if let (false, Some(p)) = (given("protocol"), file.protocol) {
+            args.protocol = p;
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn config(args: &Args) -> Result<Config, String> {
@@ -130,6 +261,7 @@ pub(super) fn config(args: &Args) -> Result<Config, String> {
     c.keyring = args.security.keyring()?;
     c.label = args.security.label()?;
     c.protocol_version = args.protocol;
+    c.queue_check_interval = args.queue_check_interval;
     c.validate().map_err(|e| e.to_string())?;
     Ok(c)
 }
@@ -138,8 +270,10 @@ async fn agent(args: Args) -> Result<(), String> {
     if args.serf.serf {
         return super::serf_agent::run(args).await;
     }
-    let config = config(&args)?;
+    let mut config = config(&args)?;
     let (peers, rpc) = peers_and_control(&args).await?;
+    config.metrics = super::metrics::sinks(&args.metrics, super::metrics::Layers::Node).await?;
+    let (keyring, label) = (config.keyring.clone(), config.label.clone());
     let (delegate, mut events) = EventDelegate::new(config.retransmit_mult);
     let node = Memberlist::start(config, args.meta.clone().into_bytes(), delegate)
         .await
@@ -150,15 +284,24 @@ async fn agent(args: Args) -> Result<(), String> {
         json!({"event": "started", "addr": node.local_addr().to_string(), "rpc": args.rpc_addr.to_string()}),
     );
     if !peers.is_empty() {
-        match node.join(peers).await {
+        match node.join(peers.clone()).await {
             Ok(n) => log(format, json!({"event": "joined", "peers": n})),
+            Err(RuntimeError::Join(e)) => {
+                return Err(join_failed(e, &peers, keyring, label, JoinedAs::Plain).await)
+            }
             Err(e) => return Err(e.to_string()),
         }
     }
+    let retrier = node.clone();
+    let mut retry_failed = spawn_retry_join(&args, move |peers| {
+        let node = retrier.clone();
+        async move { node.join(peers).await.map_err(|e| e.to_string()) }
+    })?;
     tokio::spawn(serve_rpc(rpc, node.clone()));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
     let mut diag_tick = tokio::time::interval(Duration::from_millis(500));
+    let mut diag_log = DiagnosticLog::default();
     loop {
         tokio::select! {
             Some(e) = events.recv() => print_event(format, &e),
@@ -168,8 +311,13 @@ async fn agent(args: Args) -> Result<(), String> {
                     .await
                     .map_err(|e| e.to_string())?;
                 for d in diags {
-                    eprintln!("memberlist agent: {d}");
+                    diag_log.log(Source::Memberlist, d.counter.name(), d.level, &d.to_string());
                 }
+                diag_log.flush();
+            }
+            Some(e) = retry_failed.recv() => {
+                node.shutdown().await.map_err(|e| e.to_string())?;
+                return Err(e);
             }
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
@@ -177,13 +325,91 @@ async fn agent(args: Args) -> Result<(), String> {
     }
     log(format, json!({"event": "leaving"}));
     if let Err(e) = node.leave(args.leave_timeout).await {
-        eprintln!("memberlist agent: {e}");
+        tracing::warn!(target: "agent", "leave: {e}");
     }
     node.shutdown().await.map_err(|e| e.to_string())?;
     while let Ok(e) = events.try_recv() {
         print_event(format, &e);
     }
     Ok(())
+}
+
+/// Serf's retry join: tries `peers` every `every` until one answers, or gives up
+/// after `max` failed attempts (0: never). Runs beside the agent, which reports
+/// the join on stdout as `--join` does.
+pub(super) async fn retry_join<F, Fut>(
+    format: Format,
+    peers: Vec<SocketAddr>,
+    every: Duration,
+    max: u32,
+    mut join: F,
+) -> Result<(), String>
+where
+    F: FnMut(Vec<SocketAddr>) -> Fut,
+    Fut: std::future::Future<Output = Result<usize, String>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        tracing::info!(target: "agent", "Joining cluster...");
+        match join(peers.clone()).await {
+            Ok(n) => {
+                tracing::info!(target: "agent", "Join completed. Synced with {n} initial agents");
+                log(format, json!({"event": "joined", "peers": n}));
+                return Ok(());
+            }
+            Err(e) => {
+                attempt += 1;
+                if max > 0 && attempt > max {
+                    tracing::error!(target: "agent", "maximum retry join attempts made, exiting");
+                    return Err(format!(
+                        "--retry-join: no member answered in {attempt} attempts (last: {e}); raise --retry-max, or 0 to retry for ever"
+                    ));
+                }
+                tracing::warn!(
+                    target: "agent",
+                    "Join failed: {e}, retrying in {}",
+                    humantime(every)
+                );
+                tokio::time::sleep(every).await;
+            }
+        }
+    }
+}
+
+fn humantime(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// Starts [`retry_join`] when `--retry-join` is given; the receiver hears why it
+/// gave up, if it does.
+pub(super) fn spawn_retry_join<F, Fut>(
+    args: &Args,
+    join: F,
+) -> Result<mpsc::Receiver<String>, String>
+where
+    F: FnMut(Vec<SocketAddr>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<usize, String>> + Send,
+{
+    let (tx, rx) = mpsc::channel(1);
+    if args.retry_join.is_empty() {
+        return Ok(rx);
+    }
+    let peers = args
+        .retry_join
+        .iter()
+        .map(|a| resolve(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (format, every, max) = (args.format, args.retry_interval, args.retry_max);
+    tokio::spawn(async move {
+        if let Err(e) = retry_join(format, peers, every, max, join).await {
+            let _ = tx.send(e).await;
+        }
+    });
+    Ok(rx)
 }
 
 /// The addresses to join and the bound control socket: both kinds of agent start so.

@@ -13,16 +13,20 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
+use memberlist_interop::node::RuntimeError;
 use memberlist_interop::serf::consul::{self, ConsulClient};
 use memberlist_interop::serf::keyring_file;
 use memberlist_interop::serf::keys::parse_key;
 use memberlist_interop::serf::messages::InternalQuery;
 use memberlist_interop::serf::query::QUERY_RESPONSE_SIZE_LIMIT;
 use memberlist_interop::serf::{
-    LamportTime, QueryParams, Serf, SerfConfig, SerfEvent, SerfMember, SerfState,
+    LamportTime, QueryParams, Serf, SerfConfig, SerfEvent, SerfMember, SerfState, ShellError,
 };
 
 use super::agent::{humantime_secs, log, Args, Format};
+use super::config_file::FileConfig;
+use super::join_hint::{join_failed, JoinedAs};
+use super::logging::{DiagnosticLog, Source};
 
 #[derive(clap::Args, Default)]
 pub struct SerfArgs {
@@ -110,6 +114,41 @@ impl Handler {
 }
 
 /// The tags to advertise: a Consul client's with --consul-client, then each --tag.
+/// The Serf settings of serf's config file, under the flags given (`given` says
+/// which were): tags and handlers from the file come first, as serf merges them.
+pub(super) fn apply_config_file(
+    args: &mut SerfArgs,
+    file: &FileConfig,
+    given: &dyn Fn(&str) -> bool,
+) -> Result<(), String> {
+    if let Some(tags) = &file.tags {
+        let from_file = tags.iter().map(|(k, v)| format!("{k}={v}"));
+        args.tags = from_file.chain(args.tags.iter().cloned()).collect();
+    }
+    args.handlers = file
+        .event_handlers
+        .iter()
+        .chain(&args.handlers)
+        .cloned()
+        .collect();
+    if !given("keyring_file") && file.keyring_file.is_some() {
+        args.keyring_file.clone_from(&file.keyring_file);
+    }
+    if !given("snapshot") && file.snapshot_path.is_some() {
+        args.snapshot.clone_from(&file.snapshot_path);
+    }
+    args.rejoin |= file.rejoin_after_leave;
+    if let (false, Some(p)) = (given("protocol_serf"), file.protocol) {
+        if !(2..=5).contains(&p) {
+            return Err(format!(
+                "protocol {p} in the config file: Serf speaks protocols 2 to 5"
+            ));
+        }
+        args.protocol = p;
+    }
+    Ok(())
+}
+
 fn tags(args: &SerfArgs) -> Result<Vec<(String, String)>, String> {
     let mut tags = BTreeMap::new();
     if let Some(dc) = &args.consul_client {
@@ -145,7 +184,10 @@ pub async fn run(args: Args) -> Result<(), String> {
         }
         config.keyring = Some(keyring_file::load(path).map_err(|e| e.to_string())?);
     }
+    config.metrics = super::metrics::sinks(&args.metrics, super::metrics::Layers::Serf).await?;
     let serf_config = SerfConfig {
+        metrics: config.metrics.clone(),
+        queue_check_interval: args.queue_check_interval,
         keyring_file: args.serf.keyring_file.clone(),
         snapshot_path: args.serf.snapshot.clone(),
         rejoin_after_leave: args.serf.rejoin,
@@ -154,6 +196,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         ..SerfConfig::default()
     };
     let name = config.name.clone();
+    let (keyring, label) = (config.keyring.clone(), config.label.clone());
     let tags = tags(&args.serf)?;
     let handlers = args
         .serf
@@ -184,18 +227,27 @@ pub async fn run(args: Args) -> Result<(), String> {
                 json!({"event": "rejoined", "node": node, "addr": addr.to_string()}),
             ),
             Ok((0, None)) => {}
-            Ok((n, None)) => eprintln!(
-                "memberlist agent: could not rejoin any of the {n} members in the snapshot"
+            Ok((n, None)) => tracing::warn!(
+                target: "agent",
+                "could not rejoin any of the {n} members in the snapshot"
             ),
-            Err(e) => eprintln!("memberlist agent: rejoin: {e}"),
+            Err(e) => tracing::warn!(target: "agent", "rejoin: {e}"),
         }
     });
     if !peers.is_empty() {
-        match serf.join(peers).await {
+        match serf.join(peers.clone()).await {
             Ok(n) => log(format, json!({"event": "joined", "peers": n})),
+            Err(ShellError::Runtime(RuntimeError::Join(e))) => {
+                return Err(join_failed(e, &peers, keyring, label, JoinedAs::Serf).await)
+            }
             Err(e) => return Err(e.to_string()),
         }
     }
+    let retrier = serf.clone();
+    let mut retry_failed = super::agent::spawn_retry_join(&args, move |peers| {
+        let serf = retrier.clone();
+        async move { serf.join(peers).await.map_err(|e| e.to_string()) }
+    })?;
     tokio::spawn(serve_rpc(rpc, serf.clone()));
     let mut me = Self_ {
         name,
@@ -204,6 +256,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
     let mut diag_tick = tokio::time::interval(Duration::from_millis(500));
+    let mut diag_log = DiagnosticLog::default();
     loop {
         tokio::select! {
             _ = serf.events_ready() => {
@@ -220,12 +273,21 @@ pub async fn run(args: Args) -> Result<(), String> {
             }
             _ = diag_tick.tick() => {
                 let (node, layer) = serf.diagnostics().await.map_err(|e| e.to_string())?;
-                node.iter().for_each(|d| eprintln!("memberlist agent: {d}"));
-                layer.iter().for_each(|d| eprintln!("memberlist agent: {d}"));
+                for d in node {
+                    diag_log.log(Source::Memberlist, d.counter.name(), d.level, &d.to_string());
+                }
+                for d in layer {
+                    diag_log.log(Source::Serf, d.counter.name(), d.counter.level(), &d.detail);
+                }
+                diag_log.flush();
                 if serf.state().await.map_err(|e| e.to_string())? == SerfState::Shutdown {
                     serf.shutdown().await.map_err(|e| e.to_string())?;
                     return Err("lost a name conflict: another member holds our name".into());
                 }
+            }
+            Some(e) = retry_failed.recv() => {
+                serf.shutdown().await.map_err(|e| e.to_string())?;
+                return Err(e);
             }
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
@@ -233,7 +295,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     }
     log(format, json!({"event": "leaving"}));
     if let Err(e) = serf.leave(args.leave_timeout).await {
-        eprintln!("memberlist agent: {e}");
+        tracing::warn!(target: "agent", "leave: {e}");
     }
     for e in serf.events().await.unwrap_or_default() {
         print_event(format, &e);
@@ -398,7 +460,7 @@ fn run_handlers(handlers: &[Handler], me: &Self_, e: &SerfEvent, serf: &Serf) {
             let out = match invoke(&script, &env, &stdin) {
                 Ok(out) => out,
                 Err(err) => {
-                    eprintln!("memberlist agent: event handler {script:?}: {err}");
+                    tracing::error!(target: "agent", "Error invoking script {script:?}: {err}");
                     return;
                 }
             };
@@ -411,7 +473,7 @@ fn run_handlers(handlers: &[Handler], me: &Self_, e: &SerfEvent, serf: &Serf) {
 
 fn respond(rt: &tokio::runtime::Handle, serf: &Serf, ltime: LamportTime, id: u32, out: Vec<u8>) {
     if let Err(e) = rt.block_on(serf.respond(ltime, id, out)) {
-        eprintln!("memberlist agent: query response: {e}");
+        tracing::error!(target: "agent", "query response: {e}");
     }
 }
 

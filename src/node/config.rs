@@ -11,6 +11,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::cidr::Cidr;
+use super::metrics::Metrics;
 use crate::wire::{Keyring, Label};
 
 /// Oldest protocol version this implementation speaks and understands.
@@ -97,6 +98,10 @@ pub struct Config {
     pub require_node_names: bool,
     /// Networks peers must belong to; empty allows everyone (as Go's nil or empty).
     pub cidrs_allowed: Vec<Cidr>,
+    /// How often the broadcast queue's depth is sampled (Go's `QueueCheckInterval`).
+    pub queue_check_interval: Duration,
+    /// Where metrics go (Go's global go-metrics sink); none by default.
+    pub metrics: Metrics,
 }
 
 /// Why a configuration was refused.
@@ -167,6 +172,8 @@ impl Config {
             dead_node_reclaim_time: None,
             require_node_names: false,
             cidrs_allowed: Vec::new(),
+            queue_check_interval: Duration::from_secs(30),
+            metrics: Metrics::default(),
         }
     }
 

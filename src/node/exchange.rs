@@ -41,21 +41,24 @@ impl Failure {
             Failure::Connect(e) => format!("nothing is listening there on TCP ({e})"),
             Failure::Timeout => "no answer in time: a firewall drops the traffic, or the peer is overloaded".into(),
             Failure::Closed => match label {
-                Some(l) => format!("the peer closed the connection without answering: its label is not {:?}, or it does not expect one", l.to_string()),
+                Some(l) => format!("the peer closed the connection without answering: its label is not {:?}, or it expects none (check --label)", l.to_string()),
                 None => "the peer closed the connection without answering: it probably expects a label (pass --label)".into(),
             },
             Failure::Undecodable { received, error }
                 if received.first() == Some(&(MessageType::Encrypt as u8)) =>
             {
                 match keyring {
-                    None => "the peer answers encrypted: pass its gossip key with --key".into(),
-                    Some(_) => format!("the peer's answer is encrypted with a key we do not have ({error})"),
+                    None => "the peer answers encrypted: pass its gossip key with --key or --keyring-file".into(),
+                    Some(_) => format!("the peer's answer is encrypted with a key we do not have: pass its key with --key or --keyring-file ({error})"),
                 }
             }
             Failure::Undecodable { error, .. } => format!("the answer is not memberlist ({error})"),
+            Failure::Remote(text) if keyring.is_some() && text.contains("encryption is not configured") => {
+                format!("the peer uses no encryption: drop --key and --keyring-file, or give the peer our key ({text})")
+            }
             Failure::Remote(text) if text.contains("encrypt") || text.contains("decrypt") => match keyring {
                 None => format!("the peer requires encryption: pass --key ({text})"),
-                Some(_) => format!("the peer has none of our keys or expects no encryption ({text})"),
+                Some(_) => format!("the peer has none of our keys (pass its key with --key or --keyring-file) or expects no encryption ({text})"),
             },
             Failure::Remote(text) => format!("the peer refused: {text}"),
         }

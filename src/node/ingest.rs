@@ -7,12 +7,15 @@ use super::machine::Machine;
 use super::member::ip_from_bytes;
 use super::stats::Counter;
 use super::time::Time;
-use crate::wire::{peel_packet, Message};
+use crate::wire::{peel_packet, Message, WireError};
 
 impl<D: Delegate> Machine<D> {
     /// A datagram from `from`. Whatever does not decode is counted and dropped; the
     /// messages that do decode in the same packet are still handled, as in Go.
     pub fn handle_packet(&mut self, now: Time, from: SocketAddr, packet: &[u8]) {
+        self.config
+            .metrics
+            .incr(&super::metrics::UDP_RECEIVED, packet.len() as f32);
         let mut messages = Vec::new();
         let mut bad = Vec::new();
         let cfg = self.packet_config();
@@ -22,12 +25,13 @@ impl<D: Delegate> Machine<D> {
         });
         if let Err(e) = peeled {
             self.stats
-                .count(Counter::BadPackets, || format!("packet from {from}: {e}"));
+                .count(Counter::BadPackets, || packet_error(&e, from));
             return;
         }
         for e in bad {
-            self.stats
-                .count(Counter::BadMessages, || format!("packet from {from}: {e}"));
+            self.stats.count(Counter::BadMessages, || {
+                format!("Failed to decode message: {e} from={from}")
+            });
         }
         for m in messages {
             self.handle_message(now, from, m);
@@ -47,7 +51,9 @@ impl<D: Delegate> Machine<D> {
             Message::Alive(mut a) => {
                 if !self.config.ip_allowed(from.ip()) {
                     self.stats.count(Counter::RefusedAlive, || {
-                        format!("alive from {from}: sender not in the allowed networks")
+                        format!(
+                            "Blocked alive message: sender not in the allowed networks from={from}"
+                        )
                     });
                     return;
                 }
@@ -55,7 +61,7 @@ impl<D: Delegate> Machine<D> {
                     let inner = ip_from_bytes(a.addr.as_deref().unwrap_or_default());
                     if inner.is_some_and(|ip| !self.config.ip_allowed(ip)) {
                         self.stats.count(Counter::RefusedAlive, || {
-                            format!("alive from {from}: advertised address not allowed")
+                            format!("Blocked alive message: advertised address not in the allowed networks from={from}")
                         });
                         return;
                     }
@@ -67,8 +73,26 @@ impl<D: Delegate> Machine<D> {
             }
             Message::User(payload) => self.delegate.notify_msg(&payload),
             Message::Err(e) => self.stats.count(Counter::BadMessages, || {
-                format!("error message from {from}: {}", e.error)
+                format!("Got an error message in a packet: {} from={from}", e.error)
             }),
         }
+    }
+}
+
+/// Go's wording for a datagram whose outer layers did not open (`from=` as Go's
+/// `LogAddress` writes it).
+fn packet_error(e: &WireError, from: SocketAddr) -> String {
+    match e {
+        WireError::NoKeyDecrypts
+        | WireError::BadPadding
+        | WireError::UnsupportedEncryptionVersion(_)
+        | WireError::EncryptionMismatch(_) => format!("Decrypt packet failed: {e} from={from}"),
+        WireError::LabelMismatch { got, .. } => {
+            format!("discarding packet with unacceptable label {got:?}: from={from}")
+        }
+        WireError::BadChecksum { .. } => {
+            format!("Got invalid checksum for UDP packet: {e} from={from}")
+        }
+        _ => format!("Failed to decode packet: {e} from={from}"),
     }
 }

@@ -134,6 +134,8 @@ pub struct Machine<D> {
     pub(super) next_probe: Time,
     pub(super) next_gossip: Time,
     pub(super) next_push_pull: Time,
+    /// When the broadcast queue's depth is next sampled for metrics.
+    pub(super) next_queue_check: Time,
     pub(super) streams: HashMap<StreamId, PendingStream>,
     pub(super) next_stream: u64,
     pub(super) joins: HashMap<JoinId, JoinState>,
@@ -174,6 +176,14 @@ impl<D: Delegate> Machine<D> {
         let next_probe = stagger(&mut rng, config.probe_interval);
         let next_gossip = stagger(&mut rng, config.gossip_interval);
         let next_push_pull = stagger(&mut rng, config.push_pull_interval);
+        // Only sampled for a sink (and a non-zero interval), so a member without one
+        // never wakes for it.
+        let next_queue_check =
+            if config.metrics.is_enabled() && !config.queue_check_interval.is_zero() {
+                now + config.queue_check_interval
+            } else {
+                NEVER
+            };
         let mut m = Machine {
             awareness: Awareness::new(config.awareness_max_multiplier),
             broadcasts: BroadcastQueue::new(config.retransmit_mult),
@@ -192,6 +202,7 @@ impl<D: Delegate> Machine<D> {
             next_probe,
             next_gossip,
             next_push_pull,
+            next_queue_check,
             streams: HashMap::default(),
             next_stream: 0,
             joins: HashMap::default(),
@@ -274,6 +285,18 @@ impl<D: Delegate> Machine<D> {
         self.config.gossip_verify_outgoing = outgoing;
     }
 
+    /// Moves the health score and, as Go does, reports it when it changed.
+    pub(super) fn apply_awareness(&mut self, delta: i64) {
+        let before = self.awareness.score();
+        self.awareness.apply_delta(delta);
+        let after = self.awareness.score();
+        if after != before {
+            self.config
+                .metrics
+                .set(&super::metrics::HEALTH_SCORE, None, after as f32);
+        }
+    }
+
     /// Whether [`Machine::leave`] was called.
     pub fn has_left(&self) -> bool {
         self.left
@@ -286,7 +309,7 @@ impl<D: Delegate> Machine<D> {
 
     /// The earliest time at which [`Machine::handle_timeout`] has work to do.
     pub fn poll_timeout(&self) -> Time {
-        let mut t = self.next_push_pull;
+        let mut t = self.next_push_pull.min(self.next_queue_check);
         if self.has_gossip() {
             t = t.min(self.next_gossip);
         }
@@ -334,6 +357,14 @@ impl<D: Delegate> Machine<D> {
                 self.gossip(now);
             }
             self.next_gossip = next;
+        }
+        if now >= self.next_queue_check {
+            let queued = self.broadcasts.len() as f32;
+            self.config
+                .metrics
+                .sample(&super::metrics::QUEUE_BROADCASTS, queued);
+            self.next_queue_check =
+                next_tick(self.next_queue_check, self.config.queue_check_interval, now);
         }
         if now >= self.next_push_pull {
             if !self.config.push_pull_interval.is_zero() {

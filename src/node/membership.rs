@@ -6,6 +6,7 @@
 use super::delegate::{Delegate, Refusal};
 use super::machine::Machine;
 use super::member::{ip_from_bytes, Member, State, Versions};
+use super::metrics;
 use super::node_list::{move_dead_nodes, random_offset, shuffle};
 use super::queue::{BroadcastId, NodeBroadcast};
 use super::stats::Counter;
@@ -54,7 +55,7 @@ impl<D: Delegate> Machine<D> {
         if let [pmin, pmax, ..] = *vsn {
             if pmin == 0 || pmax == 0 || pmin > pmax {
                 self.stats.count(Counter::RefusedAlive, || {
-                    format!("alive for {name}: invalid protocol range {pmin}..{pmax}")
+                    format!("Ignoring an alive message for '{name}' because protocol version(s) are wrong: {pmin} <= {pmax} should be >0")
                 });
                 return None;
             }
@@ -73,7 +74,7 @@ impl<D: Delegate> Machine<D> {
         };
         if let Err(Refusal(why)) = self.delegate.notify_alive(&candidate) {
             self.stats.count(Counter::RefusedAlive, || {
-                format!("alive for {name} refused by the delegate: {why}")
+                format!("ignoring alive message for '{name}': {why}")
             });
             return None;
         }
@@ -82,7 +83,7 @@ impl<D: Delegate> Machine<D> {
             None => {
                 if !self.ip_allowed_bytes(&addr) {
                     self.stats.count(Counter::RefusedAlive, || {
-                        format!("alive for {name}: address not in the allowed networks")
+                        format!("Rejected node {name}: address not in the allowed networks")
                     });
                     return None;
                 }
@@ -109,7 +110,7 @@ impl<D: Delegate> Machine<D> {
                 if m.addr != addr || m.port != a.port {
                     if !self.ip_allowed_bytes(&addr) {
                         self.stats.count(Counter::RefusedAlive, || {
-                            format!("alive for {name}: address not in the allowed networks")
+                            format!("Rejected IP update for node {name}: address not in the allowed networks")
                         });
                         return None;
                     }
@@ -123,11 +124,12 @@ impl<D: Delegate> Machine<D> {
                         let existing = m.clone();
                         self.stats.count(Counter::Conflicts, || {
                             format!(
-                                "conflicting address for {name}: {:?}:{} claims it, {:?}:{} has it",
-                                ip_from_bytes(&addr),
+                                "Conflicting address for {name}. Mine: {}:{} Theirs: {}:{} Old state: {}",
+                                existing.ip().map_or_else(|| "?".into(), |ip| ip.to_string()),
+                                existing.port,
+                                ip_from_bytes(&addr).map_or_else(|| "?".into(), |ip| ip.to_string()),
                                 a.port,
-                                existing.ip(),
-                                existing.port
+                                existing.state.name()
                             )
                         });
                         self.delegate.notify_conflict(&existing, &candidate);
@@ -155,7 +157,12 @@ impl<D: Delegate> Machine<D> {
             if same {
                 return None;
             }
-            self.refute(idx, a.incarnation);
+            self.refute(idx, a.incarnation, || {
+                format!(
+                    "Refuting an alive message for '{name}' (incarnation {})",
+                    a.incarnation
+                )
+            });
         } else {
             queued = Some(self.broadcast(name.clone(), &Message::Alive(a.clone())));
             let m = &mut self.nodes[idx];
@@ -171,6 +178,7 @@ impl<D: Delegate> Machine<D> {
                 m.state_change = now;
             }
         }
+        self.config.metrics.incr(&metrics::MSG_ALIVE, 1.0);
         let m = self.nodes[idx].clone();
         if old_state.is_dead_or_left() {
             self.delegate.notify_join(&m);
@@ -204,10 +212,13 @@ impl<D: Delegate> Machine<D> {
             return;
         }
         if name == self.config.name {
-            self.refute(idx, s.incarnation);
+            self.refute(idx, s.incarnation, || {
+                format!("Refuting a suspect message (from: {from})")
+            });
             return;
         }
         self.broadcast(name.clone(), &Message::Suspect(s.clone()));
+        self.config.metrics.incr(&metrics::MSG_SUSPECT, 1.0);
         let m = &mut self.nodes[idx];
         m.incarnation = s.incarnation;
         m.state = State::Suspect;
@@ -223,16 +234,28 @@ impl<D: Delegate> Machine<D> {
         let mut fired = Vec::new();
         for (name, (timer, started)) in self.suspicions.iter_mut() {
             if timer.expire(now) {
-                fired.push((name.clone(), *started));
+                fired.push((
+                    name.clone(),
+                    *started,
+                    timer.confirmations(),
+                    timer.expected(),
+                ));
             }
         }
         fired.sort();
-        for (name, started) in fired {
+        for (name, started, confirmations, expected) in fired {
             let Some(&idx) = self.index.get(&name) else {
                 continue;
             };
             let m = &self.nodes[idx];
             if m.state == State::Suspect && m.state_change == started {
+                if expected > 0 && confirmations < expected {
+                    self.config.metrics.incr(&metrics::DEGRADED_TIMEOUT, 1.0);
+                }
+                tracing::info!(
+                    target: "memberlist",
+                    "Marking {name} as failed, suspect timeout reached ({confirmations} peer confirmations)"
+                );
                 let dead = Accusation {
                     incarnation: m.incarnation,
                     node: name.into(),
@@ -256,10 +279,13 @@ impl<D: Delegate> Machine<D> {
             return None;
         }
         if name == self.config.name && !self.left {
-            self.refute(idx, d.incarnation);
+            self.refute(idx, d.incarnation, || {
+                format!("Refuting a dead message (from: {})", d.from)
+            });
             return None;
         }
         let id = self.broadcast(name, &Message::Dead(d.clone()));
+        self.config.metrics.incr(&metrics::MSG_DEAD, 1.0);
         let m = &mut self.nodes[idx];
         m.incarnation = d.incarnation;
         m.state = if d.node == d.from {
@@ -274,16 +300,15 @@ impl<D: Delegate> Machine<D> {
     }
 
     /// Go's `refute`: out-bids an accusation against us with a higher incarnation.
-    pub(super) fn refute(&mut self, idx: usize, accused: u32) {
+    /// `what` words the accusation as Go's log line does.
+    pub(super) fn refute(&mut self, idx: usize, accused: u32, what: impl FnOnce() -> String) {
         let mut inc = self.next_incarnation();
         if accused >= inc {
             inc = self.skip_incarnation(accused - inc + 1);
         }
         self.nodes[idx].incarnation = inc;
-        self.awareness.apply_delta(1);
-        self.stats.count(Counter::Refutations, || {
-            format!("refuting an accusation at incarnation {accused} with {inc}")
-        });
+        self.apply_awareness(1);
+        self.stats.count(Counter::Refutations, what);
         let me = &self.nodes[idx];
         let alive = Alive {
             incarnation: inc,

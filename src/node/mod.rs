@@ -26,6 +26,7 @@ mod ingest;
 pub mod machine;
 pub mod member;
 mod membership;
+pub mod metrics;
 pub mod node_list;
 mod probe;
 pub mod queue;
@@ -51,6 +52,7 @@ pub use machine::{
     META_MAX_SIZE,
 };
 pub use member::{Member, State, Versions};
+pub use metrics::{Metric, Metrics, MetricsSink};
 pub use queue::{Broadcast, BroadcastId, BroadcastQueue, Kind, NodeBroadcast};
 pub use runtime::{JoinError, Memberlist, RuntimeError};
 pub use scaling::{push_pull_scale, retransmit_limit, suspicion_timeout};

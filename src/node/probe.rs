@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use super::delegate::Delegate;
 use super::machine::{next_tick, Machine, StreamId};
 use super::member::{ip_from_bytes, ip_to_bytes, State};
+use super::metrics;
 use super::node_list::k_random_nodes;
 use super::stats::Counter;
 use super::streams::PendingStream;
@@ -118,6 +119,9 @@ impl<D: Delegate> Machine<D> {
             return;
         };
         let interval = self.awareness.scale_timeout(self.config.probe_interval);
+        if interval > self.config.probe_interval {
+            self.config.metrics.incr(&metrics::DEGRADED_PROBE, 1.0);
+        }
         let seq = self.next_seq_no();
         let ping = Message::Ping(Ping {
             seq_no: seq,
@@ -159,6 +163,7 @@ impl<D: Delegate> Machine<D> {
     fn start_indirect(&mut self) {
         let Some(p) = &self.probe else { return };
         let (target, seq, deadline) = (p.target.clone(), p.seq, p.deadline);
+        tracing::debug!(target: "memberlist", "Failed UDP ping: {target} (timeout reached)");
         let Some(node) = self.member(&target).cloned() else {
             return;
         };
@@ -230,17 +235,25 @@ impl<D: Delegate> Machine<D> {
     /// and our health score moves by Lifeguard's rule.
     fn finish_probe(&mut self, now: Time, contacted: bool) {
         let Some(p) = self.probe.take() else { return };
+        self.config
+            .metrics
+            .measure(&metrics::PROBE_NODE, now.saturating_since(p.sent));
         if contacted {
-            self.awareness.apply_delta(-1);
+            tracing::warn!(
+                target: "memberlist",
+                "Was able to connect to {} over TCP but UDP probes failed, network may be misconfigured",
+                p.target
+            );
+            self.apply_awareness(-1);
         } else {
             let delta = if p.expected_nacks > 0 {
                 p.expected_nacks.saturating_sub(p.nacks) as i64
             } else {
                 1
             };
-            self.awareness.apply_delta(delta);
+            self.apply_awareness(delta);
             self.stats.count(Counter::FailedProbes, || {
-                format!("no ack from {}: suspecting it", p.target)
+                format!("Suspect {} has failed, no acks received", p.target)
             });
             if let Some(node) = self.member(&p.target) {
                 let s = Accusation {
@@ -268,7 +281,8 @@ impl<D: Delegate> Machine<D> {
                     }
                 }
                 self.probe = None;
-                self.awareness.apply_delta(-1);
+                self.config.metrics.measure(&metrics::PROBE_NODE, rtt);
+                self.apply_awareness(-1);
                 self.advance_probe(now);
                 return;
             }
@@ -299,7 +313,7 @@ impl<D: Delegate> Machine<D> {
     pub(super) fn handle_ping(&mut self, from: SocketAddr, ping: &Ping<'_>) {
         if !ping.node.is_empty() && ping.node.as_bytes() != self.config.name.as_bytes() {
             self.stats.count(Counter::MisaddressedPings, || {
-                format!("ping from {from} for node {}", ping.node)
+                format!("Got ping for unexpected node '{}' from={from}", ping.node)
             });
             return;
         }

@@ -357,6 +357,7 @@ impl<D: Delegate + Send + 'static> Shell<D> {
             label: c.label.clone(),
             skip_label_check: c.skip_inbound_label_check,
             verify_incoming: c.gossip_verify_incoming,
+            metrics: c.metrics.clone(),
         }
     }
 
@@ -431,6 +432,7 @@ struct FrameReader {
     label: Option<Label>,
     skip_label_check: bool,
     verify_incoming: bool,
+    metrics: super::metrics::Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -461,6 +463,17 @@ impl FrameReader {
         loop {
             if !buf.is_empty() {
                 if let Decoded::Frame(f) = decode_frame(&buf, &cfg)? {
+                    if f.decrypted.is_some() {
+                        // Go samples the encrypted length it reads from the header.
+                        let label = if f.label.is_empty() {
+                            0
+                        } else {
+                            2 + f.label.len()
+                        };
+                        let len = f.consumed.saturating_sub(label + 5);
+                        self.metrics
+                            .sample(&super::metrics::SIZE_REMOTE, len as f32);
+                    }
                     return Ok(f.message.into_owned());
                 }
             }

@@ -84,6 +84,9 @@ impl<D: Delegate> Machine<D> {
             label: self.config.label.as_ref(),
         };
         if let Ok(packet) = build_packet(&[msg], &opts) {
+            self.config
+                .metrics
+                .incr(&super::metrics::UDP_SENT, packet.len() as f32);
             self.push_output(Output::Transmit(Transmit { to, packet }));
         }
     }
@@ -91,6 +94,14 @@ impl<D: Delegate> Machine<D> {
     /// Go's `gossip`: sends queued news to a few random members (dead ones too, for a
     /// while, so they can learn of it and refute).
     pub(super) fn gossip(&mut self, now: Time) {
+        let start = self.config.metrics.start();
+        self.gossip_round(now);
+        self.config
+            .metrics
+            .measure_since(&super::metrics::GOSSIP, start);
+    }
+
+    fn gossip_round(&mut self, now: Time) {
         let me = self.config.name.clone();
         let grace = self.config.gossip_to_the_dead_time;
         let targets = k_random_nodes(&mut self.rng, self.config.gossip_nodes, &self.nodes, |n| {

@@ -48,6 +48,25 @@ impl Counter {
         Counter::FailedProbes,
     ];
 
+    /// The level Go logs such an event at (`[ERR]`, `[WARN]`, ...), for the agent's
+    /// log: wrong keys and undecodable input are errors, refused or odd but
+    /// harmless news warnings, a probe that found a member silent news.
+    pub fn level(self) -> tracing::Level {
+        use tracing::Level;
+        match self {
+            Counter::BadPackets
+            | Counter::BadMessages
+            | Counter::BadStreams
+            | Counter::Conflicts
+            | Counter::RefusedMerges => Level::ERROR,
+            Counter::RefusedAlive | Counter::MisaddressedPings | Counter::Refutations => {
+                Level::WARN
+            }
+            Counter::FailedProbes => Level::INFO,
+            Counter::UnexpectedAcks => Level::DEBUG,
+        }
+    }
+
     /// The counter's name in reports (snake case).
     pub fn name(self) -> &'static str {
         match self {
@@ -70,13 +89,17 @@ impl Counter {
 pub struct Diagnostic {
     /// Which counter moved.
     pub counter: Counter,
+    /// Usually the counter's [`Counter::level`].
+    pub level: tracing::Level,
     /// What happened, in words, for a log line.
     pub detail: String,
 }
 
+/// The explanation alone: worded as Go logs the same event, so an operator's grep
+/// for memberlist's lines finds ours too.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.counter.name(), self.detail)
+        f.write_str(&self.detail)
     }
 }
 
@@ -91,10 +114,22 @@ pub struct Stats {
 impl Stats {
     /// Counts one event; the explanation is only built if it will be kept.
     pub fn count(&mut self, counter: Counter, detail: impl FnOnce() -> String) {
+        self.count_at(counter, counter.level(), detail);
+    }
+
+    /// Counts one event whose explanation matters at another level than the
+    /// counter's (a failed join, which its caller reports anyway, is only debug).
+    pub fn count_at(
+        &mut self,
+        counter: Counter,
+        level: tracing::Level,
+        detail: impl FnOnce() -> String,
+    ) {
         self.counts[counter as usize] += 1;
         if self.pending.len() < MAX_DIAGNOSTICS {
             self.pending.push_back(Diagnostic {
                 counter,
+                level,
                 detail: detail(),
             });
         }

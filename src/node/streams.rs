@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use super::delegate::{Delegate, Refusal};
 use super::machine::{JoinId, JoinOutcome, Machine, Output, StreamId, StreamRequest};
 use super::member::{Member, State, Versions};
+use super::metrics;
 use super::node_list::k_random_nodes;
 use super::stats::Counter;
 use super::time::Time;
@@ -24,8 +25,14 @@ use crate::wire::{
 /// What an outgoing stream was for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum PendingStream {
-    PushPull { join: Option<JoinId> },
-    FallbackPing { seq: u32 },
+    PushPull {
+        join: Option<JoinId>,
+        started: Time,
+        to: SocketAddr,
+    },
+    FallbackPing {
+        seq: u32,
+    },
     Reliable,
 }
 
@@ -83,6 +90,9 @@ impl<D: Delegate> Machine<D> {
         expect_reply: bool,
         deadline: Time,
     ) -> StreamId {
+        self.config
+            .metrics
+            .incr(&metrics::TCP_SENT, bytes.len() as f32);
         let id = StreamId(self.next_stream);
         self.next_stream += 1;
         self.streams.insert(id, purpose);
@@ -112,7 +122,34 @@ impl<D: Delegate> Machine<D> {
             })
             .collect();
         let user = self.delegate.local_state(join);
+        if self.config.metrics.is_enabled() {
+            let mut counts = [0u32; 4];
+            for n in &self.nodes {
+                // In the order of `NODE_STATES`.
+                let i = match n.state {
+                    State::Alive => 0,
+                    State::Suspect => 1,
+                    State::Dead => 2,
+                    State::Left => 3,
+                };
+                counts[i] += 1;
+            }
+            for (state, count) in metrics::NODE_STATES.iter().zip(counts) {
+                self.config
+                    .metrics
+                    .set(&metrics::NODE_INSTANCES, Some(state), count as f32);
+            }
+        }
         StreamMessage::push_pull(join, nodes, user)
+    }
+
+    /// `memberlist.size.local`: the bytes of the push/pull frame we send. (Go means
+    /// the same but reads four bytes of the msgpack header as the length, so its
+    /// value is the same large constant whatever the state's size.)
+    fn note_local_state_size(&self, bytes: usize) {
+        self.config
+            .metrics
+            .set(&metrics::SIZE_LOCAL, None, bytes as f32);
     }
 
     /// Joins a cluster through the given members: a push/pull with each (Go's
@@ -146,7 +183,20 @@ impl<D: Delegate> Machine<D> {
     fn start_push_pull(&mut self, now: Time, to: SocketAddr, join: Option<JoinId>) {
         let msg = self.local_state(join.is_some());
         let bytes = self.stream_bytes(&msg, Side::Dialer);
-        self.open_stream(now, to, bytes, PendingStream::PushPull { join }, true);
+        self.note_local_state_size(bytes.len());
+        tracing::debug!(target: "memberlist", "Initiating push/pull sync with: {to}");
+        self.config.metrics.incr(&metrics::TCP_CONNECT, 1.0);
+        self.open_stream(
+            now,
+            to,
+            bytes,
+            PendingStream::PushPull {
+                join,
+                started: now,
+                to,
+            },
+            true,
+        );
     }
 
     /// Periodic anti-entropy with one random live member (Go's `pushPull`).
@@ -170,7 +220,7 @@ impl<D: Delegate> Machine<D> {
             return;
         };
         match purpose {
-            PendingStream::PushPull { join } => {
+            PendingStream::PushPull { join, started, to } => {
                 let result = match reply {
                     StreamReply::Frame(StreamMessage::PushPull {
                         header,
@@ -187,9 +237,23 @@ impl<D: Delegate> Machine<D> {
                     StreamReply::Sent => Err("no push/pull reply".into()),
                     StreamReply::Failed(e) => Err(e),
                 };
+                self.config
+                    .metrics
+                    .measure(&metrics::PUSH_PULL_NODE, now.saturating_since(started));
                 if let Err(e) = &result {
-                    self.stats
-                        .count(Counter::BadStreams, || format!("push/pull failed: {e}"));
+                    // Go logs a failed join at debug level (the caller hears of it)
+                    // and a failed periodic push/pull as an error; we count both.
+                    match join {
+                        Some(_) => {
+                            self.stats
+                                .count_at(Counter::BadStreams, tracing::Level::DEBUG, || {
+                                    format!("Failed to join {to}: {e}")
+                                })
+                        }
+                        None => self.stats.count(Counter::BadStreams, || {
+                            format!("Push/Pull with {to} failed: {e}")
+                        }),
+                    }
                 }
                 if let Some(join) = join {
                     self.join_progress(join, result);
@@ -204,8 +268,9 @@ impl<D: Delegate> Machine<D> {
             }
             PendingStream::Reliable => {
                 if let StreamReply::Failed(e) = reply {
-                    self.stats
-                        .count(Counter::BadStreams, || format!("reliable send failed: {e}"));
+                    self.stats.count(Counter::BadStreams, || {
+                        format!("Failed to send a user message over a stream: {e}")
+                    });
                 }
             }
         }
@@ -241,14 +306,17 @@ impl<D: Delegate> Machine<D> {
         user_state: &[u8],
     ) -> Result<(), String> {
         if let Err(e) = self.verify_protocol(nodes) {
-            self.stats.count(Counter::RefusedMerges, || e.clone());
+            self.stats.count(Counter::RefusedMerges, || {
+                format!("Failed push/pull merge: {e}")
+            });
             return Err(e);
         }
         if join {
             let members: Vec<Member> = nodes.iter().map(|n| member_of(n, now)).collect();
             if let Err(Refusal(why)) = self.delegate.notify_merge(&members) {
-                self.stats
-                    .count(Counter::RefusedMerges, || format!("merge refused: {why}"));
+                self.stats.count(Counter::RefusedMerges, || {
+                    format!("Failed push/pull merge: refused by the merge delegate: {why}")
+                });
                 return Err(why);
             }
         }
@@ -267,11 +335,32 @@ impl<D: Delegate> Machine<D> {
         from: SocketAddr,
         frame: Result<StreamMessage<'_>, WireError>,
     ) -> Option<Vec<u8>> {
+        tracing::debug!(target: "memberlist", "Stream connection from={from}");
+        self.config.metrics.incr(&metrics::TCP_ACCEPT, 1.0);
+        let reply = self.answer_inbound_stream(now, from, frame);
+        if let Some(bytes) = &reply {
+            self.config
+                .metrics
+                .incr(&metrics::TCP_SENT, bytes.len() as f32);
+        }
+        reply
+    }
+
+    fn answer_inbound_stream(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        frame: Result<StreamMessage<'_>, WireError>,
+    ) -> Option<Vec<u8>> {
         let msg = match frame {
             Ok(m) => m,
             Err(e) => {
-                self.stats
-                    .count(Counter::BadStreams, || format!("stream from {from}: {e}"));
+                self.stats.count(Counter::BadStreams, || match &e {
+                    WireError::LabelMismatch { got, .. } => {
+                        format!("discarding stream with unacceptable label {got:?}: from={from}")
+                    }
+                    _ => format!("failed to receive: {e} from={from}"),
+                });
                 // Go answers a frame it cannot read with an error message, except
                 // when the label is wrong (it just closes).
                 if matches!(e, WireError::LabelMismatch { .. }) {
@@ -295,9 +384,10 @@ impl<D: Delegate> Machine<D> {
             } => {
                 let reply = self.local_state(header.join);
                 let bytes = self.stream_bytes(&reply, Side::Acceptor);
+                self.note_local_state_size(bytes.len());
                 if let Err(e) = self.merge_remote(now, header.join, &nodes, &user_state) {
                     self.stats.count(Counter::BadStreams, || {
-                        format!("push/pull from {from}: {e}")
+                        format!("Failed push/pull merge: {e} from={from}")
                     });
                 }
                 Some(bytes)
@@ -305,7 +395,7 @@ impl<D: Delegate> Machine<D> {
             StreamMessage::Ping(ping) => {
                 if !ping.node.is_empty() && ping.node.as_bytes() != self.config.name.as_bytes() {
                     self.stats.count(Counter::MisaddressedPings, || {
-                        format!("stream ping from {from} for node {}", ping.node)
+                        format!("Got ping for unexpected node {} from={from}", ping.node)
                     });
                     return None;
                 }
@@ -318,7 +408,7 @@ impl<D: Delegate> Machine<D> {
             other => {
                 self.stats.count(Counter::BadStreams, || {
                     format!(
-                        "stream from {from}: unexpected {:?} frame",
+                        "Received invalid msgType ({:?}) from={from}",
                         other.message_type()
                     )
                 });

@@ -133,6 +133,16 @@ impl Suspicion {
         Confirm::New
     }
 
+    /// Confirmations counted so far (at most [`Suspicion::expected`]).
+    pub fn confirmations(&self) -> u32 {
+        self.confirmations
+    }
+
+    /// Confirmations the timeouts were scaled for (Go's `k`).
+    pub fn expected(&self) -> u32 {
+        self.timeouts.k
+    }
+
     /// When the timer fires, or `None` if it already has.
     pub fn deadline(&self) -> Option<Time> {
         self.deadline

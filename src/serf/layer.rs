@@ -28,6 +28,7 @@ use super::messages::{
     InternalQuery, Join, Leave, Member as WireMember, PushPull, Query, QueryResponse, Relay,
     SerfMessage, UdpAddr, UserEvent, QUERY_FLAG_ACK,
 };
+use super::metrics;
 use super::query::{
     default_timeout, filters_match, OpenQuery, QueryParams, QueryResult, RespondError, Responder,
     QUERY_RESPONSE_SIZE_LIMIT, QUERY_SIZE_LIMIT,
@@ -38,7 +39,7 @@ use super::tags::Tags;
 use super::vivaldi::Vivaldi;
 use crate::node::member::{ip_from_bytes, ip_to_bytes};
 use crate::node::{
-    Broadcast, BroadcastId, BroadcastQueue, Config, Delegate, Kind, Machine, Member, Time,
+    Broadcast, BroadcastId, BroadcastQueue, Config, Delegate, Kind, Machine, Member, Metrics, Time,
 };
 use crate::wire::{GoInt, GoString, WireError};
 
@@ -52,6 +53,8 @@ pub const SERF_PROTOCOL_MIN: u8 = 2;
 pub const SERF_PROTOCOL_MAX: u8 = 5;
 /// Go's `MaxQueueDepth`: beyond this, the oldest broadcasts are dropped.
 const MAX_QUEUE_DEPTH: usize = 4096;
+/// Go's `FlapTimeout`: a member back sooner than this after failing is a flap.
+const FLAP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Makes a node configuration advertise Serf: delegate versions 2..=5 at `protocol`
 /// (5 like the `serf` agent, 4 like Consul and the library default).
@@ -103,6 +106,11 @@ pub struct SerfConfig {
     pub user_coalesce_period: Duration,
     /// See `user_coalesce_period`.
     pub user_quiescent_period: Duration,
+    /// Where Serf's metrics go (the same sink as memberlist's, usually).
+    pub metrics: Metrics,
+    /// How often the three broadcast queues' depths are sampled (Go's
+    /// `QueueCheckInterval`).
+    pub queue_check_interval: Duration,
 }
 
 impl Default for SerfConfig {
@@ -120,6 +128,8 @@ impl Default for SerfConfig {
             rejoin_after_leave: false,
             user_coalesce_period: Duration::ZERO,
             user_quiescent_period: Duration::ZERO,
+            metrics: Metrics::default(),
+            queue_check_interval: Duration::from_secs(30),
         }
     }
 }
@@ -250,6 +260,8 @@ pub struct SerfDelegate {
     /// agent's default, so joining does not replay old events).
     ignore_old_on_join: bool,
     next_reap: Option<Time>,
+    /// When the queues' depths are next sampled; `None` without a metrics sink.
+    next_queue_check: Option<Time>,
     next_reconnect: Option<Time>,
     /// A name conflict about us was reported; resolve it at the next `drive`.
     conflict_reported: bool,
@@ -294,6 +306,7 @@ impl SerfDelegate {
             stats: SerfStats::default(),
             ignore_old_on_join: false,
             next_reap: None,
+            next_queue_check: None,
             next_reconnect: None,
             conflict_reported: false,
             conflict_query: None,
@@ -362,7 +375,8 @@ impl SerfDelegate {
     /// Takes over an opened snapshot (Go's `Create` with a snapshot path): the clocks
     /// continue from it, events and queries it saw are not delivered again, and the
     /// members alive in it wait in [`Self::take_previous`] for a rejoin.
-    pub fn restore(&mut self, snapshot: Snapshot) {
+    pub fn restore(&mut self, mut snapshot: Snapshot) {
+        snapshot.set_metrics(self.config.metrics.clone());
         let r = snapshot.recovered();
         self.members.clock.witness(r.clock);
         self.events.clock.witness(r.event_clock);
@@ -691,6 +705,9 @@ impl SerfDelegate {
             .record(e.ltime, e.name.as_bytes(), e.payload.as_deref())
         {
             Ok(()) => {
+                let m = &self.config.metrics;
+                m.incr(&metrics::EVENTS, 1.0);
+                m.incr_named(&metrics::EVENTS, &e.name.to_str_lossy(), 1.0);
                 self.deliver(SerfEvent::User {
                     ltime: e.ltime,
                     name: e.name.to_str_lossy().into_owned(),
@@ -712,6 +729,9 @@ impl SerfDelegate {
         if self.queries.record(q.ltime, q.id).is_err() {
             return false;
         }
+        let m = &self.config.metrics;
+        m.incr(&metrics::QUERIES, 1.0);
+        m.incr_named(&metrics::QUERIES, &q.name.to_str_lossy(), 1.0);
         let rebroadcast = !q.no_broadcast();
         let local_tags = self
             .members
@@ -829,7 +849,15 @@ impl SerfDelegate {
             });
             return;
         };
-        q.add(&from, r.ack(), r.payload.as_deref());
+        let ack = r.ack();
+        let new = q.add(&from, ack, r.payload.as_deref());
+        let metric = match (ack, new) {
+            (true, true) => &metrics::QUERY_ACKS,
+            (true, false) => &metrics::QUERY_DUPLICATE_ACKS,
+            (false, true) => &metrics::QUERY_RESPONSES,
+            (false, false) => &metrics::QUERY_DUPLICATE_RESPONSES,
+        };
+        self.config.metrics.incr(metric, 1.0);
     }
 
     /// Applies one intent message; true means re-broadcast.
@@ -880,6 +908,17 @@ impl SerfDelegate {
     }
 
     fn member_event(&mut self, kind: MemberEventKind, member: SerfMember) {
+        let event = match kind {
+            MemberEventKind::Join => "EventMemberJoin",
+            MemberEventKind::Leave => "EventMemberLeave",
+            MemberEventKind::Failed => "EventMemberFailed",
+            MemberEventKind::Update => "EventMemberUpdate",
+            MemberEventKind::Reap => "EventMemberReap",
+        };
+        let addr = member
+            .ip()
+            .map_or_else(|| "?".to_string(), |ip| ip.to_string());
+        tracing::info!(target: "serf", "{event}: {} {addr}", member.name);
         self.report_tag_errors();
         self.deliver(SerfEvent::Member { kind, member });
     }
@@ -996,6 +1035,16 @@ impl SerfDelegate {
             r.deadline
                 .is_none_or(|dl| now <= dl + Duration::from_secs(60))
         });
+        let sampled = d.config.metrics.is_enabled() && !d.config.queue_check_interval.is_zero();
+        if sampled && d.next_queue_check.is_none_or(|t| now >= t) {
+            if d.next_queue_check.is_some() {
+                let m = &d.config.metrics;
+                m.sample(&metrics::QUEUE_INTENT, d.intent_queue.len() as f32);
+                m.sample(&metrics::QUEUE_EVENT, d.event_queue.len() as f32);
+                m.sample(&metrics::QUEUE_QUERY, d.query_queue.len() as f32);
+            }
+            d.next_queue_check = Some(now + d.config.queue_check_interval);
+        }
         if d.next_reap.is_none_or(|t| now >= t) {
             if d.next_reap.is_some() {
                 let reaped =
@@ -1050,6 +1099,9 @@ impl Delegate for SerfDelegate {
         let Some(&t) = buf.first() else {
             return;
         };
+        self.config
+            .metrics
+            .sample(&metrics::MSGS_RECEIVED, buf.len() as f32);
         let msg = match SerfMessage::decode(buf) {
             Ok(m) => m,
             Err(e) => return self.count_bad(&format!("serf message type {t}"), &e),
@@ -1111,6 +1163,11 @@ impl Delegate for SerfDelegate {
         for q in [&mut self.query_queue, &mut self.event_queue] {
             let used: usize = out.iter().map(|m| m.len() + overhead).sum();
             out.extend(q.get_broadcasts(overhead, limit.saturating_sub(used), n));
+        }
+        for m in &out {
+            self.config
+                .metrics
+                .sample(&metrics::MSGS_SENT, m.len() as f32);
         }
         out
     }
@@ -1188,12 +1245,27 @@ impl Delegate for SerfDelegate {
     }
 
     fn notify_join(&mut self, member: &Member) {
+        let flapped = self.members.get(&member.name).is_some_and(|m| {
+            m.status == MemberStatus::Failed
+                && m.leave_time
+                    .is_some_and(|t| self.now.saturating_since(t) < FLAP_TIMEOUT)
+        });
+        if flapped {
+            self.config.metrics.incr(&metrics::MEMBER_FLAP, 1.0);
+        }
+        self.config.metrics.incr(&metrics::MEMBER_JOIN, 1.0);
         let m = self.members.node_join(member);
         self.member_event(MemberEventKind::Join, m);
     }
 
     fn notify_leave(&mut self, member: &Member) {
         if let Some((kind, m)) = self.members.node_leave(member, self.now) {
+            let metric = if kind == MemberEventKind::Leave {
+                &metrics::MEMBER_LEFT
+            } else {
+                &metrics::MEMBER_FAILED
+            };
+            self.config.metrics.incr(metric, 1.0);
             self.member_event(kind, m);
         }
     }
@@ -1206,6 +1278,7 @@ impl Delegate for SerfDelegate {
 
     fn notify_update(&mut self, member: &Member) {
         if let Some(m) = self.members.node_update(member) {
+            self.config.metrics.incr(&metrics::MEMBER_UPDATE, 1.0);
             self.member_event(MemberEventKind::Update, m);
         }
     }
@@ -1221,11 +1294,18 @@ impl Delegate for SerfDelegate {
             Ok(None) => {}
             Ok(Some(c)) => match self.vivaldi.update(&member.name, &c, rtt) {
                 Ok(_) => {
+                    self.config.metrics.sample(
+                        &metrics::COORDINATE_ADJUSTMENT,
+                        self.vivaldi.last_move().as_secs_f32() * 1e3,
+                    );
                     self.coordinates.insert(member.name.clone(), c);
                 }
-                Err(e) => self.stats.count(SerfCounter::BadCoordinates, || {
-                    format!("coordinate from {}: {e}", member.name)
-                }),
+                Err(e) => {
+                    self.config.metrics.incr(&metrics::COORDINATE_REJECTED, 1.0);
+                    self.stats.count(SerfCounter::BadCoordinates, || {
+                        format!("coordinate from {}: {e}", member.name)
+                    })
+                }
             },
             Err(e) => self.stats.count(SerfCounter::BadCoordinates, || {
                 format!("ack payload from {}: {e}", member.name)
@@ -1236,10 +1316,16 @@ impl Delegate for SerfDelegate {
     fn poll_timeout(&self) -> Option<Time> {
         let queries = self.open.values().map(|q| q.deadline).min();
         let coalesced = self.coalescer.as_ref().and_then(UserCoalescer::deadline);
-        [queries, self.next_reap, self.next_reconnect, coalesced]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            queries,
+            self.next_reap,
+            self.next_reconnect,
+            self.next_queue_check,
+            coalesced,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn drive(machine: &mut Machine<Self>, now: Time) {

@@ -23,6 +23,7 @@ pub mod lamport;
 pub mod layer;
 pub mod member_state;
 pub mod messages;
+pub mod metrics;
 pub mod query;
 mod read;
 pub mod shell;

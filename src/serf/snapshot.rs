@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use super::lamport::LamportTime;
 use super::member_state::{MemberEventKind, SerfMember};
+use crate::node::Metrics;
 
 /// Go's `snapshotSizeLimit`: the log is compacted beyond this size at least.
 pub const MIN_COMPACT_SIZE: u64 = 128 * 1024;
@@ -124,6 +125,7 @@ pub struct Snapshot {
     rejoin_after_leave: bool,
     /// After our leave nothing more is recorded (a restart must not rejoin).
     leaving: bool,
+    metrics: Metrics,
 }
 
 impl Snapshot {
@@ -148,7 +150,13 @@ impl Snapshot {
             state,
             rejoin_after_leave,
             leaving: false,
+            metrics: Metrics::default(),
         })
+    }
+
+    /// Times appends and compactions into `metrics` (Go's `serf.snapshot.*`).
+    pub fn set_metrics(&mut self, metrics: Metrics) {
+        self.metrics = metrics;
     }
 
     /// What the log held when it was opened, and has recorded since.
@@ -164,6 +172,14 @@ impl Snapshot {
     }
 
     fn append(&mut self, line: &str) -> Result<(), SnapshotError> {
+        let start = self.metrics.start();
+        let written = self.append_line(line);
+        self.metrics
+            .measure_since(&super::metrics::SNAPSHOT_APPEND_LINE, start);
+        written
+    }
+
+    fn append_line(&mut self, line: &str) -> Result<(), SnapshotError> {
         self.file
             .write_all(line.as_bytes())
             .map_err(|e| self.error(e))?;
@@ -247,6 +263,15 @@ impl Snapshot {
     /// Rewrites the log as its current state alone, through a new file renamed over
     /// the old one.
     fn compact(&mut self) -> Result<(), SnapshotError> {
+        let start = self.metrics.start();
+        let done = self.rewrite();
+        self.metrics
+            .measure_since(&super::metrics::SNAPSHOT_COMPACT, start);
+        done
+    }
+
+    /// Writes the live state to a new log and renames it over the old one.
+    fn rewrite(&mut self) -> Result<(), SnapshotError> {
         let mut text = String::new();
         for (name, addr) in &self.state.alive {
             text.push_str(&format!("alive: {name} {addr}\n"));

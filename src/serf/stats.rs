@@ -79,6 +79,26 @@ impl fmt::Display for SerfDiagnostic {
     }
 }
 
+impl SerfCounter {
+    /// The level Serf logs such an event at: input it cannot use is an error,
+    /// input it refuses on purpose a warning.
+    pub fn level(self) -> tracing::Level {
+        use tracing::Level;
+        match self {
+            SerfCounter::BadFilters
+            | SerfCounter::OversizedEvents
+            | SerfCounter::UnexpectedResponses => Level::WARN,
+            SerfCounter::UnknownMessages
+            | SerfCounter::BadMessages
+            | SerfCounter::BadTags
+            | SerfCounter::BadCoordinates
+            | SerfCounter::RefusedSends
+            | SerfCounter::LostConflicts
+            | SerfCounter::SnapshotErrors => Level::ERROR,
+        }
+    }
+}
+
 /// Counts of bad or refused Serf input and the explanations not yet reported (a
 /// bounded queue, so a flood cannot take the memory).
 #[derive(Debug, Default, Clone)]

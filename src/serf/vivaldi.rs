@@ -176,6 +176,8 @@ pub struct Vivaldi {
     /// Recent RTTs (seconds) per peer, newest last.
     latency: HashMap<String, Vec<f64>>,
     rng: StdRng,
+    /// Seconds the last accepted update moved us.
+    last_move: f64,
 }
 
 impl Vivaldi {
@@ -187,7 +189,14 @@ impl Vivaldi {
             adjustment_index: 0,
             latency: HashMap::new(),
             rng,
+            last_move: 0.0,
         }
+    }
+
+    /// How far the last accepted update moved our coordinate (Serf reports it as
+    /// `serf.coordinate.adjustment-ms`).
+    pub fn last_move(&self) -> Duration {
+        Duration::try_from_secs_f64(self.last_move).unwrap_or_default()
     }
 
     /// Our current coordinate, as we advertise it.
@@ -211,6 +220,7 @@ impl Vivaldi {
             return Err(VivaldiError::BadRtt(rtt));
         }
         let other = Point::from_coordinate(other)?;
+        let before = self.coord;
         let rtt = self.filtered_rtt(node, rtt.as_secs_f64());
         self.update_vivaldi(&other, rtt);
         self.update_adjustment(&other, rtt);
@@ -220,6 +230,7 @@ impl Vivaldi {
             self.adjustment_samples = [0.0; ADJUSTMENT_WINDOW];
             return Err(VivaldiError::Reset);
         }
+        self.last_move = before.distance(&self.coord);
         Ok(self.coordinate())
     }
 

@@ -91,6 +91,7 @@ pub struct GoNodeOpts {
     gossip_interval: Option<Duration>,
     pushpull_interval: Option<Duration>,
     suspicion_mult: Option<u32>,
+    queue_check_interval: Option<Duration>,
 }
 
 impl GoNodeOpts {
@@ -114,6 +115,7 @@ impl GoNodeOpts {
             gossip_interval: None,
             pushpull_interval: None,
             suspicion_mult: None,
+            queue_check_interval: None,
         }
     }
 
@@ -197,6 +199,13 @@ impl GoNodeOpts {
         self
     }
 
+    /// How often memberlist samples `memberlist.queue.broadcasts` (Go's 30 s default
+    /// is longer than a test).
+    pub fn queue_check_interval(mut self, d: Duration) -> Self {
+        self.queue_check_interval = Some(d);
+        self
+    }
+
     /// gonode's command line for these options.
     pub fn args(&self) -> Vec<String> {
         let profile = match self.profile {
@@ -233,6 +242,7 @@ impl GoNodeOpts {
         opt("gossip-interval", ms(self.gossip_interval));
         opt("pushpull-interval", ms(self.pushpull_interval));
         opt("suspicion-mult", self.suspicion_mult.map(|v| v.to_string()));
+        opt("queue-check-interval", ms(self.queue_check_interval));
         for j in &self.joins {
             a.push(format!("-join={j}"));
         }
@@ -340,6 +350,11 @@ impl GoNode {
             events.join("\n  "),
             self.stderr.tail(20).join("\n  ")
         )
+    }
+
+    /// memberlist's own log lines (`[WARN] memberlist: ...`), as written so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        self.stderr.snapshot()
     }
 
     /// Sends one command (an object with `cmd` and its arguments) and returns the

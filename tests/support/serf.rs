@@ -93,6 +93,11 @@ impl SerfOpts {
         self.joins.push(addr);
         self
     }
+    /// One more command-line argument for `serf agent` (repeatable).
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.extra_args.push(arg.to_owned());
+        self
+    }
 }
 
 /// A running serf agent. Dropping it kills the process.

@@ -14,6 +14,8 @@ package main
 //	{"cmd":"shutdown"}                         Shutdown and exit
 //	{"cmd":"install-key"|"use-key"|"remove-key","key":"base64"}
 //	{"cmd":"health"}                           replies {"event":"health","score":n}
+//	{"cmd":"metrics"}                          every go-metrics key emitted so far: {"event":"metrics",
+//	                                           "counters"/"samples":{key:{count,sum}},"gauges":{key:value}}
 //
 // Payloads are text; "payload_b64" may give exact bytes instead.
 
@@ -25,6 +27,7 @@ import (
 	"io"
 	"time"
 
+	metrics "github.com/hashicorp/go-metrics"
 	"github.com/hashicorp/memberlist"
 )
 
@@ -47,6 +50,7 @@ type node struct {
 	out     *output
 	layout  tableLayout
 	keyring *memberlist.Keyring // nil without -key
+	metrics *metrics.InmemSink
 }
 
 // defaultLeaveTimeout keeps a leave from waiting forever: memberlist's Leave(0) blocks
@@ -101,6 +105,8 @@ func (n *node) exec(c command) (event, error) {
 	switch c.Cmd {
 	case "members":
 		return event{"event": "members", "members": n.layout.allMembers(n.m)}, nil
+	case "metrics":
+		return metricsReport(n.metrics), nil
 	case "health":
 		return event{"event": "health", "score": n.m.GetHealthScore()}, nil
 	case "update-meta":

@@ -40,6 +40,7 @@ type options struct {
 	probeInterval, probeTimeout                 time.Duration
 	gossipInterval, pushPullInterval            time.Duration
 	suspicionMult                               int
+	queueCheckInterval                          time.Duration
 }
 
 func parseFlags() options {
@@ -61,6 +62,7 @@ func parseFlags() options {
 	flag.DurationVar(&o.gossipInterval, "gossip-interval", 0, "gossip interval (default: the profile's)")
 	flag.DurationVar(&o.pushPullInterval, "pushpull-interval", 0, "push/pull interval (default: the profile's)")
 	flag.IntVar(&o.suspicionMult, "suspicion-mult", 0, "suspicion multiplier (default: the profile's)")
+	flag.DurationVar(&o.queueCheckInterval, "queue-check-interval", 0, "how often memberlist.queue.broadcasts is sampled (default: the profile's)")
 	flag.Parse()
 	return o
 }
@@ -140,6 +142,9 @@ func (o options) config() (*memberlist.Config, error) {
 	if o.suspicionMult > 0 {
 		c.SuspicionMult = o.suspicionMult
 	}
+	if o.queueCheckInterval > 0 {
+		c.QueueCheckInterval = o.queueCheckInterval
+	}
 	return c, nil
 }
 
@@ -153,6 +158,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	sink := installMetrics()
 	out := &output{}
 	d := newDelegate(out, []byte(o.meta), c.RetransmitMult)
 	c.Delegate = d
@@ -169,7 +175,7 @@ func main() {
 		"event": "ready", "name": self.Name,
 		"addr": net.JoinHostPort(self.Addr.String(), strconv.Itoa(int(self.Port))),
 	})
-	n := &node{m: m, d: d, out: out, layout: layout, keyring: c.Keyring}
+	n := &node{m: m, d: d, out: out, layout: layout, keyring: c.Keyring, metrics: sink}
 	if len(o.joins) > 0 {
 		n.run(command{Cmd: "join", Addrs: o.joins})
 	}
