@@ -13,7 +13,7 @@ use memberlist_interop::wire::{
     StreamOptions,
 };
 
-use super::exchange::exchange;
+use memberlist_interop::node::exchange::{exchange, Answer};
 
 /// What we joined as: the cluster must speak the same delegate protocol.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -46,7 +46,10 @@ pub fn diagnose(
         },
     );
     let nodes = match exchange(peer, &bytes, keyring, label, timeout) {
-        Ok((StreamMessage::PushPull { nodes, .. }, _)) => nodes,
+        Ok(Answer {
+            message: StreamMessage::PushPull { nodes, .. },
+            ..
+        }) => nodes,
         Ok(_) => return None,
         Err(f) => return Some(f.likely_cause(keyring, label)),
     };

@@ -27,8 +27,11 @@ pub enum Kind {
 /// One metric: its go-metrics key (parts joined by dots) and kind.
 #[derive(Debug)]
 pub struct Metric {
+    /// go-metrics' key, parts joined by dots (`memberlist.msg.alive`).
     pub name: &'static str,
+    /// How go-metrics records it.
     pub kind: Kind,
+    /// The Prometheus HELP text.
     pub help: &'static str,
 }
 
@@ -192,6 +195,7 @@ pub static ALL: [&Metric; 18] = [
 
 /// The label Go puts on `memberlist.node.instances`, and its values.
 pub const NODE_STATE_LABEL: &str = "node_state";
+/// The values of [`NODE_STATE_LABEL`], one gauge each.
 pub const NODE_STATES: [&str; 4] = ["alive", "suspect", "dead", "left"];
 
 /// Where recorded values go. Implementations must be cheap: counters are bumped for
@@ -223,32 +227,38 @@ impl fmt::Debug for Metrics {
 }
 
 impl Metrics {
+    /// Records into `sink`.
     pub fn new(sink: Arc<dyn MetricsSink>) -> Self {
         Metrics(Some(sink))
     }
 
+    /// Whether a sink is attached (callers skip work that only feeds metrics).
     pub fn is_enabled(&self) -> bool {
         self.0.is_some()
     }
 
+    /// Go's `IncrCounter`.
     pub fn incr(&self, metric: &'static Metric, by: f32) {
         if let Some(s) = &self.0 {
             s.incr(metric, by);
         }
     }
 
+    /// Go's `IncrCounter` with one more key part.
     pub fn incr_named(&self, metric: &'static Metric, part: &str, by: f32) {
         if let Some(s) = &self.0 {
             s.incr_named(metric, part, by);
         }
     }
 
+    /// Go's `SetGauge`, optionally labelled.
     pub fn set(&self, metric: &'static Metric, label: Option<&'static str>, value: f32) {
         if let Some(s) = &self.0 {
             s.set(metric, label, value);
         }
     }
 
+    /// Go's `AddSample`.
     pub fn sample(&self, metric: &'static Metric, value: f32) {
         if let Some(s) = &self.0 {
             s.sample(metric, value);
@@ -268,6 +278,7 @@ impl Metrics {
         self.0.as_ref().map(|_| Instant::now())
     }
 
+    /// Go's `MeasureSince` for a timer from [`Metrics::start`].
     pub fn measure_since(&self, metric: &'static Metric, start: Option<Instant>) {
         if let Some(t) = start {
             self.measure(metric, t.elapsed());
