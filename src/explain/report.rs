@@ -333,7 +333,11 @@ impl Report {
                 c.rows
             );
             if c.duplicates > 0 {
-                let _ = write!(o, ", {} seen in another capture too", c.duplicates);
+                let _ = write!(
+                    o,
+                    ", {} dropped: another capture had them first",
+                    c.duplicates
+                );
             }
             o.push(')');
             match (&c.offset, i) {

@@ -91,6 +91,8 @@ pub struct GoNodeOpts {
     gossip_interval: Option<Duration>,
     pushpull_interval: Option<Duration>,
     suspicion_mult: Option<u32>,
+    /// A network namespace to run in (`ip netns exec`), for tests that make them.
+    netns: Option<String>,
 }
 
 impl GoNodeOpts {
@@ -114,6 +116,7 @@ impl GoNodeOpts {
             gossip_interval: None,
             pushpull_interval: None,
             suspicion_mult: None,
+            netns: None,
         }
     }
 
@@ -186,6 +189,11 @@ impl GoNodeOpts {
     }
     pub fn gossip_interval(mut self, d: Duration) -> Self {
         self.gossip_interval = Some(d);
+        self
+    }
+    /// Runs the node in network namespace `name` (which the test made).
+    pub fn netns(mut self, name: &str) -> Self {
+        self.netns = Some(name.to_owned());
         self
     }
     pub fn pushpull_interval(mut self, d: Duration) -> Self {
@@ -275,7 +283,16 @@ impl GoNode {
 
     /// Starts a node and waits for it to be ready.
     pub fn try_spawn(opts: GoNodeOpts) -> Result<GoNode, String> {
-        let mut child = Command::new(binary())
+        // `ip netns exec` enters the namespace and execs gonode in the same process.
+        let mut cmd = match &opts.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(binary());
+                c
+            }
+            None => Command::new(binary()),
+        };
+        let mut child = cmd
             .args(opts.args())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
