@@ -40,8 +40,9 @@ pub fn rel(t: Duration, origin: Duration) -> String {
     format!("+{:.3}s", t.saturating_sub(origin).as_secs_f64())
 }
 
+/// Microseconds as milliseconds (three decimals).
 fn ms(us: u32) -> f64 {
-    (us as f64 / 1000.0 * 1000.0).round() / 1000.0
+    us as f64 / 1000.0
 }
 
 #[derive(Debug, Serialize)]
