@@ -27,13 +27,26 @@ struct Tcpdump {
 
 impl Tcpdump {
     fn start(name: &str, ports: &[u16]) -> Tcpdump {
+        Self::start_on(name, None, "lo", ports)
+    }
+
+    /// tcpdump on `interface` of network namespace `netns` (or of this one).
+    fn start_on(name: &str, netns: Option<&str>, interface: &str, ports: &[u16]) -> Tcpdump {
         let path =
             std::env::temp_dir().join(format!("explain-live-{}-{name}.pcap", std::process::id()));
         let filter: Vec<String> = ports.iter().map(|p| format!("port {p}")).collect();
-        let mut child = Command::new("tcpdump")
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "tcpdump"]);
+                c
+            }
+            None => Command::new("tcpdump"),
+        };
+        let mut child = cmd
             // Immediate mode: without it the last second of packets waits in the
             // kernel ring and is lost when tcpdump stops.
-            .args(["-i", "lo", "--immediate-mode", "-U", "-s", "0", "-w"])
+            .args(["-i", interface, "--immediate-mode", "-U", "-s", "0", "-w"])
             .arg(&path)
             .arg(filter.join(" or "))
             .stdout(Stdio::null())
@@ -410,4 +423,143 @@ fn partition_that_heals_ends_in_a_refutation() {
     }
     assert!(c["incarnation"].as_u64().unwrap() > s["incarnation"].as_u64().unwrap());
     assert_eq!(c["state"], "alive");
+}
+
+/// Two network namespaces joined by a veth pair: two "hosts" with an address each.
+/// Deleted (with the pair) when dropped.
+struct Hosts {
+    names: [String; 2],
+    links: [String; 2],
+    addrs: [Ipv4Addr; 2],
+}
+
+impl Hosts {
+    fn new() -> Hosts {
+        let pid = std::process::id();
+        let names = [format!("mlx{pid}a"), format!("mlx{pid}b")];
+        let links = [
+            format!("mlx{}a", pid % 100_000),
+            format!("mlx{}b", pid % 100_000),
+        ];
+        let net = [10, 200 + (pid % 50) as u8, (pid / 50 % 250) as u8];
+        let addrs = [
+            Ipv4Addr::new(net[0], net[1], net[2], 1),
+            Ipv4Addr::new(net[0], net[1], net[2], 2),
+        ];
+        let hosts = Hosts {
+            names,
+            links,
+            addrs,
+        };
+        for ns in &hosts.names {
+            ip(&["netns", "add", ns]);
+        }
+        ip(&[
+            "link",
+            "add",
+            &hosts.links[0],
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &hosts.links[1],
+        ]);
+        for i in 0..2 {
+            let (ns, link) = (&hosts.names[i], &hosts.links[i]);
+            ip(&["link", "set", link, "netns", ns]);
+            let addr = format!("{}/24", hosts.addrs[i]);
+            ip(&["-n", ns, "addr", "add", &addr, "dev", link]);
+            ip(&["-n", ns, "link", "set", link, "up"]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        hosts
+    }
+}
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        for ns in &self.names {
+            let _ = Command::new("ip").args(["netns", "delete", ns]).status();
+        }
+    }
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip (iproute2)");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A member on each of two hosts, each host capturing its own interface: the
+/// packets between them are in both captures. explain merges the two into one
+/// timeline (the clocks are the same machine's: the offset is about zero, and sure),
+/// keeps each packet once, and tells the SIGKILL of the second member as the first
+/// host saw it.
+#[test]
+fn captures_from_two_hosts_merge() {
+    let hosts = Hosts::new();
+    let port = 7946;
+    let dumps: Vec<Tcpdump> = (0..2)
+        .map(|i| {
+            Tcpdump::start_on(
+                &format!("host{i}"),
+                Some(&hosts.names[i]),
+                &hosts.links[i],
+                &[port],
+            )
+        })
+        .collect();
+    let at = |i: usize| SocketAddr::new(IpAddr::V4(hosts.addrs[i]), port);
+    let a = GoNode::spawn(node("a", port).bind(at(0)).netns(&hosts.names[0]));
+    let mut c = GoNode::spawn(
+        node("c", port)
+            .bind(at(1))
+            .netns(&hosts.names[1])
+            .join(a.addr()),
+    );
+    for n in [&a, &c] {
+        for name in ["a", "c"] {
+            n.wait_member_state(name, "alive", WAIT).unwrap();
+        }
+    }
+    // Probes both ways before the kill, for the offset.
+    std::thread::sleep(Duration::from_millis(1500));
+    c.kill();
+    a.wait_member_state("c", "dead", WAIT).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let paths: Vec<PathBuf> = dumps.into_iter().map(Tcpdump::stop).collect();
+    drop(a);
+    drop(hosts);
+    let (one, both) = (paths[0].clone(), paths[1].clone());
+    let (report, code, err) = explain(&one, &[both.to_str().unwrap()]);
+    let (alone, _, _) = explain(&one, &[]);
+    for p in &paths {
+        std::fs::remove_file(p).ok();
+    }
+    assert_eq!(code, 0, "{err}");
+    let off = &report["captures"][1]["offset"];
+    assert!(off["micros"].as_i64().unwrap().abs() < 5_000, "{off:#}");
+    assert!(
+        off["plus_minus_micros"].as_u64().unwrap() < 5_000,
+        "{off:#}"
+    );
+    assert!(
+        report["captures"][1]["duplicates"].as_u64().unwrap() > 10,
+        "{report:#}"
+    );
+    // The second capture adds nothing the first lacked (every packet crossed the
+    // wire between the hosts), so the merged timeline has the first's rows.
+    assert_eq!(report["rows"], alone["rows"], "{report:#}");
+    let c = member(&report, "c");
+    assert_eq!(c["state"], "dead", "{c:#}");
+    assert_eq!(
+        c["suspicions"][0]["chain"]["verdict"]["kind"], "stopped_answering",
+        "{c:#}"
+    );
 }

@@ -717,7 +717,8 @@ fn gossip_on_other_ports_is_found_by_its_bytes() {
     let mut frames = http;
     frames.extend(connection(50002, 37946, &sealed, &reply));
     let capture = pcap(&frames, DataLink::ETHERNET);
-    let (rows, code, err) = run(&capture, &["--key", key, "--label", "prod"]);
+    // No --label: the reply (no header) is opened with the label the dialer sent.
+    let (rows, code, err) = run(&capture, &["--key", key]);
     assert_eq!(code, 0, "{err} {rows:#?}");
     let seen: Vec<(&str, &str)> = rows
         .iter()

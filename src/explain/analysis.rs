@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 
 use super::member::{Evidence, Member};
 use super::names::{ip, Names};
-use super::probes::{Answer, Probe, Probes};
+use super::probes::{Probe, Probes};
 use crate::inspect::{Body, Row};
 use crate::wire::{Accusation, Message, NodeState, StreamMessage};
 
@@ -117,7 +117,8 @@ impl Analysis {
                 let Some(to) = self.names.of(&r.dst) else {
                     return;
                 };
-                if let Answer::Direct(rtt) = self.probes.ack(t, from.as_ref(), &to, a.seq_no) {
+                if let Some((rtt, probe)) = self.probes.ack(t, from.as_ref(), &to, a.seq_no) {
+                    self.settled.push(probe);
                     let from = from.expect("a direct ack has a sender");
                     let m = self.member(&from);
                     m.rtt.add(rtt);

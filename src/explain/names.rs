@@ -67,12 +67,4 @@ impl Names {
             .or_else(|| self.ephemeral.get(addr))
             .cloned()
     }
-
-    /// The gossip address a name was last seen at.
-    pub fn addr_of(&self, name: &str) -> Option<SocketAddr> {
-        self.by_addr
-            .iter()
-            .find(|(_, n)| &***n == name)
-            .map(|(a, _)| *a)
-    }
 }

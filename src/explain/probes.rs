@@ -17,7 +17,7 @@ use super::rtt::Rtts;
 const HOLD: Duration = Duration::from_secs(10);
 
 /// Most probes open at once; the oldest is settled early beyond this.
-const MAX_OPEN: usize = 1 << 16;
+const MAX_OPEN: usize = 1 << 14;
 
 /// A helper ping counts as sent for an indirect probe when it follows the request by
 /// less than this (a helper pings at once; its own next probe comes a probe timeout
@@ -75,16 +75,6 @@ impl Probe {
     pub fn answered(&self) -> bool {
         self.acked.is_some() || self.helpers.iter().any(|h| h.ack.is_some())
     }
-}
-
-/// What an ack or nack row did to the table.
-pub enum Answer {
-    /// The target's direct ack: the round trip.
-    Direct(Duration),
-    Relayed,
-    Nack,
-    TcpAck,
-    Unknown,
 }
 
 /// An indirect probe request a helper received: from whom, and when.
@@ -191,46 +181,39 @@ impl Probes {
         }
     }
 
-    /// An ack from `from` (a name, if known) to `prober` for its `seq`.
+    /// An ack from `from` (a name, if known) to `prober` for its `seq`. The target's
+    /// own ack settles the probe at once (so that only unanswered probes wait in the
+    /// table): it is returned with the round trip.
     pub fn ack(
         &mut self,
         at: Duration,
         from: Option<&Arc<str>>,
         prober: &Arc<str>,
         seq: u32,
-    ) -> Answer {
-        let Some(p) = self.open.get_mut(&(prober.clone(), seq)) else {
-            return Answer::Unknown;
-        };
-        match from {
-            Some(f) if *f == p.target => {
-                if p.acked.is_some() {
-                    return Answer::Unknown;
-                }
-                p.acked = Some(at);
-                Answer::Direct(at.saturating_sub(p.sent))
-            }
-            Some(f) => match p.helpers.iter_mut().find(|h| h.name == *f) {
-                Some(h) => {
-                    h.ack.get_or_insert(at);
-                    Answer::Relayed
-                }
-                None => Answer::Unknown,
-            },
-            None => Answer::Unknown,
+    ) -> Option<(Duration, Probe)> {
+        let key = (prober.clone(), seq);
+        let p = self.open.get_mut(&key)?;
+        let from = from?;
+        if *from == p.target {
+            let mut p = self.open.remove(&key).expect("present");
+            p.acked = Some(at);
+            return Some((at.saturating_sub(p.sent), p));
         }
+        // Else a helper relaying the target's ack.
+        if let Some(h) = p.helpers.iter_mut().find(|h| h.name == *from) {
+            h.ack.get_or_insert(at);
+        }
+        None
     }
 
-    pub fn nack(&mut self, at: Duration, from: &Arc<str>, prober: &Arc<str>, seq: u32) -> Answer {
-        let Some(p) = self.open.get_mut(&(prober.clone(), seq)) else {
-            return Answer::Unknown;
-        };
-        match p.helpers.iter_mut().find(|h| h.name == *from) {
-            Some(h) => {
-                h.nack.get_or_insert(at);
-                Answer::Nack
-            }
-            None => Answer::Unknown,
+    /// A helper's nack: its own ping to the target went unanswered too.
+    pub fn nack(&mut self, at: Duration, from: &Arc<str>, prober: &Arc<str>, seq: u32) {
+        if let Some(h) = self
+            .open
+            .get_mut(&(prober.clone(), seq))
+            .and_then(|p| p.helpers.iter_mut().find(|h| h.name == *from))
+        {
+            h.nack.get_or_insert(at);
         }
     }
 
@@ -244,17 +227,13 @@ impl Probes {
         }
     }
 
-    pub fn tcp_ack(&mut self, at: Duration, prober: &Arc<str>, seq: u32) -> Answer {
-        match self
+    pub fn tcp_ack(&mut self, at: Duration, prober: &Arc<str>, seq: u32) {
+        if let Some(t) = self
             .open
             .get_mut(&(prober.clone(), seq))
             .and_then(|p| p.tcp.as_mut())
         {
-            Some(t) => {
-                t.acked.get_or_insert(at);
-                Answer::TcpAck
-            }
-            None => Answer::Unknown,
+            t.acked.get_or_insert(at);
         }
     }
 

@@ -40,8 +40,9 @@ pub fn rel(t: Duration, origin: Duration) -> String {
     format!("+{:.3}s", t.saturating_sub(origin).as_secs_f64())
 }
 
+/// Microseconds as milliseconds (three decimals).
 fn ms(us: u32) -> f64 {
-    (us as f64 / 1000.0 * 1000.0).round() / 1000.0
+    us as f64 / 1000.0
 }
 
 #[derive(Debug, Serialize)]
@@ -333,7 +334,11 @@ impl Report {
                 c.rows
             );
             if c.duplicates > 0 {
-                let _ = write!(o, ", {} seen in another capture too", c.duplicates);
+                let _ = write!(
+                    o,
+                    ", {} dropped: another capture had them first",
+                    c.duplicates
+                );
             }
             o.push(')');
             match (&c.offset, i) {

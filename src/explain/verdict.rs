@@ -199,3 +199,135 @@ fn plural(n: usize) -> &'static str {
         "s"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explain::probes::{Helper, TcpPing};
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn probe(prober: &str, at: u64, helpers: Vec<Helper>, tcp: Option<Option<u64>>) -> Probe {
+        Probe {
+            prober: prober.into(),
+            target: "t".into(),
+            seq: 1,
+            sent: ms(at),
+            capture: 0,
+            frame: 1,
+            ping_seen: true,
+            acked: None,
+            on_behalf_of: None,
+            helpers,
+            tcp: tcp.map(|acked| TcpPing {
+                sent: ms(at + 200),
+                acked: acked.map(ms),
+            }),
+        }
+    }
+
+    fn helper(name: &str, nack: Option<u64>) -> Helper {
+        Helper {
+            name: name.into(),
+            asked: ms(1200),
+            nack: nack.map(ms),
+            ack: None,
+        }
+    }
+
+    /// A member that sent packets every 100 ms from 0 to `until` ms.
+    fn target(until: u64) -> Member {
+        let mut m = Member::new("t".into());
+        for at in (0..=until).step_by(100) {
+            m.packet(ms(at));
+        }
+        m
+    }
+
+    fn kind(m: &Member, failed: &[Probe]) -> Verdict {
+        let refs: Vec<&Probe> = failed.iter().collect();
+        judge(m, &refs, ms(3000), Duration::ZERO)
+    }
+
+    #[test]
+    fn each_cause_from_its_evidence() {
+        // Silent from 500 ms, probed from 1 s on by two members whose helpers nack.
+        let silent = target(500);
+        let failed = [
+            probe("a", 1000, vec![helper("b", Some(1400))], None),
+            probe("b", 1100, vec![helper("a", Some(1500))], None),
+        ];
+        let v = kind(&silent, &failed);
+        assert_eq!(v.kind, Kind::StoppedAnswering, "{}", v.text);
+        assert!(
+            v.text.contains("nothing from t after +0.500s"),
+            "{}",
+            v.text
+        );
+        assert!(v.text.contains("helpers a, b sent nacks"), "{}", v.text);
+
+        // Still sending, answering b, but not a: a's own health.
+        let mut busy = target(4000);
+        busy.acked_by(&"b".into(), ms(2000));
+        let v = kind(&busy, &[probe("a", 1000, vec![helper("b", None)], None)]);
+        assert_eq!(v.kind, Kind::ProberHealth, "{}", v.text);
+        assert!(v.text.starts_with(
+            "only a got no answers: t answered b meanwhile, and the helpers sent no nacks"
+        ));
+
+        // Two probers' UDP probes fail, their TCP pings are answered.
+        let failed = [
+            probe("a", 1000, vec![], Some(Some(1300))),
+            probe("b", 1100, vec![], Some(Some(1400))),
+        ];
+        let v = kind(&target(4000), &failed);
+        assert_eq!(v.kind, Kind::UdpOneWay, "{}", v.text);
+        assert!(v
+            .text
+            .starts_with("UDP one way only: TCP pings worked (2 of 2"));
+
+        // Sending, answering nobody, TCP unanswered too.
+        let failed = [
+            probe("a", 1000, vec![], Some(None)),
+            probe("b", 1100, vec![], None),
+        ];
+        let v = kind(&target(4000), &failed);
+        assert_eq!(v.kind, Kind::InboundLost, "{}", v.text);
+        assert!(v.text.ends_with("1 TCP ping unanswered"), "{}", v.text);
+
+        // Its packets stopped opening.
+        let mut sealed = target(500);
+        sealed.decrypt_failures = (7, Some(ms(600)), Some(ms(2900)));
+        let v = kind(&sealed, &failed);
+        assert_eq!(v.kind, Kind::DecryptFailure, "{}", v.text);
+        assert!(v
+            .text
+            .starts_with("packets from t failed to decrypt with every key (7 of them"));
+    }
+
+    #[test]
+    fn a_pause_covering_the_probes_is_silence() {
+        // Quiet from 500 ms to 3.5 s, back afterwards: silent over probes at 1-3 s.
+        let mut m = target(500);
+        m.packet(ms(3500));
+        assert_eq!(
+            m.silent(ms(1000), ms(3000)),
+            Some((ms(500), Some(ms(3500))))
+        );
+        assert_eq!(m.silent(ms(1000), ms(4000)), None);
+        let v = kind(
+            &m,
+            &[
+                probe("a", 1000, vec![], None),
+                probe("b", 1100, vec![], None),
+            ],
+        );
+        assert!(
+            v.text.contains("nothing from t from +0.500s to +3.500s"),
+            "{}",
+            v.text
+        );
+    }
+}

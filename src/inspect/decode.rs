@@ -205,6 +205,9 @@ pub struct Inspector {
     syns: FxHashMap<(SocketAddr, SocketAddr), (u32, bool)>,
     /// Some row came from traffic on a default port.
     default_port_rows: bool,
+    /// The label a dialer sent, by the connection's reply direction (at most
+    /// `MAX_SYNS`, dropped once the reply is read).
+    stream_labels: FxHashMap<(SocketAddr, SocketAddr), Label>,
     pub summary: Summary,
 }
 
@@ -217,6 +220,7 @@ impl Inspector {
             found: FxHashSet::default(),
             syns: FxHashMap::default(),
             default_port_rows: false,
+            stream_labels: FxHashMap::default(),
             summary: Summary::default(),
         }
     }
@@ -559,14 +563,22 @@ impl Inspector {
         if flow.done || flow.dir.data.is_empty() {
             return;
         }
+        let side = flow.side.unwrap_or(Side::Dialer);
+        // The acceptor's reply carries no label header, yet the connection's label is
+        // its additional data: without --label, the one the dialer sent is assumed.
+        let dialer_label = match (side, &self.cfg.label) {
+            (Side::Acceptor, None) => self.stream_labels.get(&key),
+            _ => None,
+        };
         let cfg = StreamConfig {
-            label: match &self.cfg.label {
-                Some(l) => LabelPolicy::Expect(Some(l)),
-                None => LabelPolicy::Any,
+            label: match (&self.cfg.label, dialer_label) {
+                (Some(l), _) => LabelPolicy::Expect(Some(l)),
+                (None, Some(l)) => LabelPolicy::Assume(Some(l)),
+                (None, None) => LabelPolicy::Any,
             },
             keyring: self.cfg.keyring.as_ref(),
             verify_incoming: false,
-            side: flow.side.unwrap_or(Side::Dialer),
+            side,
         };
         let result = if end {
             decode_complete(&flow.dir.data, &cfg).map(Some)
@@ -575,6 +587,12 @@ impl Inspector {
                 Decoded::Frame(f) => Some(f),
                 Decoded::NeedMore => None,
             })
+        };
+        let reply_label = match &result {
+            Ok(Some(f)) if side == Side::Dialer && !f.label.is_empty() => {
+                Label::new(f.label.clone()).ok()
+            }
+            _ => None,
         };
         let row = match result {
             Ok(None) => return,
@@ -594,6 +612,17 @@ impl Inspector {
         if let Some(f) = self.flows.get_mut(&key) {
             f.done = true;
             f.dir = Direction::default();
+        }
+        match reply_label {
+            Some(l) => {
+                if self.stream_labels.len() >= MAX_SYNS {
+                    self.stream_labels.clear();
+                }
+                self.stream_labels.insert((key.1, key.0), l);
+            }
+            None => {
+                self.stream_labels.remove(&key);
+            }
         }
     }
 

@@ -52,8 +52,10 @@ pub fn stream_start(data: &[u8]) -> bool {
         return false;
     };
     match rest {
-        // Go writes a stream's label header on its own, before the frame.
-        [] => !lbl.is_empty(),
+        // Go writes a stream's label header on its own, before the frame; alone it is
+        // believed only as readable text (what labels are in practice: partitions,
+        // segments), or any random segment of the right length would pass.
+        [] => !lbl.is_empty() && lbl.iter().all(|b| b.is_ascii_graphic() || *b == b' '),
         [t, l0, l1, l2, l3, version, ..] if *t == MessageType::Encrypt as u8 => {
             let len = u32::from_be_bytes([*l0, *l1, *l2, *l3]) as usize;
             (SEALED_MIN..=MAX_PUSH_STATE_BYTES).contains(&len) && *version <= 1

@@ -92,6 +92,8 @@ pub struct GoNodeOpts {
     pushpull_interval: Option<Duration>,
     suspicion_mult: Option<u32>,
     queue_check_interval: Option<Duration>,
+    /// A network namespace to run in (`ip netns exec`), for tests that make them.
+    netns: Option<String>,
 }
 
 impl GoNodeOpts {
@@ -116,6 +118,7 @@ impl GoNodeOpts {
             pushpull_interval: None,
             suspicion_mult: None,
             queue_check_interval: None,
+            netns: None,
         }
     }
 
@@ -188,6 +191,11 @@ impl GoNodeOpts {
     }
     pub fn gossip_interval(mut self, d: Duration) -> Self {
         self.gossip_interval = Some(d);
+        self
+    }
+    /// Runs the node in network namespace `name` (which the test made).
+    pub fn netns(mut self, name: &str) -> Self {
+        self.netns = Some(name.to_owned());
         self
     }
     pub fn pushpull_interval(mut self, d: Duration) -> Self {
@@ -285,7 +293,16 @@ impl GoNode {
 
     /// Starts a node and waits for it to be ready.
     pub fn try_spawn(opts: GoNodeOpts) -> Result<GoNode, String> {
-        let mut child = Command::new(binary())
+        // `ip netns exec` enters the namespace and execs gonode in the same process.
+        let mut cmd = match &opts.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(binary());
+                c
+            }
+            None => Command::new(binary()),
+        };
+        let mut child = cmd
             .args(opts.args())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
