@@ -53,10 +53,10 @@ fn completion_scripts_name_real_subcommands_and_flags() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("possible values: bash"));
 }
 
-/// Formats a page the way `man` would and returns groff's (or man's) complaints.
+/// Formats a page the way `man` would (`-k`: UTF-8 input through preconv, as man does) and returns groff's (or man's) complaints.
 fn roff_warnings(page: &Path) -> Option<String> {
     let (prog, args): (&str, &[&str]) = if which("groff") {
-        ("groff", &["-man", "-Tutf8", "-ww", "-z"])
+        ("groff", &["-k", "-man", "-Tutf8", "-ww", "-z"])
     } else if which("man") {
         ("man", &["-l", "--warnings", "-P", "cat"])
     } else {

@@ -287,7 +287,9 @@ async fn agent(args: Args) -> Result<(), String> {
         match node.join(peers.clone()).await {
             Ok(n) => log(format, json!({"event": "joined", "peers": n})),
             Err(RuntimeError::Join(e)) => {
-                return Err(join_failed(e.to_string(), &peers, keyring, label, JoinedAs::Plain).await)
+                return Err(
+                    join_failed(e.to_string(), &peers, keyring, label, JoinedAs::Plain).await,
+                )
             }
             Err(e) => return Err(e.to_string()),
         }

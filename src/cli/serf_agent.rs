@@ -238,7 +238,9 @@ pub async fn run(args: Args) -> Result<(), String> {
         match serf.join(peers.clone()).await {
             Ok(n) => log(format, json!({"event": "joined", "peers": n})),
             Err(ShellError::Runtime(RuntimeError::Join(e))) => {
-                return Err(join_failed(e.to_string(), &peers, keyring, label, JoinedAs::Serf).await)
+                return Err(
+                    join_failed(e.to_string(), &peers, keyring, label, JoinedAs::Serf).await,
+                )
             }
             Err(e) => return Err(e.to_string()),
         }
