@@ -6,6 +6,7 @@
 //! broadcast queue) as sans-I/O data structures. The [`serf`] module is the codec of
 //! the Serf layer that HashiCorp's Serf and Consul run on top of memberlist.
 
+pub mod control;
 pub mod inspect;
 pub mod node;
 pub mod serf;

@@ -26,18 +26,21 @@ enum Command {
     Keygen(cli::keygen::Args),
     /// Run a member: join a cluster, print membership events, leave on SIGINT/SIGTERM.
     Agent(Box<cli::agent::Args>),
-    /// List the members a running agent (or, with --peer, any member) knows.
+    /// List the members a running agent (or, with --peer, any member) knows, like
+    /// `serf members`.
     Members(cli::members::Args),
     /// Check that a member answers UDP and TCP pings, and say why not.
     Ping(cli::ping::Args),
-    /// Send a Serf user event through a running `memberlist agent --serf`.
+    /// Send a Serf user event through a Serf agent (`memberlist agent --serf` or serf's).
     Event(cli::serf_cmds::EventArgs),
-    /// Run a Serf query through a running `memberlist agent --serf`.
+    /// Run a Serf query through a Serf agent and print the acks and answers.
     Query(cli::serf_cmds::QueryArgs),
     /// Install, use, remove or list gossip keys cluster-wide (Serf key queries).
     Keys(cli::serf_cmds::KeysArgs),
-    /// Set or delete tags of a running `memberlist agent --serf`, gossiped at once.
+    /// Set or delete a Serf agent's tags, gossiped at once.
     Tags(cli::serf_cmds::TagsArgs),
+    /// A Serf agent's counters, clocks and tags, like `serf info`.
+    Stats(cli::serf_cmds::StatsArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,5 +61,6 @@ fn main() -> ExitCode {
         Command::Query(args) => cli::serf_cmds::query(args),
         Command::Keys(args) => cli::serf_cmds::keys(args),
         Command::Tags(args) => cli::serf_cmds::tags(args),
+        Command::Stats(args) => cli::serf_cmds::stats(args),
     }
 }

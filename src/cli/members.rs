@@ -1,5 +1,6 @@
-//! `memberlist members`: the member list of a running agent (through its control
-//! address), or of any peer (`--peer`: one push/pull that tells it nothing about us).
+//! `memberlist members`: the member list of a running agent (through its RPC
+//! address, like `serf members`), or of any peer (`--peer`: one push/pull that tells
+//! it nothing about us).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -9,39 +10,56 @@ use serde_json::{json, Value};
 
 use memberlist_interop::wire::{build_stream, Side, StreamMessage, StreamOptions};
 
-use super::agent::{Format, DEFAULT_RPC_ADDR};
+use memberlist_interop::control::client::{Client, ClientError};
+use memberlist_interop::control::messages::{Member, MembersFiltered};
+
+use super::agent::Format;
+use super::columns::columnize;
+use super::duration;
 use super::exchange::exchange;
 use super::gossip::{resolve, Security};
+use super::rpc_args::{RpcTarget, ANSWER_TIMEOUT};
+use super::serf_cmds::key_value;
 use super::view::member_fields;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Control address of the local `memberlist agent`.
-    #[arg(long, default_value = DEFAULT_RPC_ADDR)]
-    rpc_addr: SocketAddr,
+    #[command(flatten)]
+    rpc: RpcTarget,
+    /// Only members whose status matches this regular expression (alive, leaving,
+    /// left, failed; anchored at both ends, as serf's -status).
+    #[arg(long, value_name = "REGEXP")]
+    status: Option<String>,
+    /// Only members whose name matches this regular expression (anchored).
+    #[arg(long, value_name = "REGEXP")]
+    name: Option<String>,
+    /// Only members whose tag KEY matches the regular expression (anchored;
+    /// repeatable, all must match).
+    #[arg(long = "tag", value_name = "KEY=REGEXP", value_parser = key_value)]
+    tags: Vec<(String, String)>,
+    /// Also print each member's Serf protocol version and range (text output).
+    #[arg(long)]
+    detailed: bool,
     /// Ask this peer (any memberlist, Serf or Consul node) for its member list
     /// instead; no node of ours is sent, so the peer adds nobody.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["status", "name", "tags"])]
     peer: Option<String>,
     #[command(flatten)]
     security: Security,
-    /// How long to wait for the peer.
-    #[arg(long, default_value_t = 5)]
-    timeout_secs: u64,
+    /// How long to wait for the peer, e.g. 5s or 500ms.
+    #[arg(long, default_value = "5s", value_parser = duration::parse)]
+    timeout: Duration,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }
 
 pub fn run(args: Args) -> ExitCode {
     let result = match &args.peer {
-        Some(peer) => from_peer(&args, peer),
-        None => from_agent(args.rpc_addr),
+        Some(peer) => from_peer(&args, peer).map(|m| print_nodes(&m, args.format)),
+        None => from_agent(&args),
     };
     match result {
-        Ok(members) => {
-            print(&members, args.format);
-            ExitCode::SUCCESS
-        }
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("memberlist members: {e}");
             ExitCode::from(1)
@@ -49,9 +67,90 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn from_agent(rpc: SocketAddr) -> Result<Vec<Value>, String> {
-    let v = super::rpc::call(rpc, &json!({"cmd": "members"}), Duration::from_secs(10))?;
-    Ok(v["members"].as_array().cloned().unwrap_or_default())
+/// Through the agent's RPC: a Serf agent's members as `serf members` prints them,
+/// or a plain agent's memberlist nodes.
+fn from_agent(args: &Args) -> Result<(), String> {
+    let token = args.rpc.auth.token()?;
+    let addr = args.rpc.rpc_addr;
+    let mut client = match Client::connect(addr, token.as_ref(), ANSWER_TIMEOUT) {
+        Ok(c) => c,
+        Err(ClientError::PlainAgent { .. }) => {
+            if args.status.is_some() || args.name.is_some() || !args.tags.is_empty() {
+                return Err(format!(
+                    "{addr} is a plain agent: --status, --name and --tag filter Serf members (start the agent with --serf)"
+                ));
+            }
+            let v = super::rpc::call(
+                addr,
+                token.as_ref(),
+                &json!({"cmd": "members"}),
+                ANSWER_TIMEOUT,
+            )?;
+            print_nodes(
+                v["members"].as_array().map_or(&[][..], Vec::as_slice),
+                args.format,
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let filter = MembersFiltered {
+        name: args.name.clone().unwrap_or_default(),
+        status: args.status.clone().unwrap_or_default(),
+        tags: args.tags.iter().cloned().collect(),
+    };
+    let members = client
+        .members(&filter)
+        .map_err(|e| format!("Error retrieving members: {e}"))?;
+    print_serf(&members, args.format, args.detailed);
+    Ok(())
+}
+
+/// `serf members`' output: columns, or `{"members": [...]}` with `addr` as ip:port.
+fn print_serf(members: &[Member], format: Format, detailed: bool) {
+    let addr = |m: &Member| match m.ip() {
+        Some(ip) => SocketAddr::new(ip, m.port).to_string(),
+        None => format!("?:{}", m.port),
+    };
+    match format {
+        Format::Json => {
+            let list: Vec<Value> = members
+                .iter()
+                .map(|m| {
+                    json!({
+                        "name": m.name, "addr": addr(m), "port": m.port, "tags": m.tags,
+                        "status": m.status,
+                        "protocol": {"max": m.delegate_max, "min": m.delegate_min, "version": m.delegate_cur},
+                    })
+                })
+                .collect();
+            let list = (!list.is_empty()).then_some(list);
+            let out = json!({ "members": list });
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        }
+        Format::Text => {
+            let rows: Vec<Vec<String>> = members
+                .iter()
+                .map(|m| {
+                    let tags: Vec<String> =
+                        m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    let mut row = vec![m.name.clone(), addr(m), m.status.clone(), tags.join(",")];
+                    if detailed {
+                        row.push(format!("Protocol Version: {}", m.delegate_cur));
+                        row.push(format!(
+                            "Available Protocol Range: [{}, {}]",
+                            m.delegate_min, m.delegate_max
+                        ));
+                    }
+                    row
+                })
+                .collect();
+            let out = columnize(&rows);
+            if !out.trim().is_empty() {
+                println!("{}", out.trim());
+            }
+        }
+    }
 }
 
 fn from_peer(args: &Args, peer: &str) -> Result<Vec<Value>, String> {
@@ -75,7 +174,7 @@ fn from_peer(args: &Args, peer: &str) -> Result<Vec<Value>, String> {
             side: Some(Side::Dialer),
         },
     );
-    let timeout = Duration::from_secs(args.timeout_secs);
+    let timeout = args.timeout;
     match exchange(to, &bytes, keyring.as_ref(), label.as_ref(), timeout) {
         Ok((StreamMessage::PushPull { nodes, .. }, _)) => Ok(nodes
             .iter()
@@ -102,29 +201,12 @@ fn from_peer(args: &Args, peer: &str) -> Result<Vec<Value>, String> {
     }
 }
 
-fn print(members: &[Value], format: Format) {
+/// A plain agent's or a peer's memberlist nodes.
+fn print_nodes(members: &[Value], format: Format) {
     match format {
         Format::Json => println!("{}", json!({ "members": members })),
         Format::Text => {
-            for m in members.iter().filter(|m| m.get("status").is_some()) {
-                // A Serf agent's member, shown like `serf members`.
-                let tags = m["tags"]
-                    .as_object()
-                    .map(|t| {
-                        t.iter()
-                            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    })
-                    .unwrap_or_default();
-                println!(
-                    "{:<24} {:<22} {:<8} {tags}",
-                    m["name"].as_str().unwrap_or("?"),
-                    format!("{}:{}", m["addr"].as_str().unwrap_or("?"), m["port"]),
-                    m["status"].as_str().unwrap_or("?"),
-                );
-            }
-            for m in members.iter().filter(|m| m.get("status").is_none()) {
+            for m in members {
                 let addr = format!(
                     "{}:{}",
                     m["Addr"].as_str().unwrap_or("?"),

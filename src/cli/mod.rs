@@ -2,7 +2,9 @@
 
 pub mod agent;
 pub mod capture;
+pub mod columns;
 pub mod decode;
+pub mod duration;
 pub mod exchange;
 pub mod gossip;
 pub mod keygen;
@@ -10,6 +12,7 @@ pub mod members;
 pub mod ping;
 pub mod render;
 pub mod rpc;
+pub mod rpc_args;
 pub mod serf_agent;
 pub mod serf_cmds;
 pub mod tree;

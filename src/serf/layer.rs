@@ -529,6 +529,46 @@ impl SerfDelegate {
         Ok((ltime, id, deadline))
     }
 
+    /// What a query we sent has collected so far, before its deadline (for a caller
+    /// that streams acks and answers as they come, like serf's RPC `query`).
+    pub fn peek_query(&self, ltime: LamportTime, id: u32) -> Option<&QueryResult> {
+        self.open
+            .get(&ltime)
+            .filter(|q| q.id == id)
+            .map(|q| &q.result)
+    }
+
+    /// Go's `forceLeave`: a leave intent about another member, applied here and
+    /// gossiped (a failed member becomes left; `prune` forgets it). `None` when no
+    /// other member is alive to hear it.
+    pub fn force_leave(&mut self, node: &str, prune: bool) -> Option<BroadcastId> {
+        let ltime = self.members.clock.time();
+        self.members.clock.increment();
+        let leave = Leave {
+            ltime,
+            node: GoString::borrowed(node.as_bytes()),
+            prune,
+        };
+        self.handle_leave(&leave);
+        let anyone = self
+            .members
+            .iter()
+            .any(|m| m.name != self.name && m.status == MemberStatus::Alive);
+        anyone.then(|| {
+            self.intent_queue
+                .queue_broadcast(SerfBroadcast(SerfMessage::Leave(leave).to_bytes()))
+        })
+    }
+
+    /// Broadcasts waiting in the intent, event and query queues (serf's `stats`).
+    pub fn queue_lengths(&self) -> (usize, usize, usize) {
+        (
+            self.intent_queue.len(),
+            self.event_queue.len(),
+            self.query_queue.len(),
+        )
+    }
+
     /// The answers to a query we sent, once its deadline passed (`None` before, or
     /// for a query that is not ours).
     pub fn take_query(&mut self, ltime: LamportTime, id: u32) -> Option<QueryResult> {

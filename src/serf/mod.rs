@@ -32,5 +32,5 @@ pub use messages::{
     PushPull, Query, QueryResponse, Relay, SerfMessage, SerfMessageType, UdpAddr, UserEvent,
 };
 pub use query::{QueryParams, QueryResult};
-pub use shell::{KeyReport, Serf, ShellError};
+pub use shell::{KeyReport, PendingQuery, QueryProgress, Serf, ShellError};
 pub use tags::{MetaForm, Tags};

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::coordinate::Coordinate;
 use super::keys::{self, KeyAnswer};
 use super::lamport::LamportTime;
 use super::layer::{
@@ -43,6 +44,24 @@ pub enum ShellError {
     Snapshot(#[from] SnapshotError),
     #[error("timed out waiting for the leave intent to be sent")]
     LeaveTimeout,
+    #[error("timed out broadcasting {0}")]
+    BroadcastTimeout(&'static str),
+}
+
+/// A query we sent, until its deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingQuery {
+    pub ltime: LamportTime,
+    pub id: u32,
+    /// From the start to the deadline.
+    pub wait: Duration,
+}
+
+/// See [`Serf::query_progress`].
+#[derive(Debug, Clone)]
+pub enum QueryProgress {
+    Open(QueryResult),
+    Done(QueryResult),
 }
 
 /// Every node's answer to one key query, as `serf keys` reports it.
@@ -114,8 +133,18 @@ impl Serf {
     /// Joins through `peers` without replaying their old events, then announces the
     /// join with an intent.
     pub async fn join(&self, peers: Vec<SocketAddr>) -> Result<usize, ShellError> {
+        self.join_replaying(peers, false).await
+    }
+
+    /// [`Serf::join`], but with `replay` the peers' recent user events are delivered
+    /// here again (serf's `join -replay`).
+    pub async fn join_replaying(
+        &self,
+        peers: Vec<SocketAddr>,
+        replay: bool,
+    ) -> Result<usize, ShellError> {
         self.node
-            .with(|m, _| m.delegate_mut().set_ignore_old_on_join(true))
+            .with(move |m, _| m.delegate_mut().set_ignore_old_on_join(!replay))
             .await?;
         let joined = self.node.join(peers).await;
         let any = matches!(joined, Ok(n) if n > 0);
@@ -190,24 +219,52 @@ impl Serf {
         payload: Vec<u8>,
         params: QueryParams,
     ) -> Result<QueryResult, ShellError> {
-        let (ltime, id, wait) = self
-            .node
-            .with(move |m, now| {
-                SerfDelegate::query(m, now, &name, &payload, &params)
-                    .map(|(l, i, deadline)| (l, i, deadline.saturating_since(now)))
-            })
-            .await??;
-        tokio::time::sleep(wait).await;
+        let q = self.start_query(name, payload, params).await?;
+        tokio::time::sleep(q.wait).await;
         loop {
-            if let Some(r) = self
-                .node
-                .with(move |m, _| m.delegate_mut().take_query(ltime, id))
-                .await?
-            {
+            if let QueryProgress::Done(r) = self.query_progress(&q).await? {
                 return Ok(r);
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// Sends a query; follow it with [`Serf::query_progress`].
+    pub async fn start_query(
+        &self,
+        name: String,
+        payload: Vec<u8>,
+        params: QueryParams,
+    ) -> Result<PendingQuery, ShellError> {
+        Ok(self
+            .node
+            .with(move |m, now| {
+                SerfDelegate::query(m, now, &name, &payload, &params).map(|(ltime, id, d)| {
+                    PendingQuery {
+                        ltime,
+                        id,
+                        wait: d.saturating_since(now),
+                    }
+                })
+            })
+            .await??)
+    }
+
+    /// What a query has collected: so far, or all of it once its deadline passed.
+    pub async fn query_progress(&self, q: &PendingQuery) -> Result<QueryProgress, ShellError> {
+        let (ltime, id) = (q.ltime, q.id);
+        Ok(self
+            .node
+            .with(move |m, _| {
+                let d = m.delegate_mut();
+                match d.take_query(ltime, id) {
+                    Some(r) => QueryProgress::Done(r),
+                    None => {
+                        QueryProgress::Open(d.peek_query(ltime, id).cloned().unwrap_or_default())
+                    }
+                }
+            })
+            .await?)
     }
 
     pub async fn respond(
@@ -245,6 +302,45 @@ impl Serf {
             })
             .collect();
         Ok(KeyReport { members, answers })
+    }
+
+    /// Go's `RemoveFailedNode` / force-leave: marks `node` left (forgotten with
+    /// `prune`) and waits for the intent to be gossiped.
+    pub async fn force_leave(&self, node: String, prune: bool) -> Result<(), ShellError> {
+        let Some(id) = self
+            .node
+            .with(move |m, _| m.delegate_mut().force_leave(&node, prune))
+            .await?
+        else {
+            return Ok(());
+        };
+        let until = tokio::time::Instant::now() + BROADCAST_TIMEOUT;
+        while !self
+            .node
+            .with(move |m, _| m.delegate().intent_sent(id))
+            .await?
+        {
+            if tokio::time::Instant::now() >= until {
+                return Err(ShellError::BroadcastTimeout("node removal"));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        Ok(())
+    }
+
+    /// The last coordinate `node` sent us (our own for our name), as Go's
+    /// `GetCachedCoordinate`.
+    pub async fn coordinate(&self, node: String) -> Result<Option<Coordinate>, ShellError> {
+        Ok(self
+            .node
+            .with(move |m, _| {
+                if m.local_member().name == node {
+                    Some(m.delegate().coordinate())
+                } else {
+                    m.delegate().peer_coordinate(&node).cloned()
+                }
+            })
+            .await?)
     }
 
     /// Resolves once events may be waiting for [`Serf::events`] (possibly ones an

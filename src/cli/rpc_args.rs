@@ -1,0 +1,65 @@
+//! The flags every client subcommand shares to reach an agent's RPC address, as
+//! serf's `-rpc-addr` / `-rpc-auth` (with `SERF_RPC_ADDR` / `SERF_RPC_AUTH`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use memberlist_interop::control::client::Client;
+use memberlist_interop::control::{AuthToken, DEFAULT_RPC_ADDR};
+
+/// The agent to talk to and its token.
+#[derive(clap::Args, Clone)]
+pub struct RpcTarget {
+    /// The agent's RPC address (a `memberlist agent --serf` or a `serf agent`).
+    #[arg(long, env = "MEMBERLIST_RPC_ADDR", default_value = DEFAULT_RPC_ADDR)]
+    pub rpc_addr: SocketAddr,
+    #[command(flatten)]
+    pub auth: RpcAuth,
+}
+
+/// `--rpc-auth`: the agent's token, given on the command line, in a file, or in the
+/// environment (the last two keep it out of process listings).
+#[derive(clap::Args, Clone, Default)]
+pub struct RpcAuth {
+    /// The RPC token (visible in process listings: prefer --rpc-auth-file or
+    /// MEMBERLIST_RPC_AUTH).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "MEMBERLIST_RPC_AUTH",
+        hide_env_values = true
+    )]
+    rpc_auth: Option<String>,
+    /// Read the RPC token from this file (its first line).
+    #[arg(long, value_name = "PATH", conflicts_with = "rpc_auth")]
+    rpc_auth_file: Option<PathBuf>,
+}
+
+impl RpcAuth {
+    pub fn token(&self) -> Result<Option<AuthToken>, String> {
+        match (&self.rpc_auth, &self.rpc_auth_file) {
+            (_, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("--rpc-auth-file {}: {e}", path.display()))?;
+                let first = text.lines().next().unwrap_or_default().to_owned();
+                AuthToken::new(first)
+                    .map(Some)
+                    .ok_or_else(|| format!("--rpc-auth-file {}: the file is empty", path.display()))
+            }
+            (Some(t), None) => Ok(AuthToken::new(t.clone())),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// How long a client waits for the agent's answer to a plain command. Key commands
+/// run a cluster-wide query, so they get the query's time on top.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl RpcTarget {
+    pub fn connect(&self) -> Result<Client, String> {
+        let token = self.auth.token()?;
+        Client::connect(self.rpc_addr, token.as_ref(), ANSWER_TIMEOUT).map_err(|e| e.to_string())
+    }
+}
