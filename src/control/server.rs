@@ -598,7 +598,7 @@ impl Conn {
         let serf = &self.server.serf;
         let members = serf.members().await?;
         let tags = serf.local_tags().await?;
-        let (name, health, encrypted, clocks, queues) = serf
+        let (name, health, encrypted, clocks, queues, resets) = serf
             .memberlist()
             .with(|m, _| {
                 let encrypted = m.keyring_mut().is_some_and(|k| !k.keys().is_empty());
@@ -609,6 +609,7 @@ impl Conn {
                     encrypted,
                     d.clocks(),
                     d.queue_lengths(),
+                    d.coordinate_resets(),
                 )
             })
             .await?;
@@ -653,6 +654,7 @@ impl Conn {
                 ("event_queue", queues.1.to_string()),
                 ("query_queue", queues.2.to_string()),
                 ("encrypted", encrypted.to_string()),
+                ("coordinate_resets", resets.to_string()),
             ]),
         );
         stats.insert("tags".into(), tags);

@@ -308,6 +308,11 @@ impl SerfDelegate {
         self.vivaldi.coordinate()
     }
 
+    /// How often our coordinate was reset to the origin.
+    pub fn coordinate_resets(&self) -> u64 {
+        self.vivaldi.resets()
+    }
+
     pub fn peer_coordinate(&self, name: &str) -> Option<&Coordinate> {
         self.coordinates.get(name)
     }

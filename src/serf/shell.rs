@@ -287,9 +287,20 @@ impl Serf {
     ) -> Result<KeyReport, ShellError> {
         let members = self.node.with(|m, _| m.num_members()).await?;
         let payload = keys::request_payload(key.as_ref());
-        let result = self
-            .query(kind.name().to_owned(), payload, QueryParams::default())
+        let q = self
+            .start_query(kind.name().to_owned(), payload, QueryParams::default())
             .await?;
+        // As Go's key manager: done when every member answered, or at the deadline.
+        let result = loop {
+            match self.query_progress(&q).await? {
+                QueryProgress::Done(r) => break r,
+                QueryProgress::Open(r) if r.responses.len() >= members => {
+                    self.discard_at_deadline(q);
+                    break r;
+                }
+                QueryProgress::Open(_) => tokio::time::sleep(POLL).await,
+            }
+        };
         let answers = result
             .responses
             .into_iter()
@@ -341,6 +352,18 @@ impl Serf {
                 }
             })
             .await?)
+    }
+
+    /// Takes (and drops) a query's result once its deadline passes, for a caller
+    /// that stopped waiting early.
+    fn discard_at_deadline(&self, q: PendingQuery) {
+        let serf = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(q.wait).await;
+            while let Ok(QueryProgress::Open(_)) = serf.query_progress(&q).await {
+                tokio::time::sleep(POLL).await;
+            }
+        });
     }
 
     /// Resolves once events may be waiting for [`Serf::events`] (possibly ones an

@@ -172,6 +172,9 @@ pub struct Vivaldi {
     /// Recent RTTs (seconds) per peer, newest last.
     latency: HashMap<String, Vec<f64>>,
     rng: StdRng,
+    /// Times an update left us invalid and we restarted at the origin (Go's
+    /// `ClientStats.Resets`, serf's `coordinate_resets`).
+    resets: u64,
 }
 
 impl Vivaldi {
@@ -182,7 +185,12 @@ impl Vivaldi {
             adjustment_index: 0,
             latency: HashMap::new(),
             rng,
+            resets: 0,
         }
+    }
+
+    pub fn resets(&self) -> u64 {
+        self.resets
     }
 
     /// Our current coordinate, as we advertise it.
@@ -213,6 +221,7 @@ impl Vivaldi {
         if !self.coord.is_finite() {
             self.coord = Point::origin();
             self.adjustment_samples = [0.0; ADJUSTMENT_WINDOW];
+            self.resets += 1;
             return Err(VivaldiError::Reset);
         }
         Ok(self.coordinate())

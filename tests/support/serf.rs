@@ -58,6 +58,7 @@ pub struct SerfOpts {
     tags: Vec<(String, String)>,
     joins: Vec<SocketAddr>,
     extra_args: Vec<String>,
+    rpc_auth: Option<String>,
 }
 
 impl SerfOpts {
@@ -71,6 +72,7 @@ impl SerfOpts {
             tags: Vec::new(),
             joins: Vec::new(),
             extra_args: Vec::new(),
+            rpc_auth: None,
         }
     }
     /// Which serf build to run (default: Debian's).
@@ -88,6 +90,11 @@ impl SerfOpts {
         self.tags.push((key.to_owned(), value.to_owned()));
         self
     }
+    /// `-rpc-auth=TOKEN`: the agent requires it, and `cli` passes it.
+    pub fn rpc_auth(mut self, token: &str) -> Self {
+        self.rpc_auth = Some(token.to_owned());
+        self
+    }
     /// An agent to join at start (repeatable).
     pub fn join(mut self, addr: SocketAddr) -> Self {
         self.joins.push(addr);
@@ -103,6 +110,7 @@ pub struct SerfAgent {
     rpc: SocketAddr,
     child: Child,
     log: Arc<LineLog<String>>,
+    rpc_auth: Option<String>,
 }
 
 impl SerfAgent {
@@ -127,6 +135,9 @@ impl SerfAgent {
             cmd.arg(format!("-join={j}"));
         }
         cmd.args(&opts.extra_args);
+        if let Some(t) = &opts.rpc_auth {
+            cmd.arg(format!("-rpc-auth={t}"));
+        }
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -141,6 +152,7 @@ impl SerfAgent {
             rpc,
             child,
             log,
+            rpc_auth: opts.rpc_auth,
         };
         let deadline = Instant::now() + READY_TIMEOUT;
         while let Err(e) = agent.members_json_checked() {
@@ -175,15 +187,20 @@ impl SerfAgent {
         )
     }
 
-    /// Runs `serf SUBCOMMAND -rpc-addr=.. ARGS` against this agent; its stdout.
+    /// The serf executable this agent runs.
+    pub fn binary(&self) -> &'static str {
+        self.binary
+    }
+
+    /// Runs `serf SUBCOMMAND -rpc-addr=.. [-rpc-auth=..] ARGS` against this agent;
+    /// its stdout.
     pub fn cli(&self, subcommand: &str, args: &[&str]) -> Result<String, String> {
-        let out = run_bounded(
-            Command::new(self.binary)
-                .arg(subcommand)
-                .arg(format!("-rpc-addr={}", self.rpc))
-                .args(args),
-            CLI_TIMEOUT,
-        )?;
+        let mut cmd = Command::new(self.binary);
+        cmd.arg(subcommand).arg(format!("-rpc-addr={}", self.rpc));
+        if let Some(t) = &self.rpc_auth {
+            cmd.arg(format!("-rpc-auth={t}"));
+        }
+        let out = run_bounded(cmd.args(args), CLI_TIMEOUT)?;
         if !out.status.success() {
             return Err(format!(
                 "serf {subcommand} {args:?}: {}: {}{}",
