@@ -97,6 +97,14 @@ impl Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
+    // The agent writes payloads to event handlers' stdin; a handler that exits
+    // without reading it (`echo pong`) must fail that write, not kill the agent with
+    // SIGPIPE (which `main` restores to its default for `decode | head`).
+    // SAFETY: setting a signal disposition before any thread of ours starts.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -388,16 +396,7 @@ async fn serve_rpc(
                 return;
             }
             if first[0] != b'{' {
-                let mut out = Vec::new();
-                encode(
-                    &ResponseHeader {
-                        error: PLAIN_AGENT.into(),
-                        seq: 0,
-                    },
-                    &mut out,
-                );
-                let _ = wr.write_all(&out).await;
-                return;
+                return refuse_serf_client(rd, wr).await;
             }
             let mut lines = BufReader::new(rd).lines();
             while let Ok(Some(line)) = lines.next_line().await {
@@ -408,6 +407,33 @@ async fn serve_rpc(
             }
         });
     }
+}
+
+/// Answers a serf client's first request with [`PLAIN_AGENT`], under its sequence
+/// number, and leaves the closing to the client (serf's client may take a close that
+/// comes with the answer for its own failure, "client closed").
+async fn refuse_serf_client(
+    rd: tokio::net::tcp::OwnedReadHalf,
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+) {
+    use memberlist_interop::control::codec::AsyncValues;
+    use memberlist_interop::control::messages::RequestHeader;
+    let mut values = AsyncValues::new(rd);
+    let header = tokio::time::timeout(Duration::from_secs(5), values.next::<RequestHeader>()).await;
+    let Ok(Ok(header)) = header else { return };
+    let mut out = Vec::new();
+    encode(
+        &ResponseHeader {
+            error: PLAIN_AGENT.into(),
+            seq: header.seq,
+        },
+        &mut out,
+    );
+    if wr.write_all(&out).await.is_err() {
+        return;
+    }
+    let drain = async { while values.next_raw().await.is_ok() {} };
+    let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
 }
 
 async fn answer(node: &Memberlist<EventDelegate>, line: &str, token: Option<&AuthToken>) -> Value {

@@ -38,7 +38,7 @@ pub mod errors {
     /// Ours: what the plain (non-Serf) agent answers a serf handshake with, so a
     /// serf client pointed at it fails with a reason instead of waiting.
     pub const PLAIN_AGENT: &str = "this is a plain memberlist agent, not a Serf agent \
-        (started without --serf); it answers only `memberlist members` and `memberlist stats`";
+        (started without --serf); it answers only `memberlist members`";
 }
 
 /// The shared secret of `--rpc-auth`. Never printed: `Debug` and `Display` show a

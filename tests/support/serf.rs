@@ -90,7 +90,8 @@ impl SerfOpts {
         self.tags.push((key.to_owned(), value.to_owned()));
         self
     }
-    /// `-rpc-auth=TOKEN`: the agent requires it, and `cli` passes it.
+    /// The agent requires RPC token `token` (its configuration's `rpc_auth`), and
+    /// `cli` passes it with `-rpc-auth`.
     pub fn rpc_auth(mut self, token: &str) -> Self {
         self.rpc_auth = Some(token.to_owned());
         self
@@ -136,7 +137,15 @@ impl SerfAgent {
         }
         cmd.args(&opts.extra_args);
         if let Some(t) = &opts.rpc_auth {
-            cmd.arg(format!("-rpc-auth={t}"));
+            // The agent takes its token from a configuration file only.
+            let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+                "serf-rpc-auth-{}-{}.json",
+                std::process::id(),
+                rpc.port()
+            ));
+            std::fs::write(&file, serde_json::json!({ "rpc_auth": t }).to_string())
+                .expect("write the serf agent's rpc_auth configuration");
+            cmd.arg(format!("-config-file={}", file.display()));
         }
         let mut child = cmd
             .stdin(Stdio::null())
