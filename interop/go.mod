@@ -5,7 +5,9 @@ go 1.26.8
 require (
 	github.com/hashicorp/go-msgpack v0.5.5
 	github.com/hashicorp/go-msgpack/v2 v2.1.5
+	github.com/hashicorp/logutils v1.0.0
 	github.com/hashicorp/memberlist v0.7.0
+	github.com/hashicorp/serf v0.11.0
 )
 
 require (
@@ -16,7 +18,6 @@ require (
 	github.com/hashicorp/go-multierror v1.1.1 // indirect
 	github.com/hashicorp/go-sockaddr v1.0.7 // indirect
 	github.com/hashicorp/golang-lru v1.0.2 // indirect
-	github.com/hashicorp/serf v0.11.0 // indirect
 	github.com/miekg/dns v1.1.73 // indirect
 	github.com/sean-/seed v0.0.0-20170313163322-e2103e2c3529 // indirect
 	golang.org/x/net v0.59.0 // indirect

@@ -619,3 +619,69 @@ fn the_token_is_required_and_never_shown() {
         "{stderr}"
     );
 }
+
+/// `interop/cmd/serfrpc`, built once: serf's own Go client package driving an agent.
+fn serfrpc() -> std::path::PathBuf {
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("serfrpc");
+    let tmp = out.with_extension(format!("{}.tmp", std::process::id()));
+    let built = run_bounded(
+        Command::new("go")
+            .args(["build", "-o"])
+            .arg(&tmp)
+            .arg("./cmd/serfrpc")
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/interop")),
+        Duration::from_secs(600),
+    )
+    .unwrap();
+    assert!(
+        built.status.success(),
+        "go build ./cmd/serfrpc: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    std::fs::rename(&tmp, &out).unwrap();
+    out
+}
+
+/// serf's Go `client` package (members, event and query streams, respond, query
+/// response stream, monitor, stats, coordinate, stop) reports the same from our
+/// agent, with and without a token, as from a serf agent.
+#[test]
+fn serfs_go_client_package_sees_the_same_agent() {
+    let bin = serfrpc();
+    let s1 = SerfAgent::spawn(SerfOpts::new("g1"));
+    let token_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(token_file.path(), TOKEN).unwrap();
+    let auth_arg = format!("--rpc-auth-file={}", token_file.path().display());
+    let r1 = RustSerfAgent::spawn("gr1", s1.bind_addr(), &[]);
+    let r2 = RustSerfAgent::spawn("gr2", s1.bind_addr(), &[&auth_arg]);
+    s1.wait_members(
+        |m| m.iter().filter(|m| m["status"] == "alive").count() == 3,
+        WAIT,
+    )
+    .unwrap();
+    let run = |rpc: SocketAddr, token: Option<&str>| {
+        let mut cmd = Command::new(&bin);
+        cmd.arg(rpc.to_string()).args(token);
+        let out = run_bounded(&mut cmd, WAIT).unwrap();
+        assert!(
+            out.status.success(),
+            "serfrpc {rpc}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json(&String::from_utf8_lossy(&out.stdout))
+    };
+    let theirs = run(s1.rpc_addr(), None);
+    assert_eq!(
+        theirs["responses"]["SELF"], "answered-by-go-client",
+        "{theirs}"
+    );
+    assert_eq!(run(r1.rpc, None), theirs);
+    assert_eq!(run(r2.rpc, Some(TOKEN)), theirs);
+    // Without the token the client package cannot even connect.
+    let out = run_bounded(Command::new(&bin).arg(r2.rpc.to_string()), WAIT).unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Authentication required"),
+        "{out:?}"
+    );
+}
