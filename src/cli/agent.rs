@@ -53,7 +53,7 @@ pub struct Args {
     #[arg(long)]
     pub(super) advertise: Option<String>,
     /// A member to join through (repeatable).
-    #[arg(long = "join")]
+    #[arg(long = "join", value_name = "ADDR")]
     pub(super) join: Vec<String>,
     #[command(flatten)]
     pub(super) security: Security,
@@ -71,12 +71,12 @@ pub struct Args {
     pub(super) format: Format,
     /// Address for `memberlist` and `serf` commands (default: 127.0.0.1:7373, serf's,
     /// with --serf; 127.0.0.1:7380 without). Anything but loopback needs a token.
-    #[arg(long)]
+    #[arg(long, value_name = "ADDR")]
     rpc_addr: Option<SocketAddr>,
     #[command(flatten)]
     pub(super) rpc_auth: super::rpc_args::RpcAuth,
     /// How long a graceful leave waits for its broadcast on SIGINT/SIGTERM, e.g. 5s.
-    #[arg(long, default_value = "5s", value_parser = super::duration::parse)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = super::duration::parse)]
     pub(super) leave_timeout: Duration,
     #[command(flatten)]
     pub(super) serf: super::serf_agent::SerfArgs,
@@ -105,6 +105,11 @@ pub fn run(args: Args) -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
+    if let Err(e) = check_flags(&args) {
+        // As clap reports a value it cannot parse.
+        eprintln!("memberlist agent: {e}\n\nFor more information, try '--help'.");
+        return ExitCode::from(2);
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -122,6 +127,20 @@ pub fn run(args: Args) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Flag values that cannot work, found before anything starts.
+fn check_flags(args: &Args) -> Result<(), String> {
+    if args.serf.serf {
+        super::serf_agent::check_flags(args)?;
+    } else {
+        config(args)?;
+    }
+    args.rpc_auth.token()?;
+    for j in &args.join {
+        resolve(j).map_err(|e| format!("--join {j}: {e}"))?;
+    }
+    Ok(())
 }
 
 pub(super) fn config(args: &Args) -> Result<Config, String> {

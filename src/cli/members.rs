@@ -18,7 +18,7 @@ use super::columns::columnize;
 use super::duration;
 use super::exchange::exchange;
 use super::gossip::{resolve, Security};
-use super::rpc_args::{RpcTarget, ANSWER_TIMEOUT};
+use super::rpc_args::{RpcTarget, ANSWER_TIMEOUT, HANDSHAKE_TIMEOUT};
 use super::serf_cmds::key_value;
 use super::view::member_fields;
 
@@ -42,13 +42,14 @@ pub struct Args {
     detailed: bool,
     /// Ask this peer (any memberlist, Serf or Consul node) for its member list
     /// instead; no node of ours is sent, so the peer adds nobody.
-    #[arg(long, conflicts_with_all = ["status", "name", "tags"])]
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["status", "name", "tags"])]
     peer: Option<String>,
     #[command(flatten)]
     security: Security,
     /// How long to wait for the peer, e.g. 5s or 500ms.
-    #[arg(long, default_value = "5s", value_parser = duration::parse)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration::parse)]
     timeout: Duration,
+    /// text (serf's columns) or json (serf's `-format=json`).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }
@@ -72,8 +73,12 @@ pub fn run(args: Args) -> ExitCode {
 fn from_agent(args: &Args) -> Result<(), String> {
     let token = args.rpc.auth.token()?;
     let addr = args.rpc.rpc_addr;
-    let mut client = match Client::connect(addr, token.as_ref(), ANSWER_TIMEOUT) {
-        Ok(c) => c,
+    let mut client = match Client::connect(addr, token.as_ref(), HANDSHAKE_TIMEOUT) {
+        Ok(mut c) => {
+            c.set_timeout(Some(ANSWER_TIMEOUT))
+                .map_err(|e| e.to_string())?;
+            c
+        }
         Err(ClientError::PlainAgent { .. }) => {
             if args.status.is_some() || args.name.is_some() || !args.tags.is_empty() {
                 return Err(format!(

@@ -27,7 +27,7 @@ pub struct Args {
     #[command(flatten)]
     security: Security,
     /// How long to wait for each answer, e.g. 2s or 500ms.
-    #[arg(long, default_value = "2s", value_parser = super::duration::parse)]
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = super::duration::parse)]
     timeout: Duration,
 }
 

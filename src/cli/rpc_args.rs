@@ -12,7 +12,7 @@ use memberlist_interop::control::{AuthToken, DEFAULT_RPC_ADDR};
 #[derive(clap::Args, Clone)]
 pub struct RpcTarget {
     /// The agent's RPC address (a `memberlist agent --serf` or a `serf agent`).
-    #[arg(long, env = "MEMBERLIST_RPC_ADDR", default_value = DEFAULT_RPC_ADDR)]
+    #[arg(long, value_name = "ADDR", env = "MEMBERLIST_RPC_ADDR", default_value = DEFAULT_RPC_ADDR)]
     pub rpc_addr: SocketAddr,
     #[command(flatten)]
     pub auth: RpcAuth,
@@ -22,7 +22,8 @@ pub struct RpcTarget {
 /// environment (the last two keep it out of process listings).
 #[derive(clap::Args, Clone, Default)]
 pub struct RpcAuth {
-    /// The RPC token (visible in process listings: prefer --rpc-auth-file or
+    /// The RPC token, as serf's -rpc-auth: an agent requires it of every client, a
+    /// client sends it (visible in process listings: prefer --rpc-auth-file or
     /// MEMBERLIST_RPC_AUTH).
     #[arg(
         long,
@@ -56,10 +57,16 @@ impl RpcAuth {
 /// How long a client waits for the agent's answer to a plain command. Key commands
 /// run a cluster-wide query, so they get the query's time on top.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long connecting and the handshake may take: an agent answers at once.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl RpcTarget {
     pub fn connect(&self) -> Result<Client, String> {
         let token = self.auth.token()?;
-        Client::connect(self.rpc_addr, token.as_ref(), ANSWER_TIMEOUT).map_err(|e| e.to_string())
+        let mut c = Client::connect(self.rpc_addr, token.as_ref(), HANDSHAKE_TIMEOUT)
+            .map_err(|e| e.to_string())?;
+        c.set_timeout(Some(ANSWER_TIMEOUT))
+            .map_err(|e| e.to_string())?;
+        Ok(c)
     }
 }

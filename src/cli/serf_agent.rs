@@ -42,7 +42,7 @@ pub struct SerfArgs {
     #[arg(long = "event-handler", value_name = "[FILTER=]SCRIPT", value_parser = Handler::parse, requires = "serf")]
     handlers: Vec<Handler>,
     /// Serf protocol version to advertise (5 like the serf agent, 4 like Consul).
-    #[arg(long = "protocol-serf", id = "protocol_serf", default_value_t = 5, value_parser = clap::value_parser!(u8).range(2..=5))]
+    #[arg(long = "protocol-serf", id = "protocol_serf", value_name = "VERSION", default_value_t = 5, value_parser = clap::value_parser!(u8).range(2..=5))]
     protocol: u8,
     /// Join a Consul LAN pool as a client agent of datacenter DC: the tags a Consul
     /// client advertises (a fresh node ID, the build of the Consul release this was
@@ -68,11 +68,11 @@ pub struct SerfArgs {
     /// Coalesce user events sent with coalesce=true: per name, only the latest is
     /// printed, once this long has passed since the first (e.g. 3s, serf's agent's;
     /// 0s: off).
-    #[arg(long, default_value = "0s", value_parser = duration::parse, requires = "serf")]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration::parse, requires = "serf")]
     coalesce_period: Duration,
     /// Deliver held user events once none came for this long (e.g. 1s, serf's
     /// agent's; 0s: off).
-    #[arg(long, default_value = "0s", value_parser = duration::parse, requires = "serf")]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration::parse, requires = "serf")]
     quiescent_period: Duration,
 }
 
@@ -122,13 +122,25 @@ fn tags(args: &SerfArgs) -> Result<Vec<(String, String)>, String> {
     Ok(tags.into_iter().collect())
 }
 
-pub async fn run(args: Args) -> Result<(), String> {
+/// What `--serf` flags make: the node's config, the Serf layer's, and the tags.
+struct Prepared {
+    config: memberlist_interop::node::Config,
+    serf: SerfConfig,
+    tags: Vec<(String, String)>,
+}
+
+/// Builds [`Prepared`]; errors are bad flag values.
+pub fn check_flags(args: &Args) -> Result<(), String> {
+    prepare(args).map(drop)
+}
+
+fn prepare(args: &Args) -> Result<Prepared, String> {
     if !args.meta.is_empty() && (!args.serf.tags.is_empty() || args.serf.consul_client.is_some()) {
         return Err(
             "--meta excludes --tag and --consul-client (Serf tags are the node meta)".into(),
         );
     }
-    let mut config = super::agent::config(&args)?;
+    let mut config = super::agent::config(args)?;
     if let Some(path) = &args.serf.keyring_file {
         if !args.security.keys.is_empty() {
             return Err(
@@ -136,7 +148,8 @@ pub async fn run(args: Args) -> Result<(), String> {
                     .into(),
             );
         }
-        config.keyring = Some(keyring_file::load(path).map_err(|e| e.to_string())?);
+        config.keyring =
+            Some(keyring_file::load(path).map_err(|e| format!("--keyring-file: {e}"))?);
     }
     let serf_config = SerfConfig {
         keyring_file: args.serf.keyring_file.clone(),
@@ -146,8 +159,20 @@ pub async fn run(args: Args) -> Result<(), String> {
         user_quiescent_period: args.serf.quiescent_period,
         ..SerfConfig::default()
     };
+    Ok(Prepared {
+        config,
+        serf: serf_config,
+        tags: tags(&args.serf)?,
+    })
+}
+
+pub async fn run(args: Args) -> Result<(), String> {
+    let Prepared {
+        config,
+        serf: serf_config,
+        tags,
+    } = prepare(&args)?;
     let name = config.name.clone();
-    let tags = tags(&args.serf)?;
     let handlers = &args.serf.handlers;
     let (peers, rpc, token) = super::agent::peers_and_control(&args).await?;
     let protocol = match args.serf.consul_client {

@@ -50,14 +50,15 @@ pub struct QueryArgs {
     tags: Vec<(String, String)>,
     /// How long to collect answers, e.g. 5s or 500ms (default: Serf's, from the
     /// cluster size).
-    #[arg(long, value_parser = duration::parse)]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     timeout: Option<Duration>,
     /// Do not ask nodes for acks.
     #[arg(long)]
     no_ack: bool,
     /// Extra relayed copies of each answer (Serf protocol 5).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0)]
     relay_factor: u8,
+    /// text (serf's lines) or json (serf's `-format=json`).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// The query's name.
@@ -109,6 +110,7 @@ pub struct TagsArgs {
 pub struct StatsArgs {
     #[command(flatten)]
     rpc: RpcTarget,
+    /// text (serf info's sections) or json.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }

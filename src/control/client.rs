@@ -16,7 +16,7 @@ use super::{AuthToken, IPC_VERSION};
 /// Why a command did not get its answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("no agent at {addr} ({source}); start one with `memberlist agent --serf` or `serf agent`, or pass --rpc-addr")]
+    #[error("no agent at {addr} ({source}); start one with `memberlist agent --serf` or `serf agent`, or pass --rpc-addr (a plain `memberlist agent` listens on 127.0.0.1:7380)")]
     Connect {
         addr: SocketAddr,
         source: std::io::Error,
