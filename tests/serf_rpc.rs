@@ -267,6 +267,16 @@ fn serf_cli_drives_our_agent_as_it_drives_a_serf_agent() {
             let (old, new) = (KEYS[key], KEYS[key + 1]);
             key += 1;
             let keys = |args: &[&str]| same(binary, both, auth, "keys", args, line_set);
+            // Bad keys fail alike: base64 here, the size on every member.
+            keys(&["-install=bad"]);
+            let short = keys(&["-install=YWJj"]);
+            assert!(
+                short.out.contains("key size must be 16, 24 or 32 bytes")
+                    || short.err.contains("key size"),
+                "{}{}",
+                short.out,
+                short.err
+            );
             keys(&[&format!("-install={new}")]);
             keys(&["-list"]);
             keys(&[&format!("-use={new}")]);

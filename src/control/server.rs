@@ -28,7 +28,7 @@ use super::filter::EventFilter;
 use super::log_bus::{Level, LogBus};
 use super::messages::*;
 use super::{AuthToken, IPC_VERSION};
-use crate::serf::keys::parse_key;
+use crate::serf::keys::go_base64;
 use crate::serf::messages::InternalQuery;
 use crate::serf::{
     LamportTime, MemberStatus, PendingQuery, QueryParams, QueryProgress, Serf, SerfEvent,
@@ -442,8 +442,10 @@ impl Conn {
                     _ => InternalQuery::RemoveKey,
                 };
                 server.log(Level::Info, &format!("Initiating key operation: {cmd}"));
-                let (resp, error) = match parse_key(&req.key) {
-                    Ok(key) => self.key_query(kind, Some(key)).await,
+                // As Go's key manager: only base64 is checked here; each member
+                // reports a key of the wrong size itself.
+                let (resp, error) = match go_base64(&req.key) {
+                    Ok(key) => self.key_query(kind, key).await,
                     Err(e) => (KeyResponse::default(), e),
                 };
                 let resp = KeyResponse { keys: None, ..resp };
@@ -451,7 +453,7 @@ impl Conn {
             }
             "list-keys" => {
                 server.log(Level::Info, "Initiating key listing");
-                let (resp, error) = self.key_query(InternalQuery::ListKeys, None).await;
+                let (resp, error) = self.key_query(InternalQuery::ListKeys, Vec::new()).await;
                 self.reply(seq, &error, Some(&resp)).await?;
             }
             "tags" => {
@@ -551,12 +553,8 @@ impl Conn {
     }
 
     /// A key query, reported as serf's key manager does.
-    async fn key_query(
-        &self,
-        kind: InternalQuery,
-        key: Option<crate::wire::SecretKey>,
-    ) -> (KeyResponse, String) {
-        let report = match self.server.serf.key_query(kind, key).await {
+    async fn key_query(&self, kind: InternalQuery, key: Vec<u8>) -> (KeyResponse, String) {
+        let report = match self.server.serf.key_query_bytes(kind, key).await {
             Ok(r) => r,
             Err(e) => return (KeyResponse::default(), e.to_string()),
         };

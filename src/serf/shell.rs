@@ -285,8 +285,19 @@ impl Serf {
         kind: InternalQuery,
         key: Option<SecretKey>,
     ) -> Result<KeyReport, ShellError> {
+        let raw = key.as_ref().map_or(&[][..], SecretKey::as_bytes).to_vec();
+        self.key_query_bytes(kind, raw).await
+    }
+
+    /// [`Serf::key_query`] with the key's bytes as given, unchecked, as Go's key
+    /// manager sends them: each member then reports a bad size itself.
+    pub async fn key_query_bytes(
+        &self,
+        kind: InternalQuery,
+        key: Vec<u8>,
+    ) -> Result<KeyReport, ShellError> {
         let members = self.node.with(|m, _| m.num_members()).await?;
-        let payload = keys::request_payload(key.as_ref());
+        let payload = keys::request_payload_bytes(&key);
         let q = self
             .start_query(kind.name().to_owned(), payload, QueryParams::default())
             .await?;
