@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use memberlist_interop::control::codec::{encode, Values};
-use memberlist_interop::control::messages::{Handshake, RequestHeader, ResponseHeader};
+use memberlist_interop::control::messages::{
+    Handshake, Monitor, RequestHeader, ResponseHeader, Stop, Stream,
+};
 use support::process::{free_port, run_bounded, wait_bounded, LineLog};
 use support::rust_serf::{RustSerfAgent, WAIT};
 use support::serf::{SerfAgent, SerfBinary, SerfOpts};
@@ -481,7 +483,7 @@ fn startup_errors_name_the_address_and_the_flag() {
     plain.wait().ok();
 }
 
-fn frame(cmd: &str, seq: u64, body: Option<&Handshake>) -> Vec<u8> {
+fn frame<B: serde::Serialize>(cmd: &str, seq: u64, body: Option<&B>) -> Vec<u8> {
     let mut out = Vec::new();
     encode(
         &RequestHeader {
@@ -506,7 +508,8 @@ fn a_silent_client_holds_up_nobody() {
     let ours = RustSerfAgent::spawn_at("lonely", bind, rpc, &[]);
     let mut silent = TcpStream::connect(rpc).unwrap();
     let mut half = TcpStream::connect(rpc).unwrap();
-    half.write_all(&frame("handshake", 0, None)[..5]).unwrap();
+    half.write_all(&frame::<()>("handshake", 0, None)[..5])
+        .unwrap();
 
     let started = Instant::now();
     for binary in SerfBinary::ALL {
@@ -525,7 +528,7 @@ fn a_silent_client_holds_up_nobody() {
     // A command before the handshake: serf's error, then the connection closes.
     let mut c = TcpStream::connect(rpc).unwrap();
     c.set_read_timeout(Some(WAIT)).unwrap();
-    c.write_all(&frame("members", 7, None)).unwrap();
+    c.write_all(&frame::<()>("members", 7, None)).unwrap();
     let mut v = Values::new(c.try_clone().unwrap());
     let h: ResponseHeader = v.read().unwrap();
     assert_eq!((h.seq, h.error.as_str()), (7, "Handshake required"));
@@ -536,15 +539,51 @@ fn a_silent_client_holds_up_nobody() {
         .unwrap();
     c.write_all(&frame("handshake", 2, Some(&Handshake { version: 1 })))
         .unwrap();
-    c.write_all(&frame("bogus", 3, None)).unwrap();
+    // Streams and monitors: serf's errors for a reused sequence number, a second
+    // monitor, an unknown level and an unknown event type.
+    let stream = |t: &str| Stream { kind: t.into() };
+    let monitor = |l: &str| Monitor {
+        log_level: l.into(),
+    };
+    c.write_all(&frame("stream", 5, Some(&stream("user"))))
+        .unwrap();
+    c.write_all(&frame("stream", 5, Some(&stream("user"))))
+        .unwrap();
+    c.write_all(&frame("stream", 6, Some(&stream("bogus"))))
+        .unwrap();
+    c.write_all(&frame("monitor", 8, Some(&monitor("bogus"))))
+        .unwrap();
+    c.write_all(&frame("monitor", 9, Some(&monitor("err"))))
+        .unwrap();
+    c.write_all(&frame("monitor", 10, Some(&monitor("info"))))
+        .unwrap();
+    c.write_all(&frame("stop", 11, Some(&Stop { stop: 9 })))
+        .unwrap();
+    c.write_all(&frame("monitor", 12, Some(&monitor("info"))))
+        .unwrap();
+    c.write_all(&frame::<()>("bogus", 3, None)).unwrap();
     let mut v = Values::new(c);
-    let errors: Vec<String> = (0..3)
-        .map(|_| v.read::<ResponseHeader>().unwrap().error)
+    let answers: Vec<(u64, String)> = (0..11)
+        .map(|_| {
+            let h = v.read::<ResponseHeader>().unwrap();
+            (h.seq, h.error)
+        })
         .collect();
-    assert_eq!(
-        errors,
-        ["", "Handshake already performed", "Unsupported command"]
-    );
+    let want = [
+        (1, ""),
+        (2, "Handshake already performed"),
+        (5, ""),
+        (5, "Stream with given sequence exists"),
+        (6, "Invalid event filter"),
+        (8, "Unknown log level: BOGUS"),
+        (9, ""),
+        (10, "Monitor already exists"),
+        (11, ""),
+        (12, ""),
+        (3, "Unsupported command"),
+    ];
+    let want: Vec<(u64, String)> = want.iter().map(|(s, e)| (*s, e.to_string())).collect();
+    assert_eq!(answers, want);
     drop(ours);
 }
 

@@ -18,7 +18,7 @@ use super::columns::columnize;
 use super::duration;
 use super::exchange::exchange;
 use super::gossip::{resolve, Security};
-use super::rpc_args::{RpcTarget, ANSWER_TIMEOUT, HANDSHAKE_TIMEOUT};
+use super::rpc_args::{Failure, RpcTarget, ANSWER_TIMEOUT, HANDSHAKE_TIMEOUT};
 use super::serf_cmds::key_value;
 use super::view::member_fields;
 
@@ -61,17 +61,14 @@ pub fn run(args: Args) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("memberlist members: {e}");
-            ExitCode::from(1)
-        }
+        Err(f) => f.report("memberlist members: "),
     }
 }
 
 /// Through the agent's RPC: a Serf agent's members as `serf members` prints them,
 /// or a plain agent's memberlist nodes.
-fn from_agent(args: &Args) -> Result<(), String> {
-    let token = args.rpc.auth.token()?;
+fn from_agent(args: &Args) -> Result<(), Failure> {
+    let token = args.rpc.auth.token().map_err(Failure::Usage)?;
     let addr = args.rpc.rpc_addr;
     let mut client = match Client::connect(addr, token.as_ref(), HANDSHAKE_TIMEOUT) {
         Ok(mut c) => {
@@ -81,9 +78,9 @@ fn from_agent(args: &Args) -> Result<(), String> {
         }
         Err(ClientError::PlainAgent { .. }) => {
             if args.status.is_some() || args.name.is_some() || !args.tags.is_empty() {
-                return Err(format!(
+                return Err(Failure::Usage(format!(
                     "{addr} is a plain agent: --status, --name and --tag filter Serf members (start the agent with --serf)"
-                ));
+                )));
             }
             let v = super::rpc::call(
                 addr,
@@ -97,7 +94,7 @@ fn from_agent(args: &Args) -> Result<(), String> {
             );
             return Ok(());
         }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.to_string().into()),
     };
     let filter = MembersFiltered {
         name: args.name.clone().unwrap_or_default(),
@@ -158,10 +155,10 @@ fn print_serf(members: &[Member], format: Format, detailed: bool) {
     }
 }
 
-fn from_peer(args: &Args, peer: &str) -> Result<Vec<Value>, String> {
-    let to = resolve(peer)?;
-    let keyring = args.security.keyring()?;
-    let label = args.security.label()?;
+fn from_peer(args: &Args, peer: &str) -> Result<Vec<Value>, Failure> {
+    let to = resolve(peer).map_err(|e| Failure::Usage(format!("--peer {peer}: {e}")))?;
+    let keyring = args.security.keyring().map_err(Failure::Usage)?;
+    let label = args.security.label().map_err(Failure::Usage)?;
     let request = StreamMessage::push_pull(false, Vec::new(), Vec::new());
     let encryption = keyring
         .as_ref()
@@ -198,11 +195,9 @@ fn from_peer(args: &Args, peer: &str) -> Result<Vec<Value>, String> {
         Ok((other, _)) => Err(format!(
             "{to} answered with {:?} instead of its state",
             other.message_type()
-        )),
-        Err(f) => Err(format!(
-            "{to}: {}",
-            f.likely_cause(keyring.as_ref(), label.as_ref())
-        )),
+        )
+        .into()),
+        Err(f) => Err(format!("{to}: {}", f.likely_cause(keyring.as_ref(), label.as_ref())).into()),
     }
 }
 

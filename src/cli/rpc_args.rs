@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use memberlist_interop::control::client::Client;
@@ -60,9 +61,38 @@ pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long connecting and the handshake may take: an agent answers at once.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Why a client command failed: a flag value that cannot work (exit 2, like clap's
+/// own usage errors) or anything else (exit 1).
+pub enum Failure {
+    Usage(String),
+    Failed(String),
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Self {
+        Failure::Failed(e)
+    }
+}
+
+impl Failure {
+    /// Prints the failure (after `prefix`) and gives the exit status.
+    pub fn report(self, prefix: &str) -> ExitCode {
+        match self {
+            Failure::Usage(e) => {
+                eprintln!("{prefix}{e}\n\nFor more information, try '--help'.");
+                ExitCode::from(2)
+            }
+            Failure::Failed(e) => {
+                eprintln!("{prefix}{e}");
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
 impl RpcTarget {
-    pub fn connect(&self) -> Result<Client, String> {
-        let token = self.auth.token()?;
+    pub fn connect(&self) -> Result<Client, Failure> {
+        let token = self.auth.token().map_err(Failure::Usage)?;
         let mut c = Client::connect(self.rpc_addr, token.as_ref(), HANDSHAKE_TIMEOUT)
             .map_err(|e| e.to_string())?;
         c.set_timeout(Some(ANSWER_TIMEOUT))

@@ -14,7 +14,7 @@ use memberlist_interop::control::messages::{KeyResponse, QueryRequest, TagsReque
 use super::agent::Format;
 use super::columns::columnize;
 use super::duration;
-use super::rpc_args::{RpcTarget, ANSWER_TIMEOUT};
+use super::rpc_args::{Failure, RpcTarget, ANSWER_TIMEOUT};
 
 /// `KEY=VALUE` (the value may contain `=`), for clap.
 pub fn key_value(s: &str) -> Result<(String, String), String> {
@@ -115,22 +115,22 @@ pub struct StatsArgs {
     format: Format,
 }
 
-fn finish(r: Result<(), String>) -> ExitCode {
+fn finish(r: Result<(), Failure>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::from(1)
-        }
+        Err(f) => f.report(""),
     }
 }
 
-fn connect_error(e: String) -> String {
-    format!("Error connecting to the agent: {e}")
+fn connect_error(f: Failure) -> Failure {
+    match f {
+        Failure::Failed(e) => Failure::Failed(format!("Error connecting to the agent: {e}")),
+        usage => usage,
+    }
 }
 
 pub fn event(a: EventArgs) -> ExitCode {
-    finish((|| {
+    finish((|| -> Result<(), Failure> {
         let mut c = a.rpc.connect().map_err(connect_error)?;
         c.user_event(&a.name, a.payload.as_bytes(), a.coalesce)
             .map_err(|e| format!("Error sending event: {e}"))?;
@@ -143,7 +143,7 @@ pub fn event(a: EventArgs) -> ExitCode {
 }
 
 pub fn query(a: QueryArgs) -> ExitCode {
-    finish((|| {
+    finish((|| -> Result<(), Failure> {
         let mut c = a.rpc.connect().map_err(connect_error)?;
         // The agent sends `done` at the deadline: wait that long, and some more.
         c.set_timeout(Some(a.timeout.unwrap_or(ANSWER_TIMEOUT) + ANSWER_TIMEOUT))
@@ -237,7 +237,7 @@ pub fn keys(a: KeysArgs) -> ExitCode {
             "Failed to gather member keys",
         ),
     };
-    finish((|| {
+    finish((|| -> Result<(), Failure> {
         let mut c = a.rpc.connect().map_err(connect_error)?;
         println!("==> {doing}");
         let answer = c.key_command(command, key).map_err(|e| e.to_string())?;
@@ -251,7 +251,7 @@ pub fn keys(a: KeysArgs) -> ExitCode {
             if !failures.is_empty() {
                 eprintln!("{}", columnize(&failures));
             }
-            return Err(format!("\n{failed}: {}", answer.error));
+            return Err(format!("\n{failed}: {}", answer.error).into());
         }
         println!("==> {done}");
         if command == "list-keys" {
@@ -269,7 +269,7 @@ pub fn keys(a: KeysArgs) -> ExitCode {
 }
 
 pub fn tags(a: TagsArgs) -> ExitCode {
-    finish((|| {
+    finish((|| -> Result<(), Failure> {
         let mut c = a.rpc.connect().map_err(connect_error)?;
         let req = TagsRequest {
             delete_tags: a.delete.clone(),
@@ -284,7 +284,7 @@ pub fn tags(a: TagsArgs) -> ExitCode {
 
 /// `serf info`: each section, then `\tkey = value` lines, sorted.
 pub fn stats(a: StatsArgs) -> ExitCode {
-    finish((|| {
+    finish((|| -> Result<(), Failure> {
         let mut c = a.rpc.connect().map_err(connect_error)?;
         let stats = c
             .stats()
