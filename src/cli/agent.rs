@@ -187,7 +187,7 @@ async fn agent(args: Args) -> Result<(), String> {
     let format = args.format;
     log(
         format,
-        json!({"event": "started", "addr": node.local_addr().to_string(), "rpc": args.rpc_addr().to_string()}),
+        json!({"event": "started", "addr": node.local_addr().to_string(), "rpc": rpc.local_addr().map_or(args.rpc_addr(), |a| a).to_string()}),
     );
     if !peers.is_empty() {
         match node.join(peers).await {

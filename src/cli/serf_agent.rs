@@ -186,7 +186,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     let format = args.format;
     log(
         format,
-        json!({"event": "started", "addr": serf.local_addr().to_string(), "rpc": args.rpc_addr().to_string()}),
+        json!({"event": "started", "addr": serf.local_addr().to_string(), "rpc": rpc.local_addr().map_or(args.rpc_addr(), |a| a).to_string()}),
     );
     let logs = LogBus::new();
     let server = Server::new(

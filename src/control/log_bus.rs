@@ -89,9 +89,23 @@ impl LogBus {
 
 /// The time as Go's standard logger prints it: `2006/01/02 15:04:05`, local time.
 pub fn timestamp() -> String {
-    let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-    let format = time::macros::format_description!("[year]/[month]/[day] [hour]:[minute]:[second]");
-    now.format(&format).unwrap_or_default()
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as libc::time_t;
+    // SAFETY: localtime_r only writes the `tm` we own; it is the thread-safe form.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&now, &mut tm) }.is_null() {
+        return String::from("0000/00/00 00:00:00");
+    }
+    format!(
+        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
 }
 
 #[cfg(test)]
