@@ -353,22 +353,48 @@ fn serf_cli_drives_our_agent_as_it_drives_a_serf_agent() {
         WAIT,
     )
     .unwrap();
-    for (binary, rpc, auth, node) in [
-        (SerfBinary::Debian, r1.rpc, None, "s3"),
-        (SerfBinary::Newest, r2.rpc, Some(TOKEN), "s4"),
-    ] {
-        let ours = serf(binary, rpc, auth, "force-leave", &[node]);
-        let theirs = serf(binary, s1.rpc_addr(), None, "force-leave", &[node]);
+    // force-leave: s3 becomes left; with -prune (v0.11.0's CLI) s4 is forgotten.
+    let s2_rpc = s2.rpc_addr();
+    let s1_rpc = s1.rpc_addr();
+    let cases = [
+        (SerfBinary::Debian, (r1.rpc, s1_rpc), None, &["s3"][..]),
+        (
+            SerfBinary::Newest,
+            (r2.rpc, s2_rpc),
+            Some(TOKEN),
+            &["-prune", "s4"][..],
+        ),
+    ];
+    for (binary, (ours_rpc, theirs_rpc), auth, args) in cases {
+        let ours = serf(binary, ours_rpc, auth, "force-leave", args);
+        let theirs = serf(binary, theirs_rpc, auth, "force-leave", args);
         assert_eq!(
             (ours.ok, &ours.out),
             (theirs.ok, &theirs.out),
             "{}",
             ours.err
         );
-        waits_for("a left member", || {
-            s1.status_of(node).as_deref() == Some("left")
-        });
     }
+    waits_for("s3 left", || s1.status_of("s3").as_deref() == Some("left"));
+    waits_for("s4 forgotten", || {
+        !json(
+            &serf(
+                SerfBinary::Newest,
+                s2_rpc,
+                Some(TOKEN),
+                "members",
+                &["-format=json"],
+            )
+            .out,
+        )
+        .to_string()
+        .contains("\"s4\"")
+    });
+    waits_for("s4 forgotten by our agent", || {
+        !serf(SerfBinary::Debian, r1.rpc, None, "members", &[])
+            .out
+            .contains("s4")
+    });
     let ours_leave = serf(SerfBinary::Newest, r2.rpc, Some(TOKEN), "leave", &[]);
     let serf_leave = serf(SerfBinary::Newest, s2.rpc_addr(), Some(TOKEN), "leave", &[]);
     assert_eq!(ours_leave.out, serf_leave.out, "{}", ours_leave.err);
@@ -379,11 +405,8 @@ fn serf_cli_drives_our_agent_as_it_drives_a_serf_agent() {
     );
     wait_bounded(&mut r2.child, WAIT).expect("our agent exits after a leave");
     waits_for("r2 left", || s1.status_of("r2").as_deref() == Some("left"));
-    assert!(r1
-        .events
-        .snapshot()
-        .iter()
-        .any(|e| e["event"] == "member-leave" && e["members"][0]["name"] == "r2"));
+    r1.wait_event(|e| e["event"] == "member-leave" && e["members"][0]["name"] == "r2")
+        .expect("our other agent saw the leave");
 }
 
 fn spawn_agent(args: &[String]) -> std::process::Output {
@@ -478,6 +501,42 @@ fn startup_errors_name_the_address_and_the_flag() {
     assert!(
         String::from_utf8_lossy(&ours.stdout).contains("plain"),
         "{ours:?}"
+    );
+    plain.kill().ok();
+    plain.wait().ok();
+
+    // With a token, the plain agent refuses a client without it.
+    let token_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(token_file.path(), TOKEN).unwrap();
+    let rpc = SocketAddr::new(ip, free_port(ip));
+    let mut plain = Command::new(env!("CARGO_BIN_EXE_memberlist"))
+        .args(["agent", "--name", "plain", &format!("--bind={}", free())])
+        .arg(format!("--rpc-addr={rpc}"))
+        .arg(format!("--rpc-auth-file={}", token_file.path().display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    waits_for("the plain agent", || TcpStream::connect(rpc).is_ok());
+    let members = |token: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_memberlist"));
+        cmd.args(["members", &format!("--rpc-addr={rpc}")]);
+        cmd.env_remove("MEMBERLIST_RPC_AUTH");
+        if let Some(t) = token {
+            cmd.env("MEMBERLIST_RPC_AUTH", t);
+        }
+        run_bounded(&mut cmd, WAIT).unwrap()
+    };
+    let refused = members(None);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("wants a token"),
+        "{refused:?}"
+    );
+    let listed = members(Some(TOKEN));
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("plain"),
+        "{listed:?}"
     );
     plain.kill().ok();
     plain.wait().ok();
