@@ -186,14 +186,6 @@ pub fn decode_answer(payload: &[u8]) -> Option<KeyAnswer> {
     }
 }
 
-/// Parses a key given in base64 on the command line (and checks its size).
-pub fn parse_key(s: &str) -> Result<SecretKey, String> {
-    base64::engine::general_purpose::STANDARD
-        .decode(s.trim())
-        .map_err(|e| format!("key is not base64: {e}"))
-        .and_then(|b| SecretKey::new(&b).map_err(|e| e.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
