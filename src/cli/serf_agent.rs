@@ -202,22 +202,29 @@ pub async fn run(args: Args) -> Result<(), String> {
     // In the background, as serf does: a member in the snapshot that no longer
     // answers must not hold up the start.
     let rejoiner = serf.clone();
+    let rejoin_logs = logs.clone();
     tokio::spawn(async move {
+        let logs = rejoin_logs;
         match rejoiner.rejoin().await {
             Ok((_, Some((node, addr)))) => log(
                 format,
                 json!({"event": "rejoined", "node": node, "addr": addr.to_string()}),
             ),
             Ok((0, None)) => {}
-            Ok((n, None)) => eprintln!(
-                "memberlist agent: could not rejoin any of the {n} members in the snapshot"
+            Ok((n, None)) => report(
+                &logs,
+                Level::Warn,
+                &format!("could not rejoin any of the {n} members in the snapshot"),
             ),
-            Err(e) => eprintln!("memberlist agent: rejoin: {e}"),
+            Err(e) => report(&logs, Level::Err, &format!("rejoin: {e}")),
         }
     });
     if !peers.is_empty() {
         match serf.join(peers).await {
-            Ok(n) => log(format, json!({"event": "joined", "peers": n})),
+            Ok(n) => {
+                logs.publish(Level::Info, "agent", &format!("joined: {n} nodes"));
+                log(format, json!({"event": "joined", "peers": n}));
+            }
             Err(e) => return Err(e.to_string()),
         }
     }
@@ -242,15 +249,14 @@ pub async fn run(args: Args) -> Result<(), String> {
                     print_event(format, &e);
                     logs.publish(Level::Info, "serf", &event_log_line(&e));
                     server.publish_event(&e);
-                    run_handlers(handlers, &me, &e, &serf);
+                    run_handlers(handlers, &me, &e, &serf, &logs);
                 }
             }
             _ = diag_tick.tick() => {
                 let (node, layer) = serf.diagnostics().await.map_err(|e| e.to_string())?;
                 let lines = node.iter().map(ToString::to_string).chain(layer.iter().map(ToString::to_string));
                 for d in lines {
-                    eprintln!("memberlist agent: {d}");
-                    logs.publish(Level::Warn, "agent", &d);
+                    report(&logs, Level::Warn, &d);
                 }
                 if serf.state().await.map_err(|e| e.to_string())? == SerfState::Shutdown {
                     serf.shutdown().await.map_err(|e| e.to_string())?;
@@ -271,7 +277,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     }
     log(format, json!({"event": "leaving"}));
     if let Err(e) = serf.leave(args.leave_timeout).await {
-        eprintln!("memberlist agent: {e}");
+        report(&logs, Level::Err, &e.to_string());
     }
     for e in serf.events().await.unwrap_or_default() {
         print_event(format, &e);
@@ -411,7 +417,13 @@ fn member_line(m: &SerfMember) -> String {
 
 /// Starts every handler that wants `e`, each in its own thread; a query handler's
 /// output (up to the response limit) is the node's answer.
-fn run_handlers(handlers: &[Handler], me: &Self_, e: &SerfEvent, serf: &Serf) {
+/// Prints a diagnostic on stderr and hands it to `monitor` clients.
+fn report(logs: &LogBus, level: Level, text: &str) {
+    eprintln!("memberlist agent: {text}");
+    logs.publish(level, "agent", text);
+}
+
+fn run_handlers(handlers: &[Handler], me: &Self_, e: &SerfEvent, serf: &Serf, logs: &LogBus) {
     let kind = match e {
         SerfEvent::Member { kind, .. } => kind.name(),
         SerfEvent::User { .. } => "user",
@@ -466,25 +478,36 @@ fn run_handlers(handlers: &[Handler], me: &Self_, e: &SerfEvent, serf: &Serf) {
         };
         let script = h.script.clone();
         let serf = serf.clone();
+        let logs = logs.clone();
         let rt = tokio::runtime::Handle::current();
         std::thread::spawn(move || {
             let out = match invoke(&script, &env, &stdin) {
                 Ok(out) => out,
                 Err(err) => {
-                    eprintln!("memberlist agent: event handler {script:?}: {err}");
+                    report(
+                        &logs,
+                        Level::Err,
+                        &format!("event handler {script:?}: {err}"),
+                    );
                     return;
                 }
             };
             if let (Some((ltime, id)), false) = (query, out.is_empty()) {
-                respond(&rt, &serf, ltime, id, out);
+                respond(&rt, &serf, &logs, (ltime, id), out);
             }
         });
     }
 }
 
-fn respond(rt: &tokio::runtime::Handle, serf: &Serf, ltime: LamportTime, id: u32, out: Vec<u8>) {
+fn respond(
+    rt: &tokio::runtime::Handle,
+    serf: &Serf,
+    logs: &LogBus,
+    (ltime, id): (LamportTime, u32),
+    out: Vec<u8>,
+) {
     if let Err(e) = rt.block_on(serf.respond(ltime, id, out)) {
-        eprintln!("memberlist agent: query response: {e}");
+        report(logs, Level::Err, &format!("query response: {e}"));
     }
 }
 
