@@ -793,3 +793,106 @@ fn serfs_go_client_package_sees_the_same_agent() {
         "{out:?}"
     );
 }
+
+/// A raw RPC connection that hands out whole msgpack values as bytes.
+struct RawConn {
+    conn: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RawConn {
+    fn open(rpc: SocketAddr) -> RawConn {
+        let conn = TcpStream::connect(rpc).unwrap();
+        conn.set_read_timeout(Some(WAIT)).unwrap();
+        let mut c = RawConn {
+            conn,
+            buf: Vec::new(),
+        };
+        c.send(frame("handshake", 1, Some(&Handshake { version: 1 })));
+        c.value();
+        c
+    }
+
+    fn send(&mut self, bytes: Vec<u8>) {
+        self.conn.write_all(&bytes).unwrap();
+    }
+
+    fn value(&mut self) -> Vec<u8> {
+        loop {
+            if let Some(n) = memberlist_interop::control::codec::value_len(&self.buf).unwrap() {
+                return self.buf.drain(..n).collect();
+            }
+            let mut chunk = [0u8; 4096];
+            let got = self.conn.read(&mut chunk).unwrap();
+            assert!(got > 0, "connection closed");
+            self.buf.extend_from_slice(&chunk[..got]);
+        }
+    }
+}
+
+/// What our agent streams is byte for byte what serf's agents stream for the same
+/// event and query: headers, a user event record, query ack and done records.
+#[test]
+fn streamed_records_are_byte_for_byte_serfs() {
+    use memberlist_interop::control::messages::QueryRequest;
+    let newest = SerfAgent::spawn(SerfOpts::new("b1").binary(SerfBinary::Newest));
+    let debian = SerfAgent::spawn(SerfOpts::new("b2").join(newest.bind_addr()));
+    let ours = RustSerfAgent::spawn("b3", newest.bind_addr(), &[]);
+    newest
+        .wait_members(
+            |m| m.iter().filter(|m| m["status"] == "alive").count() == 3,
+            WAIT,
+        )
+        .unwrap();
+    let rpcs = [ours.rpc, newest.rpc_addr(), debian.rpc_addr()];
+    let mut conns: Vec<RawConn> = rpcs.iter().map(|r| RawConn::open(*r)).collect();
+    for c in &mut conns {
+        c.send(frame(
+            "stream",
+            2,
+            Some(&Stream {
+                kind: "user:bytes".into(),
+            }),
+        ));
+        c.value();
+    }
+    newest.event("bytes", "some payload").unwrap();
+    let records: Vec<(Vec<u8>, Vec<u8>)> =
+        conns.iter_mut().map(|c| (c.value(), c.value())).collect();
+    for (i, r) in records.iter().enumerate().skip(1) {
+        assert_eq!(
+            (hex::encode(&records[0].0), hex::encode(&records[0].1)),
+            (hex::encode(&r.0), hex::encode(&r.1)),
+            "user event record: ours vs {}",
+            rpcs[i]
+        );
+    }
+    let has = |bytes: &[u8], what: &[u8]| bytes.windows(what.len()).any(|w| w == what);
+    assert!(has(&records[0].1, b"some payload") && has(&records[0].1, b"Coalesce"));
+    // A query only b1 answers: its ack and the done record.
+    let query = QueryRequest {
+        filter_nodes: vec!["b1".into()],
+        name: "bq".into(),
+        request_ack: true,
+        timeout: 1_000_000_000,
+        ..QueryRequest::default()
+    };
+    let mut streams = Vec::new();
+    for c in &mut conns {
+        c.send(frame("query", 3, Some(&query)));
+        let header = c.value();
+        let ack = (c.value(), c.value());
+        let done = (c.value(), c.value());
+        streams.push((header, ack, done));
+    }
+    let (_, ack, done) = &streams[0];
+    assert!(has(&ack.1, b"ack") && has(&ack.1, b"b1") && has(&done.1, b"done"));
+    for (i, s) in streams.iter().enumerate().skip(1) {
+        assert_eq!(
+            format!("{:x?}", streams[0]),
+            format!("{s:x?}"),
+            "query records: ours vs {}",
+            rpcs[i]
+        );
+    }
+}
