@@ -470,18 +470,20 @@ fn startup_errors_name_the_address_and_the_flag() {
 
     // A serf client pointed at a plain agent is told so, instead of waiting.
     let rpc = free();
-    let mut plain = Command::new(env!("CARGO_BIN_EXE_memberlist"))
-        .args([
-            "agent",
-            "--name",
-            "plain",
-            &format!("--bind={}", free()),
-            &format!("--rpc-addr={rpc}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let _plain = Killed(
+        Command::new(env!("CARGO_BIN_EXE_memberlist"))
+            .args([
+                "agent",
+                "--name",
+                "plain",
+                &format!("--bind={}", free()),
+                &format!("--rpc-addr={rpc}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let rpc: SocketAddr = rpc.parse().unwrap();
     waits_for("the plain agent", || TcpStream::connect(rpc).is_ok());
     let r = serf(SerfBinary::Debian, rpc, None, "members", &[]);
@@ -502,21 +504,21 @@ fn startup_errors_name_the_address_and_the_flag() {
         String::from_utf8_lossy(&ours.stdout).contains("plain"),
         "{ours:?}"
     );
-    plain.kill().ok();
-    plain.wait().ok();
 
     // With a token, the plain agent refuses a client without it.
     let token_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(token_file.path(), TOKEN).unwrap();
     let rpc = SocketAddr::new(ip, free_port(ip));
-    let mut plain = Command::new(env!("CARGO_BIN_EXE_memberlist"))
-        .args(["agent", "--name", "plain", &format!("--bind={}", free())])
-        .arg(format!("--rpc-addr={rpc}"))
-        .arg(format!("--rpc-auth-file={}", token_file.path().display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let _plain_with_token = Killed(
+        Command::new(env!("CARGO_BIN_EXE_memberlist"))
+            .args(["agent", "--name", "plain", &format!("--bind={}", free())])
+            .arg(format!("--rpc-addr={rpc}"))
+            .arg(format!("--rpc-auth-file={}", token_file.path().display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     waits_for("the plain agent", || TcpStream::connect(rpc).is_ok());
     let members = |token: Option<&str>| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_memberlist"));
@@ -538,8 +540,16 @@ fn startup_errors_name_the_address_and_the_flag() {
         String::from_utf8_lossy(&listed.stdout).contains("plain"),
         "{listed:?}"
     );
-    plain.kill().ok();
-    plain.wait().ok();
+}
+
+/// A child process killed when the test ends, passed or failed.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
 }
 
 fn frame<B: serde::Serialize>(cmd: &str, seq: u64, body: Option<&B>) -> Vec<u8> {
