@@ -407,6 +407,17 @@ fn serf_cli_drives_our_agent_as_it_drives_a_serf_agent() {
     waits_for("r2 left", || s1.status_of("r2").as_deref() == Some("left"));
     r1.wait_event(|e| e["event"] == "member-leave" && e["members"][0]["name"] == "r2")
         .expect("our other agent saw the leave");
+    // And without a token, from 0.9.4's CLI.
+    let ours_leave = serf(SerfBinary::Debian, r1.rpc, None, "leave", &[]);
+    let serf_leave = serf(SerfBinary::Debian, s1.rpc_addr(), None, "leave", &[]);
+    assert_eq!(ours_leave.out, serf_leave.out, "{}", ours_leave.err);
+    assert!(
+        ours_leave.out.contains("Graceful leave complete"),
+        "{}",
+        ours_leave.out
+    );
+    let mut r1 = r1;
+    wait_bounded(&mut r1.child, WAIT).expect("our agent exits after a leave");
 }
 
 fn spawn_agent(args: &[String]) -> std::process::Output {
