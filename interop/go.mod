@@ -6,6 +6,7 @@ require (
 	github.com/hashicorp/go-metrics v0.7.0
 	github.com/hashicorp/go-msgpack v0.5.5
 	github.com/hashicorp/go-msgpack/v2 v2.1.5
+	github.com/hashicorp/logutils v1.0.0
 	github.com/hashicorp/memberlist v0.7.0
 	github.com/hashicorp/serf v0.11.0
 )

@@ -29,6 +29,7 @@
 //! chat over it.
 
 pub mod conform;
+pub mod control;
 pub mod explain;
 pub mod inspect;
 pub mod node;

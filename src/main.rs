@@ -28,7 +28,8 @@ enum Command {
     Keygen(cli::keygen::Args),
     /// Run a member: join a cluster, print membership events, leave on SIGINT/SIGTERM.
     Agent(Box<cli::agent::Args>),
-    /// List the members a running agent (or, with --peer, any member) knows.
+    /// List the members a running agent (or, with --peer, any member) knows, like
+    /// `serf members`.
     Members(cli::members::Args),
     /// Check that a member answers UDP and TCP pings, and say why not.
     Ping(cli::ping::Args),
@@ -37,14 +38,16 @@ enum Command {
     /// Export the Go fixtures as test vectors, or check another decoder against them.
     #[command(subcommand)]
     Vectors(cli::vectors::Command),
-    /// Send a Serf user event through a running `memberlist agent --serf`.
+    /// Send a Serf user event through a Serf agent (`memberlist agent --serf` or serf's).
     Event(cli::serf_cmds::EventArgs),
-    /// Run a Serf query through a running `memberlist agent --serf`.
+    /// Run a Serf query through a Serf agent and print the acks and answers.
     Query(cli::serf_cmds::QueryArgs),
     /// Install, use, remove or list gossip keys cluster-wide (Serf key queries).
     Keys(cli::serf_cmds::KeysArgs),
-    /// Set or delete tags of a running `memberlist agent --serf`, gossiped at once.
+    /// Set or delete a Serf agent's tags, gossiped at once.
     Tags(cli::serf_cmds::TagsArgs),
+    /// A Serf agent's counters, clocks and tags, like `serf info`.
+    Stats(cli::serf_cmds::StatsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(cli::completions::CompletionsArgs),
     /// Print the man page, or write every page (one per subcommand) into DIR.
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Query(args) => cli::serf_cmds::query(args),
         Command::Keys(args) => cli::serf_cmds::keys(args),
         Command::Tags(args) => cli::serf_cmds::tags(args),
+        Command::Stats(args) => cli::serf_cmds::stats(args),
         Command::Completions(args) => cli::completions::completions(args, Cli::command()),
         Command::Man(args) => cli::completions::man(args, Cli::command()),
     }

@@ -629,11 +629,11 @@ fn ping_and_members_peer_diagnose_a_go_node() {
     assert!(out.contains("UDP ping") && out.contains("ack in"), "{out}");
     assert!(out.contains("TCP ping") && !out.contains("no ack"), "{out}");
 
-    let (code, out) = cli(&["ping", &addr, "--key", KEY16, "--timeout-ms", "500"]);
+    let (code, out) = cli(&["ping", &addr, "--key", KEY16, "--timeout", "500ms"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("expects a label (pass --label)"), "{out}");
 
-    let (code, out) = cli(&["ping", &addr, "--label", "prod", "--timeout-ms", "500"]);
+    let (code, out) = cli(&["ping", &addr, "--label", "prod", "--timeout", "500ms"]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("with --key") || out.contains("requires encryption"),
@@ -641,7 +641,7 @@ fn ping_and_members_peer_diagnose_a_go_node() {
     );
 
     let free = free_port(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let (code, out) = cli(&["ping", &format!("127.0.0.1:{free}"), "--timeout-ms", "300"]);
+    let (code, out) = cli(&["ping", &format!("127.0.0.1:{free}"), "--timeout", "300ms"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("nothing is listening"), "{out}");
 

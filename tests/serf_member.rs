@@ -212,7 +212,7 @@ fn encrypted_rotation_scenario(opts: &dyn Fn(&str) -> SerfOpts) {
     agents[0].keys("use", Some(KEY2)).unwrap();
     agents[0].keys("remove", Some(KEY1)).unwrap();
     let listed = ours.cli("keys", &["--list"]).unwrap();
-    assert!(listed.contains(&format!("{KEY2} [4/4]")), "{listed}");
+    assert!(listed.contains(&format!("{KEY2}  [4/4]")), "{listed}");
     assert!(!listed.contains(KEY1), "{listed}");
 
     // Gossip still flows with only the new key.

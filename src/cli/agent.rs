@@ -1,8 +1,9 @@
 //! `memberlist agent`: run a member, print membership events, answer `members`.
 //!
-//! The agent listens for control requests on `--rpc-addr` (loopback, like Serf's
-//! RPC): one JSON object per line in, one per line out. `memberlist members` is a
-//! client of it.
+//! With `--serf` the agent serves serf's RPC on `--rpc-addr` (see
+//! `memberlist_interop::control`); the plain agent answers `memberlist members` on a
+//! port of its own (one JSON object per line in, one per line out), and tells a serf
+//! client that connects there that it is no Serf agent.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -15,6 +16,11 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use memberlist_interop::control::codec::encode;
+use memberlist_interop::control::errors::PLAIN_AGENT;
+use memberlist_interop::control::log_bus::{timestamp, LogBus};
+use memberlist_interop::control::messages::ResponseHeader;
+use memberlist_interop::control::{AuthToken, DEFAULT_RPC_ADDR};
 use memberlist_interop::node::{Config, Event, EventDelegate, Member, Memberlist, RuntimeError};
 
 use super::gossip::{resolve, Security};
@@ -22,9 +28,9 @@ use super::join_hint::{join_failed, JoinedAs};
 use super::logging::{DiagnosticLog, Source};
 use super::view::member_json;
 
-/// Where `memberlist agent` listens for control requests unless told otherwise
-/// (Serf's RPC default, which a Serf agent on the same host would also want).
-pub const DEFAULT_RPC_ADDR: &str = "127.0.0.1:7373";
+/// Where the plain agent listens for `memberlist members` unless told otherwise: not
+/// serf's 7373, which a serf agent on the same host wants.
+pub const PLAIN_RPC_ADDR: &str = "127.0.0.1:7380";
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Profile {
@@ -51,7 +57,7 @@ pub struct Args {
     #[arg(long)]
     pub(super) advertise: Option<String>,
     /// A member to join through (repeatable).
-    #[arg(long = "join")]
+    #[arg(long = "join", value_name = "ADDR")]
     pub(super) join: Vec<String>,
     #[command(flatten)]
     pub(super) security: Security,
@@ -67,17 +73,20 @@ pub struct Args {
     /// How membership events are printed on stdout.
     #[arg(long, value_enum, default_value = "text")]
     pub(super) format: Format,
-    /// Loopback address for `memberlist members` and other control requests.
-    #[arg(long, default_value = DEFAULT_RPC_ADDR)]
-    pub(super) rpc_addr: SocketAddr,
-    /// How long a graceful leave waits for its broadcast on SIGINT/SIGTERM.
-    #[arg(long, default_value = "5s", value_parser = humantime_secs)]
+    /// Address for `memberlist` and `serf` commands (default: 127.0.0.1:7373, serf's,
+    /// with --serf; 127.0.0.1:7380 without). Anything but loopback needs a token.
+    #[arg(long, value_name = "ADDR")]
+    rpc_addr: Option<SocketAddr>,
+    #[command(flatten)]
+    pub(super) rpc_auth: super::rpc_args::RpcAuth,
+    /// How long a graceful leave waits for its broadcast on SIGINT/SIGTERM, e.g. 5s.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = super::duration::parse)]
     pub(super) leave_timeout: Duration,
     #[command(flatten)]
     pub(super) metrics: super::metrics::MetricsArgs,
     /// How often the broadcast queues' depths are sampled for metrics (Go's
     /// QueueCheckInterval).
-    #[arg(long, default_value = "30s", value_parser = humantime_secs, value_name = "D")]
+    #[arg(long, default_value = "30s", value_parser = super::duration::parse, value_name = "D")]
     pub(super) queue_check_interval: Duration,
     #[command(flatten)]
     pub(super) log: super::logging::LogArgs,
@@ -86,7 +95,7 @@ pub struct Args {
     #[arg(long = "retry-join", value_name = "ADDR")]
     pub(super) retry_join: Vec<String>,
     /// Wait between --retry-join attempts (serf's default, 30s).
-    #[arg(long, default_value = "30s", value_parser = humantime_secs, value_name = "D")]
+    #[arg(long, default_value = "30s", value_parser = super::duration::parse, value_name = "D")]
     pub(super) retry_interval: Duration,
     /// Give up (and exit 1) after this many failed --retry-join attempts; 0 retries
     /// for ever (serf's -retry-max).
@@ -100,37 +109,43 @@ pub struct Args {
     /// order; repeatable).
     #[arg(long = "config-dir", value_name = "PATH")]
     pub(super) config_dir: Vec<PathBuf>,
-    /// The config file's `rpc_auth`: read and kept, but the control address of
-    /// this build has no authentication to give it to.
-    #[arg(skip)]
-    pub(super) rpc_auth: Option<String>,
     #[command(flatten)]
     pub(super) serf: super::serf_agent::SerfArgs,
 }
 
-pub(super) fn humantime_secs(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" | "" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(60 * n)),
-        _ => Err(format!("bad duration unit in {s:?} (use ms, s or m)")),
+impl Args {
+    /// The control address, by default serf's with --serf and ours without.
+    pub(super) fn rpc_addr(&self) -> SocketAddr {
+        self.rpc_addr.unwrap_or_else(|| {
+            let default = if self.serf.serf {
+                DEFAULT_RPC_ADDR
+            } else {
+                PLAIN_RPC_ADDR
+            };
+            default.parse().expect("a valid default address")
+        })
     }
 }
 
 pub fn run(mut args: Args) -> ExitCode {
-    if let Err(e) = apply_config_files(&mut args) {
-        eprintln!("memberlist agent: {e}");
+    // The agent writes payloads to event handlers' stdin; a handler that exits
+    // without reading it (`echo pong`) must fail that write, not kill the agent with
+    // SIGPIPE (which `main` restores to its default for `decode | head`).
+    // SAFETY: setting a signal disposition before any thread of ours starts.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    if let Err(e) = apply_config_files(&mut args).and_then(|()| check_flags(&args)) {
+        // As clap reports a value it cannot parse.
+        eprintln!("memberlist agent: {e}\n\nFor more information, try '--help'.");
         return ExitCode::from(2);
     }
-    super::logging::install(&args.log, None);
-    if args.rpc_auth.is_some() {
-        tracing::warn!(
-            target: "agent",
-            "rpc_auth is set in the config file, but this agent's control address has no authentication: the key is not used"
-        );
-    }
+    let logs = LogBus::new();
+    super::logging::install(
+        &args.log,
+        Some(Box::new(super::logging::MonitorLayer(logs.clone()))),
+    );
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -141,7 +156,7 @@ pub fn run(mut args: Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(agent(args)) {
+    match rt.block_on(agent(args, logs)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("memberlist agent: {e}");
@@ -193,9 +208,12 @@ fn apply_config_files(args: &mut Args) -> Result<(), String> {
     if let (false, Some(a)) = (given("rpc_addr"), &file.rpc_addr) {
         args.rpc_addr = a
             .parse()
+            .map(Some)
             .map_err(|e| format!("rpc_addr {a:?} {from}: {e} (want ip:port)"))?;
     }
-    args.rpc_auth.clone_from(&file.rpc_auth);
+    if let Some(token) = &file.rpc_auth {
+        args.rpc_auth.or_from_config(token);
+    }
     args.join = file.start_join.iter().chain(&args.join).cloned().collect();
     args.retry_join = file
         .retry_join
@@ -235,6 +253,20 @@ fn apply_config_files(args: &mut Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Flag values that cannot work, found before anything starts.
+fn check_flags(args: &Args) -> Result<(), String> {
+    if args.serf.serf {
+        super::serf_agent::check_flags(args)?;
+    } else {
+        config(args)?;
+    }
+    args.rpc_auth.token()?;
+    for j in &args.join {
+        resolve(j).map_err(|e| format!("--join {j}: {e}"))?;
+    }
+    Ok(())
+}
+
 pub(super) fn config(args: &Args) -> Result<Config, String> {
     let mut c = match args.profile {
         Profile::Lan => Config::lan(),
@@ -266,22 +298,22 @@ pub(super) fn config(args: &Args) -> Result<Config, String> {
     Ok(c)
 }
 
-async fn agent(args: Args) -> Result<(), String> {
+async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
     if args.serf.serf {
-        return super::serf_agent::run(args).await;
+        return super::serf_agent::run(args, logs).await;
     }
     let mut config = config(&args)?;
-    let (peers, rpc) = peers_and_control(&args).await?;
+    let (peers, rpc, token) = peers_and_control(&args).await?;
     config.metrics = super::metrics::sinks(&args.metrics, super::metrics::Layers::Node).await?;
-    let (keyring, label) = (config.keyring.clone(), config.label.clone());
     let (delegate, mut events) = EventDelegate::new(config.retransmit_mult);
+    let (keyring, label) = (config.keyring.clone(), config.label.clone());
     let node = Memberlist::start(config, args.meta.clone().into_bytes(), delegate)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| gossip_error(&args, &e, keyring.as_ref(), label.as_ref()))?;
     let format = args.format;
     log(
         format,
-        json!({"event": "started", "addr": node.local_addr().to_string(), "rpc": args.rpc_addr.to_string()}),
+        json!({"event": "started", "addr": node.local_addr().to_string(), "rpc": rpc.local_addr().map_or(args.rpc_addr(), |a| a).to_string()}),
     );
     if !peers.is_empty() {
         match node.join(peers.clone()).await {
@@ -299,7 +331,7 @@ async fn agent(args: Args) -> Result<(), String> {
         let node = retrier.clone();
         async move { node.join(peers).await.map_err(|e| e.to_string()) }
     })?;
-    tokio::spawn(serve_rpc(rpc, node.clone()));
+    tokio::spawn(serve_rpc(rpc, node.clone(), token));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
     let mut diag_tick = tokio::time::interval(Duration::from_millis(500));
@@ -414,33 +446,130 @@ where
     Ok(rx)
 }
 
-/// The addresses to join and the bound control socket: both kinds of agent start so.
+/// The addresses to join, the bound control socket and its token: both kinds of
+/// agent start so. A control address off loopback needs a token; one already in use
+/// is named with what answers there and the flag to pass.
 pub(super) async fn peers_and_control(
     args: &Args,
-) -> Result<(Vec<std::net::SocketAddr>, TcpListener), String> {
+) -> Result<(Vec<SocketAddr>, TcpListener, Option<AuthToken>), String> {
     let peers = args
         .join
         .iter()
         .map(|a| resolve(a))
         .collect::<Result<Vec<_>, _>>()?;
-    let rpc = TcpListener::bind(args.rpc_addr)
-        .await
-        .map_err(|e| format!("control address {}: {e}", args.rpc_addr))?;
-    Ok((peers, rpc))
+    let addr = args.rpc_addr();
+    let token = args.rpc_auth.token()?;
+    if !addr.ip().is_loopback() && token.is_none() {
+        return Err(format!(
+            "control address {addr} is not a loopback address: anyone who reaches it could \
+             run commands (leave, keys, tags); pass --rpc-auth-file PATH (or --rpc-auth TOKEN, \
+             or MEMBERLIST_RPC_AUTH) to require a token, or --rpc-addr 127.0.0.1:PORT"
+        ));
+    }
+    match TcpListener::bind(addr).await {
+        Ok(l) => Ok((peers, l, token)),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(format!(
+            "control address {addr} is already in use: {}; pass --rpc-addr 127.0.0.1:PORT with a free port",
+            what_holds_rpc(addr).await
+        )),
+        Err(e) => Err(format!("control address {addr}: {e} (pass --rpc-addr)")),
+    }
+}
+
+/// Who holds a control address we could not bind: a serf RPC answers a handshake.
+async fn what_holds_rpc(addr: SocketAddr) -> String {
+    use memberlist_interop::control::codec::AsyncValues;
+    use memberlist_interop::control::messages::{Handshake, RequestHeader};
+    let probe = async {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let mut hello = Vec::new();
+        encode(
+            &RequestHeader {
+                command: "handshake".into(),
+                seq: 0,
+            },
+            &mut hello,
+        );
+        encode(&Handshake { version: 1 }, &mut hello);
+        conn.write_all(&hello).await.ok()?;
+        let (rd, _wr) = conn.into_split();
+        AsyncValues::new(rd).next::<ResponseHeader>().await.ok()
+    };
+    match tokio::time::timeout(Duration::from_secs(2), probe).await {
+        Ok(Some(h)) if h.error == PLAIN_AGENT => {
+            "another plain `memberlist agent` listens there".into()
+        }
+        Ok(Some(_)) => {
+            "a Serf agent's RPC listens there (it answered a serf handshake): a `serf agent` or \
+             another `memberlist agent --serf`"
+                .into()
+        }
+        _ => {
+            "something that is not a Serf agent listens there (it did not answer a serf handshake)"
+                .into()
+        }
+    }
+}
+
+/// The start-up error for a gossip address: when it is in use, says whether a
+/// memberlist member answers pings there.
+pub(super) fn gossip_error(
+    args: &Args,
+    e: &dyn std::fmt::Display,
+    keyring: Option<&memberlist_interop::wire::Keyring>,
+    label: Option<&memberlist_interop::wire::Label>,
+) -> String {
+    let text = e.to_string();
+    if !text.to_lowercase().contains("address already in use") && !text.contains("os error 98") {
+        return format!("gossip address {}: {text}", args.bind);
+    }
+    let addr = match resolve(&args.bind) {
+        Ok(a) if a.ip().is_unspecified() => SocketAddr::new([127, 0, 0, 1].into(), a.port()),
+        Ok(a) => a,
+        Err(_) => return format!("gossip address {}: {text}", args.bind),
+    };
+    let who = if super::ping::answers_ping(addr, keyring, label) {
+        "a memberlist member (a serf or Consul agent, or another `memberlist agent`) answers pings there"
+    } else {
+        "nothing there answers a memberlist ping (another program, or a member with another key or label)"
+    };
+    format!(
+        "gossip address {} is already in use: {who}; pass --bind IP:PORT with a free port",
+        args.bind
+    )
 }
 
 pub(super) fn log(format: Format, v: Value) {
     match format {
         Format::Json => println!("{v}"),
         Format::Text => {
-            let mut line = v["event"].as_str().unwrap_or_default().to_string();
+            // Timestamped as serf's agent prints its log lines.
+            let mut line = format!(
+                "{} {}",
+                timestamp(),
+                v["event"].as_str().unwrap_or_default()
+            );
             if let Some(o) = v.as_object() {
                 for (k, val) in o.iter().filter(|(k, _)| *k != "event") {
-                    line.push_str(&format!(" {k}={val}"));
+                    line.push_str(&format!(" {k}={}", text_value(val)));
                 }
             }
             println!("{line}");
         }
+    }
+}
+
+/// A value in a text line: a plain word as it is, anything else as JSON (quoted).
+fn text_value(v: &Value) -> String {
+    match v.as_str() {
+        Some(s)
+            if !s.is_empty()
+                && s.chars()
+                    .all(|c| !c.is_whitespace() && !c.is_control() && c != '"' && c != '\\') =>
+        {
+            s.to_owned()
+        }
+        _ => v.to_string(),
     }
 }
 
@@ -475,24 +604,42 @@ fn print_event(format: Format, e: &Event) {
             v["event"] = json!(kind);
             println!("{v}");
         }
-        Format::Text => println!(
-            "{kind} {} {} meta={:?}",
-            m.name,
-            m.socket_addr().map_or("?".into(), |a| a.to_string()),
-            String::from_utf8_lossy(&m.meta)
+        Format::Text => log(
+            format,
+            json!({
+                "event": kind,
+                "name": m.name,
+                "addr": m.socket_addr().map_or("?".into(), |a| a.to_string()),
+                "meta": String::from_utf8_lossy(&m.meta),
+            }),
         ),
     }
 }
 
-/// Answers control requests: `{"cmd":"members"}` and `{"cmd":"stats"}`.
-async fn serve_rpc(listener: TcpListener, node: Memberlist<EventDelegate>) {
+/// Answers control requests: `{"cmd":"members"}` and `{"cmd":"stats"}`. A serf
+/// client (its first byte starts a msgpack map, not `{`) is told this is no Serf
+/// agent, instead of waiting for a line that never comes.
+async fn serve_rpc(
+    listener: TcpListener,
+    node: Memberlist<EventDelegate>,
+    token: Option<AuthToken>,
+) {
     while let Ok((conn, _)) = listener.accept().await {
         let node = node.clone();
+        let token = token.clone();
         tokio::spawn(async move {
+            let mut first = [0u8; 1];
+            let peeked = tokio::time::timeout(Duration::from_secs(10), conn.peek(&mut first)).await;
             let (rd, mut wr) = conn.into_split();
+            if !matches!(peeked, Ok(Ok(1))) {
+                return;
+            }
+            if first[0] != b'{' {
+                return refuse_serf_client(rd, wr).await;
+            }
             let mut lines = BufReader::new(rd).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                let reply = answer(&node, &line).await;
+                let reply = answer(&node, &line, token.as_ref()).await;
                 if wr.write_all(format!("{reply}\n").as_bytes()).await.is_err() {
                     return;
                 }
@@ -501,11 +648,43 @@ async fn serve_rpc(listener: TcpListener, node: Memberlist<EventDelegate>) {
     }
 }
 
-async fn answer(node: &Memberlist<EventDelegate>, line: &str) -> Value {
+/// Answers a serf client's first request with [`PLAIN_AGENT`], under its sequence
+/// number, and leaves the closing to the client (serf's client may take a close that
+/// comes with the answer for its own failure, "client closed").
+async fn refuse_serf_client(
+    rd: tokio::net::tcp::OwnedReadHalf,
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+) {
+    use memberlist_interop::control::codec::AsyncValues;
+    use memberlist_interop::control::messages::RequestHeader;
+    let mut values = AsyncValues::new(rd);
+    let header = tokio::time::timeout(Duration::from_secs(5), values.next::<RequestHeader>()).await;
+    let Ok(Ok(header)) = header else { return };
+    let mut out = Vec::new();
+    encode(
+        &ResponseHeader {
+            error: PLAIN_AGENT.into(),
+            seq: header.seq,
+        },
+        &mut out,
+    );
+    if wr.write_all(&out).await.is_err() {
+        return;
+    }
+    let drain = async { while values.next_raw().await.is_ok() {} };
+    let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
+}
+
+async fn answer(node: &Memberlist<EventDelegate>, line: &str, token: Option<&AuthToken>) -> Value {
     let req: Value = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) => return json!({"error": format!("bad request: {e}")}),
     };
+    if let Some(t) = token {
+        if !req["auth"].as_str().is_some_and(|guess| t.matches(guess)) {
+            return json!({"error": "the agent wants a token: pass --rpc-auth-file, --rpc-auth or MEMBERLIST_RPC_AUTH (the one the agent was started with)"});
+        }
+    }
     let result = match req["cmd"].as_str() {
         Some("members") => {
             node.with(|m, _| {

@@ -7,7 +7,8 @@ use rand::RngCore;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Key size in bytes: 16 (AES-128, Serf's and Consul's default), 24 or 32.
+    /// Key size in bytes: 16 (AES-128), 24 (AES-192) or 32 (AES-256, the size
+    /// `serf keygen` and `consul keygen` make).
     #[arg(long, default_value_t = 32, value_parser = key_size)]
     bytes: usize,
 }

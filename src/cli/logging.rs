@@ -11,9 +11,10 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
+use memberlist_interop::control::log_bus::{Level as BusLevel, LogBus};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::format::{DefaultFields, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
@@ -199,5 +200,30 @@ fn report_suppressed(source: Source, cause: &str, w: &mut Window) {
         );
         emit(source, w.level, &line);
         w.suppressed = 0;
+    }
+}
+
+/// Forwards every log event to a [`LogBus`], where serf's RPC `monitor` clients
+/// read them: the same events as stderr, in serf's line shape, at any level (each
+/// monitor filters by the level it asked for).
+pub struct MonitorLayer(pub LogBus);
+
+impl<S: Subscriber> Layer<S> for MonitorLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let meta = event.metadata();
+        let level = match *meta.level() {
+            Level::ERROR => BusLevel::Err,
+            Level::WARN => BusLevel::Warn,
+            Level::INFO => BusLevel::Info,
+            Level::DEBUG => BusLevel::Debug,
+            Level::TRACE => BusLevel::Trace,
+        };
+        let mut text = String::new();
+        if DefaultFields::new()
+            .format_fields(Writer::new(&mut text), event)
+            .is_ok()
+        {
+            self.0.publish(level, meta.target(), &text);
+        }
     }
 }

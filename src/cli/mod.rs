@@ -2,10 +2,12 @@
 
 pub mod agent;
 pub mod capture;
+pub mod columns;
 pub mod completions;
 pub mod config_file;
 pub mod conform;
 pub mod decode;
+pub mod duration;
 pub mod explain;
 pub mod gossip;
 pub mod join_hint;
@@ -16,6 +18,7 @@ pub mod metrics;
 pub mod ping;
 pub mod render;
 pub mod rpc;
+pub mod rpc_args;
 pub mod serf_agent;
 pub mod serf_cmds;
 pub mod statsd;

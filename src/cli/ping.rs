@@ -26,9 +26,9 @@ pub struct Args {
     name: String,
     #[command(flatten)]
     security: Security,
-    /// How long to wait for each answer, in milliseconds.
-    #[arg(long, default_value_t = 2000)]
-    timeout_ms: u64,
+    /// How long to wait for each answer, e.g. 2s or 500ms.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = super::duration::parse)]
+    timeout: Duration,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -46,7 +46,7 @@ fn ping(args: &Args) -> Result<bool, String> {
     let to = resolve(&args.addr)?;
     let keyring = args.security.keyring()?;
     let label = args.security.label()?;
-    let timeout = Duration::from_millis(args.timeout_ms);
+    let timeout = args.timeout;
     let seq: u32 = rand::thread_rng().gen();
     let ping = Ping {
         seq_no: seq,
@@ -109,6 +109,33 @@ fn ping(args: &Args) -> Result<bool, String> {
         println!("TCP works but UDP does not: a firewall probably drops UDP; memberlist then relies on TCP fallback pings and flaps");
     }
     Ok(udp.is_ok() || tcp)
+}
+
+/// Whether a memberlist member (Go, Serf, Consul or ours) acks a UDP ping at `to`
+/// within `timeout`: how the agent tells what holds a gossip port it cannot bind.
+pub(super) fn answers_ping(
+    to: SocketAddr,
+    keyring: Option<&Keyring>,
+    label: Option<&Label>,
+) -> bool {
+    let ping = Ping {
+        seq_no: rand::thread_rng().gen(),
+        ..Ping::default()
+    };
+    let encryption = keyring.map(|k| Encryption {
+        keyring: k,
+        version: EncryptionVersion::V1,
+        nonce: None,
+    });
+    udp_ping(
+        to,
+        &ping,
+        keyring,
+        label,
+        encryption,
+        Duration::from_secs(1),
+    )
+    .is_ok()
 }
 
 fn ms(d: Duration) -> String {

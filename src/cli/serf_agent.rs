@@ -1,6 +1,7 @@
 //! `memberlist agent --serf`: the agent as a Serf member. Prints Serf's events, runs
-//! event handlers the way the `serf` agent does, and answers the Serf control
-//! requests behind `memberlist event`, `query`, `keys` and `members`.
+//! event handlers the way the `serf` agent does, and serves serf's RPC (what `serf
+//! members`, serf's client library and `memberlist members/event/query/keys/tags/stats`
+//! speak) on its control address.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -10,23 +11,27 @@ use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 
+use memberlist_interop::control::filter::EventFilter;
+use memberlist_interop::control::log_bus::LogBus;
+use memberlist_interop::control::server::{Server, ServerConfig};
 use memberlist_interop::node::RuntimeError;
 use memberlist_interop::serf::consul::{self, ConsulClient};
 use memberlist_interop::serf::keyring_file;
-use memberlist_interop::serf::keys::parse_key;
-use memberlist_interop::serf::messages::InternalQuery;
 use memberlist_interop::serf::query::QUERY_RESPONSE_SIZE_LIMIT;
 use memberlist_interop::serf::{
-    LamportTime, QueryParams, Serf, SerfConfig, SerfEvent, SerfMember, SerfState, ShellError,
+    LamportTime, Serf, SerfConfig, SerfEvent, SerfMember, SerfState, ShellError,
 };
 
-use super::agent::{humantime_secs, log, Args, Format};
+use super::agent::{log, Args, Format};
 use super::config_file::FileConfig;
+use super::duration;
 use super::join_hint::{join_failed, JoinedAs};
 use super::logging::{DiagnosticLog, Source};
+use super::serf_cmds::key_value;
+
+/// How long a new RPC client has to finish its handshake (and `auth`).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(clap::Args, Default)]
 pub struct SerfArgs {
@@ -34,16 +39,20 @@ pub struct SerfArgs {
     #[arg(long)]
     pub serf: bool,
     /// A Serf tag KEY=VALUE (repeatable; needs --serf, excludes --meta).
-    #[arg(long = "tag", id = "serf_tags", requires = "serf")]
-    tags: Vec<String>,
-    /// `[FILTER=]SCRIPT`, as the serf agent's -event-handler (repeatable).
-    #[arg(long = "event-handler", requires = "serf")]
-    handlers: Vec<String>,
+    #[arg(long = "tag", id = "serf_tags", value_name = "KEY=VALUE", value_parser = key_value, requires = "serf")]
+    tags: Vec<(String, String)>,
+    /// Run SCRIPT (with `sh -c`) for events, as the serf agent's -event-handler:
+    /// FILTER is a comma-separated list of member-join, member-leave, member-failed,
+    /// member-update, member-reap, user[:NAME], query[:NAME] or * (the default);
+    /// a query handler's output is its answer (repeatable).
+    #[arg(long = "event-handler", value_name = "[FILTER=]SCRIPT", value_parser = Handler::parse, requires = "serf")]
+    handlers: Vec<Handler>,
     /// Serf protocol version to advertise (5 like the serf agent, 4 like Consul).
-    #[arg(long = "protocol-serf", id = "protocol_serf", default_value_t = 5, value_parser = clap::value_parser!(u8).range(2..=5))]
+    #[arg(long = "protocol-serf", id = "protocol_serf", value_name = "VERSION", default_value_t = 5, value_parser = clap::value_parser!(u8).range(2..=5))]
     protocol: u8,
-    /// Join a Consul LAN pool as a client agent of datacenter DC: Consul's client tags
-    /// (a fresh node ID, build `consul::BUILD`) and Serf protocol 4; --tag overrides a tag.
+    /// Join a Consul LAN pool as a client agent of datacenter DC: the tags a Consul
+    /// client advertises (a fresh node ID, the build of the Consul release this was
+    /// tested with) and Serf protocol 4; --tag overrides one of them.
     #[arg(
         long = "consul-client",
         value_name = "DC",
@@ -63,17 +72,20 @@ pub struct SerfArgs {
     #[arg(long, requires = "snapshot")]
     rejoin: bool,
     /// Coalesce user events sent with coalesce=true: per name, only the latest is
-    /// printed, once this long has passed since the first (serf's agent: 3s; 0: off).
-    #[arg(long, default_value = "0s", value_parser = humantime_secs, requires = "serf")]
+    /// printed, once this long has passed since the first (e.g. 3s, serf's agent's;
+    /// 0s: off).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration::parse, requires = "serf")]
     coalesce_period: Duration,
-    /// Deliver held user events once none came for this long (serf's agent: 1s; 0: off).
-    #[arg(long, default_value = "0s", value_parser = humantime_secs, requires = "serf")]
+    /// Deliver held user events once none came for this long (e.g. 1s, serf's
+    /// agent's; 0s: off).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration::parse, requires = "serf")]
     quiescent_period: Duration,
 }
 
 /// One `--event-handler`: which events it wants, and the script.
+#[derive(Clone, Debug)]
 struct Handler {
-    filters: Vec<(String, Option<String>)>,
+    filters: Vec<EventFilter>,
     script: String,
 }
 
@@ -83,22 +95,12 @@ impl Handler {
             Some((f, s)) => (f, s),
             None => ("*", spec),
         };
-        let mut filters = Vec::new();
-        for f in filter.split(',') {
-            let (kind, name) = match f.split_once(':') {
-                Some((k, n)) => (k, Some(n.to_owned())),
-                None => (f, None),
-            };
-            let ok = match kind {
-                "user" | "query" => true,
-                "*" | "member-join" | "member-leave" | "member-failed" | "member-update"
-                | "member-reap" => name.is_none(),
-                _ => false,
-            };
-            if !ok {
-                return Err(format!("--event-handler: invalid filter {f:?}"));
-            }
-            filters.push((kind.to_owned(), name));
+        let filters = EventFilter::parse_list(filter);
+        if let Some(bad) = filters.iter().find(|f| !f.valid()) {
+            return Err(format!(
+                "invalid event filter {:?}: use member-join, member-leave, member-failed, member-update, member-reap, user[:NAME], query[:NAME] or *",
+                bad.event
+            ));
         }
         Ok(Handler {
             filters,
@@ -106,10 +108,8 @@ impl Handler {
         })
     }
 
-    fn wants(&self, kind: &str, name: Option<&str>) -> bool {
-        self.filters
-            .iter()
-            .any(|(k, n)| k == "*" || (k == kind && n.as_deref().is_none_or(|n| Some(n) == name)))
+    fn wants(&self, e: &SerfEvent) -> bool {
+        self.filters.iter().any(|f| f.matches(e))
     }
 }
 
@@ -122,15 +122,15 @@ pub(super) fn apply_config_file(
     given: &dyn Fn(&str) -> bool,
 ) -> Result<(), String> {
     if let Some(tags) = &file.tags {
-        let from_file = tags.iter().map(|(k, v)| format!("{k}={v}"));
+        let from_file = tags.iter().map(|(k, v)| (k.clone(), v.clone()));
         args.tags = from_file.chain(args.tags.iter().cloned()).collect();
     }
-    args.handlers = file
-        .event_handlers
-        .iter()
-        .chain(&args.handlers)
-        .cloned()
-        .collect();
+    let from_file = file.event_handlers.iter().map(|h| {
+        Handler::parse(h).map_err(|e| format!("event_handlers {h:?} in the config file: {e}"))
+    });
+    args.handlers = from_file
+        .chain(args.handlers.iter().cloned().map(Ok))
+        .collect::<Result<_, _>>()?;
     if !given("keyring_file") && file.keyring_file.is_some() {
         args.keyring_file.clone_from(&file.keyring_file);
     }
@@ -159,22 +159,29 @@ fn tags(args: &SerfArgs) -> Result<Vec<(String, String)>, String> {
             tags.insert(text(k.as_bytes()), text(v.as_bytes()));
         }
     }
-    for t in &args.tags {
-        let (k, v) = t
-            .split_once('=')
-            .ok_or_else(|| format!("--tag {t:?}: expected KEY=VALUE"))?;
-        tags.insert(k.to_owned(), v.to_owned());
-    }
+    tags.extend(args.tags.iter().cloned());
     Ok(tags.into_iter().collect())
 }
 
-pub async fn run(args: Args) -> Result<(), String> {
+/// What `--serf` flags make: the node's config, the Serf layer's, and the tags.
+struct Prepared {
+    config: memberlist_interop::node::Config,
+    serf: SerfConfig,
+    tags: Vec<(String, String)>,
+}
+
+/// Builds [`Prepared`]; errors are bad flag values.
+pub fn check_flags(args: &Args) -> Result<(), String> {
+    prepare(args).map(drop)
+}
+
+fn prepare(args: &Args) -> Result<Prepared, String> {
     if !args.meta.is_empty() && (!args.serf.tags.is_empty() || args.serf.consul_client.is_some()) {
         return Err(
             "--meta excludes --tag and --consul-client (Serf tags are the node meta)".into(),
         );
     }
-    let mut config = super::agent::config(&args)?;
+    let mut config = super::agent::config(args)?;
     if let Some(path) = &args.serf.keyring_file {
         if !args.security.keys.is_empty() {
             return Err(
@@ -182,11 +189,10 @@ pub async fn run(args: Args) -> Result<(), String> {
                     .into(),
             );
         }
-        config.keyring = Some(keyring_file::load(path).map_err(|e| e.to_string())?);
+        config.keyring =
+            Some(keyring_file::load(path).map_err(|e| format!("--keyring-file: {e}"))?);
     }
-    config.metrics = super::metrics::sinks(&args.metrics, super::metrics::Layers::Serf).await?;
     let serf_config = SerfConfig {
-        metrics: config.metrics.clone(),
         queue_check_interval: args.queue_check_interval,
         keyring_file: args.serf.keyring_file.clone(),
         snapshot_path: args.serf.snapshot.clone(),
@@ -195,27 +201,46 @@ pub async fn run(args: Args) -> Result<(), String> {
         user_quiescent_period: args.serf.quiescent_period,
         ..SerfConfig::default()
     };
+    Ok(Prepared {
+        config,
+        serf: serf_config,
+        tags: tags(&args.serf)?,
+    })
+}
+
+pub async fn run(args: Args, logs: LogBus) -> Result<(), String> {
+    let Prepared {
+        mut config,
+        serf: mut serf_config,
+        tags,
+    } = prepare(&args)?;
+    config.metrics = super::metrics::sinks(&args.metrics, super::metrics::Layers::Serf).await?;
+    serf_config.metrics = config.metrics.clone();
     let name = config.name.clone();
-    let (keyring, label) = (config.keyring.clone(), config.label.clone());
-    let tags = tags(&args.serf)?;
-    let handlers = args
-        .serf
-        .handlers
-        .iter()
-        .map(|h| Handler::parse(h))
-        .collect::<Result<Vec<_>, _>>()?;
-    let (peers, rpc) = super::agent::peers_and_control(&args).await?;
+    let handlers = &args.serf.handlers;
+    let (peers, rpc, token) = super::agent::peers_and_control(&args).await?;
     let protocol = match args.serf.consul_client {
         Some(_) => consul::SERF_PROTOCOL,
         None => args.serf.protocol,
     };
+    let (keyring, label) = (config.keyring.clone(), config.label.clone());
     let serf = Serf::start(config, serf_config, &tags, protocol)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| super::agent::gossip_error(&args, &e, keyring.as_ref(), label.as_ref()))?;
     let format = args.format;
     log(
         format,
-        json!({"event": "started", "addr": serf.local_addr().to_string(), "rpc": args.rpc_addr.to_string()}),
+        json!({"event": "started", "addr": serf.local_addr().to_string(), "rpc": rpc.local_addr().map_or(args.rpc_addr(), |a| a).to_string()}),
+    );
+    let server = Server::new(
+        serf.clone(),
+        ServerConfig {
+            auth: token,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            leave_timeout: args.leave_timeout,
+            event_handlers: handler_stats(handlers),
+        },
+        logs.clone(),
     );
     // In the background, as serf does: a member in the snapshot that no longer
     // answers must not hold up the start.
@@ -236,7 +261,10 @@ pub async fn run(args: Args) -> Result<(), String> {
     });
     if !peers.is_empty() {
         match serf.join(peers.clone()).await {
-            Ok(n) => log(format, json!({"event": "joined", "peers": n})),
+            Ok(n) => {
+                tracing::info!(target: "agent", "joined: {n} nodes");
+                log(format, json!({"event": "joined", "peers": n}));
+            }
             Err(ShellError::Runtime(RuntimeError::Join(e))) => {
                 return Err(
                     join_failed(e.to_string(), &peers, keyring, label, JoinedAs::Serf).await,
@@ -250,7 +278,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         let serf = retrier.clone();
         async move { serf.join(peers).await.map_err(|e| e.to_string()) }
     })?;
-    tokio::spawn(serve_rpc(rpc, serf.clone()));
+    tokio::spawn(server.clone().serve(rpc));
     let mut me = Self_ {
         name,
         tags: tags.into_iter().collect(),
@@ -270,7 +298,9 @@ pub async fn run(args: Args) -> Result<(), String> {
                 }
                 for e in events {
                     print_event(format, &e);
-                    run_handlers(&handlers, &me, &e, &serf);
+                    tracing::info!(target: "serf", "{}", event_log_line(&e));
+                    server.publish_event(&e);
+                    run_handlers(handlers, &me, &e, &serf);
                 }
             }
             _ = diag_tick.tick() => {
@@ -290,6 +320,14 @@ pub async fn run(args: Args) -> Result<(), String> {
             Some(e) = retry_failed.recv() => {
                 serf.shutdown().await.map_err(|e| e.to_string())?;
                 return Err(e);
+            }
+            _ = server.left() => {
+                // A client's `leave` has left the cluster: stop, as serf's agent does.
+                for e in serf.events().await.unwrap_or_default() {
+                    print_event(format, &e);
+                }
+                log(format, json!({"event": "left"}));
+                return serf.shutdown().await.map_err(|e| e.to_string());
             }
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
@@ -368,17 +406,52 @@ fn event_json(e: &SerfEvent) -> Value {
 
 fn print_event(format: Format, e: &SerfEvent) {
     match (format, e) {
-        (Format::Text, SerfEvent::Member { kind, member }) => println!(
-            "{} name={} addr={}:{} status={} tags={}",
-            kind.name(),
-            member.name,
-            member.ip().map_or(String::new(), |ip| ip.to_string()),
-            member.port,
-            member.status.name(),
-            tag_list(&member.tags)
+        (Format::Text, SerfEvent::Member { kind, member }) => log(
+            format,
+            json!({
+                "event": kind.name(),
+                "name": member.name,
+                "addr": member_addr(member),
+                "status": member.status.name(),
+                "tags": tag_list(&member.tags),
+            }),
         ),
         _ => log(format, event_json(e)),
     }
+}
+
+fn member_addr(m: &SerfMember) -> String {
+    match m.ip() {
+        Some(ip) => std::net::SocketAddr::new(ip, m.port).to_string(),
+        None => format!("?:{}", m.port),
+    }
+}
+
+/// The line a `monitor` client sees for an event, like serf's agent logs it.
+fn event_log_line(e: &SerfEvent) -> String {
+    match e {
+        SerfEvent::Member { kind, member } => {
+            format!("{}: {} {}", kind.name(), member.name, member_addr(member))
+        }
+        SerfEvent::User { name, ltime, .. } => {
+            format!("Received event: user-event: {name} (ltime {})", ltime.0)
+        }
+        SerfEvent::Query { name, from, .. } => {
+            format!("Received query: {name} from {from}")
+        }
+    }
+}
+
+/// `stats`' `event_handlers`: `event:name` to script, as serf's agent lists them.
+fn handler_stats(handlers: &[Handler]) -> BTreeMap<String, String> {
+    handlers
+        .iter()
+        .flat_map(|h| {
+            h.filters
+                .iter()
+                .map(|f| (format!("{}:{}", f.event, f.name), h.script.clone()))
+        })
+        .collect()
 }
 
 fn tag_list(tags: &BTreeMap<String, String>) -> String {
@@ -400,15 +473,13 @@ fn member_line(m: &SerfMember) -> String {
     )
 }
 
-/// Starts every handler that wants `e`, each in its own thread; a query handler's
-/// output (up to the response limit) is the node's answer.
 fn run_handlers(handlers: &[Handler], me: &Self_, e: &SerfEvent, serf: &Serf) {
-    let (kind, name) = match e {
-        SerfEvent::Member { kind, .. } => (kind.name(), None),
-        SerfEvent::User { name, .. } => ("user", Some(name.as_str())),
-        SerfEvent::Query { name, .. } => ("query", Some(name.as_str())),
+    let kind = match e {
+        SerfEvent::Member { kind, .. } => kind.name(),
+        SerfEvent::User { .. } => "user",
+        SerfEvent::Query { .. } => "query",
     };
-    for h in handlers.iter().filter(|h| h.wants(kind, name)) {
+    for h in handlers.iter().filter(|h| h.wants(e)) {
         let mut env = vec![
             ("SERF_EVENT".to_owned(), kind.to_owned()),
             ("SERF_SELF_NAME".to_owned(), me.name.clone()),
@@ -467,13 +538,18 @@ fn run_handlers(handlers: &[Handler], me: &Self_, e: &SerfEvent, serf: &Serf) {
                 }
             };
             if let (Some((ltime, id)), false) = (query, out.is_empty()) {
-                respond(&rt, &serf, ltime, id, out);
+                respond(&rt, &serf, (ltime, id), out);
             }
         });
     }
 }
 
-fn respond(rt: &tokio::runtime::Handle, serf: &Serf, ltime: LamportTime, id: u32, out: Vec<u8>) {
+fn respond(
+    rt: &tokio::runtime::Handle,
+    serf: &Serf,
+    (ltime, id): (LamportTime, u32),
+    out: Vec<u8>,
+) {
     if let Err(e) = rt.block_on(serf.respond(ltime, id, out)) {
         tracing::error!(target: "agent", "query response: {e}");
     }
@@ -486,6 +562,8 @@ fn invoke(script: &str, env: &[(String, String)], stdin: &[u8]) -> std::io::Resu
         .arg("-c")
         .arg(script)
         .envs(env.iter().map(|(k, v)| (k, v)))
+        // The agent's RPC token is not the script's business.
+        .env_remove("MEMBERLIST_RPC_AUTH")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -513,156 +591,55 @@ fn invoke(script: &str, env: &[(String, String)], stdin: &[u8]) -> std::io::Resu
     Ok(out)
 }
 
-/// Answers control requests; see `cli::serf_cmds` for the client side.
-async fn serve_rpc(listener: TcpListener, serf: Serf) {
-    while let Ok((conn, _)) = listener.accept().await {
-        let serf = serf.clone();
-        tokio::spawn(async move {
-            let (rd, mut wr) = conn.into_split();
-            let mut lines = BufReader::new(rd).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let reply = match serde_json::from_str::<Value>(&line) {
-                    Ok(req) => answer(&serf, &req)
-                        .await
-                        .unwrap_or_else(|e| json!({ "error": e })),
-                    Err(e) => json!({"error": format!("bad request: {e}")}),
-                };
-                if wr.write_all(format!("{reply}\n").as_bytes()).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
-}
-
-/// An optional field of a request: absent is empty, the wrong shape an error.
-fn field<T: serde::de::DeserializeOwned + Default>(req: &Value, key: &str) -> Result<T, String> {
-    match &req[key] {
-        Value::Null => Ok(T::default()),
-        v => serde_json::from_value(v.clone()).map_err(|e| format!("bad {key:?}: {e}")),
-    }
-}
-
-async fn answer(serf: &Serf, req: &Value) -> Result<Value, String> {
-    let s = |k: &str| req[k].as_str().unwrap_or_default().to_owned();
-    match req["cmd"].as_str() {
-        Some("members") => {
-            let ms = serf.members().await.map_err(|e| e.to_string())?;
-            Ok(json!({"serf": true, "members": ms.iter().map(member_json).collect::<Vec<_>>()}))
-        }
-        Some("stats") => {
-            let (counters, health, members) = serf
-                .memberlist()
-                .with(|m, _| {
-                    let mut c: serde_json::Map<String, Value> = m
-                        .stats()
-                        .all()
-                        .map(|(c, n)| (c.name().to_string(), json!(n)))
-                        .collect();
-                    c.extend(
-                        m.delegate()
-                            .stats()
-                            .all()
-                            .map(|(c, n)| (c.name().to_string(), json!(n))),
-                    );
-                    (c, m.health_score(), m.num_members())
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(json!({"health": health, "members": members, "counters": counters}))
-        }
-        Some("event") => {
-            let coalesce = req["coalesce"].as_bool().unwrap_or(true);
-            let ltime = serf
-                .user_event(s("name"), s("payload").into_bytes(), coalesce)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(json!({ "ltime": ltime.0 }))
-        }
-        Some("query") => {
-            let params = QueryParams {
-                filter_nodes: serde_json::from_value(req["nodes"].clone()).unwrap_or_default(),
-                filter_tags: serde_json::from_value::<BTreeMap<String, String>>(
-                    req["tags"].clone(),
-                )
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
-                request_ack: req["ack"].as_bool().unwrap_or(true),
-                relay_factor: req["relay_factor"].as_u64().unwrap_or(0).min(5) as u8,
-                timeout: req["timeout_ms"].as_u64().map(Duration::from_millis),
-            };
-            let r = serf
-                .query(s("name"), s("payload").into_bytes(), params)
-                .await
-                .map_err(|e| e.to_string())?;
-            let responses: BTreeMap<String, String> = r
-                .responses
-                .iter()
-                .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned()))
-                .collect();
-            Ok(json!({"Acks": r.acks, "Responses": responses}))
-        }
-        Some("keys") => {
-            let (kind, key) = match s("op").as_str() {
-                "install" => (InternalQuery::InstallKey, Some(parse_key(&s("key"))?)),
-                "use" => (InternalQuery::UseKey, Some(parse_key(&s("key"))?)),
-                "remove" => (InternalQuery::RemoveKey, Some(parse_key(&s("key"))?)),
-                "list" => (InternalQuery::ListKeys, None),
-                other => return Err(format!("unknown key operation {other:?}")),
-            };
-            let report = serf.key_query(kind, key).await.map_err(|e| e.to_string())?;
-            let answers: Vec<Value> = report
-                .answers
-                .iter()
-                .map(|(node, a)| {
-                    json!({"node": node, "result": a.result, "message": a.message,
-                           "keys": a.keys, "primary_key": a.primary_key})
-                })
-                .collect();
-            Ok(json!({"ok": report.ok(), "members": report.members, "answers": answers}))
-        }
-        Some("tags") => {
-            let mut tags = serf.local_tags().await.map_err(|e| e.to_string())?;
-            let set: BTreeMap<String, String> = field(req, "set")?;
-            let delete: Vec<String> = field(req, "delete")?;
-            // As the serf agent: new values first, then deletions.
-            tags.extend(set);
-            for k in &delete {
-                tags.remove(k);
-            }
-            let list: Vec<(String, String)> = tags.clone().into_iter().collect();
-            serf.set_tags(&list).await.map_err(|e| e.to_string())?;
-            Ok(json!({ "tags": tags }))
-        }
-        _ => Err("unknown command (members, stats, event, query, keys, tags)".into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn user(name: &str) -> SerfEvent {
+        SerfEvent::User {
+            ltime: LamportTime(1),
+            name: name.into(),
+            payload: None,
+            coalesce: false,
+        }
+    }
+
+    fn query(name: &str) -> SerfEvent {
+        SerfEvent::Query {
+            ltime: LamportTime(1),
+            id: 1,
+            name: name.into(),
+            payload: None,
+            from: "n".into(),
+        }
+    }
 
     #[test]
     fn handler_specs_parse_like_serfs() {
         let h = Handler::parse("query:uptime=echo pong").unwrap();
         assert_eq!(h.script, "echo pong");
-        assert!(h.wants("query", Some("uptime")));
-        assert!(!h.wants("query", Some("other")));
-        assert!(!h.wants("user", Some("uptime")));
+        assert!(h.wants(&query("uptime")));
+        assert!(!h.wants(&query("other")));
+        assert!(!h.wants(&user("uptime")));
         let all = Handler::parse("cat >> out").unwrap();
-        assert!(all.wants("member-join", None) && all.wants("user", Some("x")));
+        assert!(all.wants(&user("x")) && all.wants(&query("y")));
         let some = Handler::parse("member-join,user=env").unwrap();
-        assert!(some.wants("user", Some("deploy")) && !some.wants("member-leave", None));
+        assert!(some.wants(&user("deploy")) && !some.wants(&query("deploy")));
         assert!(Handler::parse("bogus=true").is_err());
         assert!(Handler::parse("member-join:x=true").is_err());
+        let stats = handler_stats(&[h, all]);
+        assert_eq!(stats["query:uptime"], "echo pong");
+        assert_eq!(stats["*:"], "cat >> out");
     }
 
     #[test]
     fn consul_client_tags_then_tag_overrides() {
         let args = SerfArgs {
             consul_client: Some("dc1".into()),
-            tags: vec!["build=1.0.0:".into(), "extra=x=y".into()],
+            tags: vec![
+                ("build".into(), "1.0.0:".into()),
+                ("extra".into(), "x=y".into()),
+            ],
             ..SerfArgs::default()
         };
         let got: BTreeMap<_, _> = tags(&args).unwrap().into_iter().collect();
@@ -680,10 +657,6 @@ mod tests {
             ..SerfArgs::default()
         };
         assert!(tags(&bad_dc).unwrap_err().contains("datacenter \"DC1\""));
-        let bad_tag = SerfArgs {
-            tags: vec!["novalue".into()],
-            ..SerfArgs::default()
-        };
-        assert!(tags(&bad_tag).is_err());
+        assert!(key_value("novalue").is_err());
     }
 }

@@ -142,10 +142,37 @@ pub fn response(
 
 /// `07` + `{Key}`: the payload of a key query we send (empty key for a list).
 pub fn request_payload(key: Option<&SecretKey>) -> Vec<u8> {
+    request_payload_bytes(key.map_or(&[][..], SecretKey::as_bytes))
+}
+
+/// [`request_payload`] for any bytes, as Go sends a key it has not checked.
+pub fn request_payload_bytes(key: &[u8]) -> Vec<u8> {
     SerfMessage::KeyRequest(KeyRequest {
-        key: Some(key.map_or(&[][..], SecretKey::as_bytes).into()),
+        key: Some(key.into()),
     })
     .to_bytes()
+}
+
+/// Decodes base64 as Go's `base64.StdEncoding.DecodeString` (which allows non-zero
+/// trailing bits), with its error text: what serf's key commands answer.
+pub fn go_base64(s: &str) -> Result<Vec<u8>, String> {
+    use base64::engine::{general_purpose::GeneralPurpose, DecodePaddingMode};
+    use base64::DecodeError;
+    let engine = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+    );
+    engine.decode(s).map_err(|e| {
+        let at = match e {
+            DecodeError::InvalidByte(at, _) | DecodeError::InvalidLastSymbol(at, _) => at,
+            // Go reports where an incomplete last group starts.
+            DecodeError::InvalidLength(n) => n - n % 4,
+            DecodeError::InvalidPadding => s.find('=').unwrap_or(s.len() - s.len() % 4),
+        };
+        format!("illegal base64 data at input byte {at}")
+    })
 }
 
 /// One node's answer to a key query we sent, decoded; `None` if it is not one.
@@ -163,17 +190,24 @@ pub fn decode_answer(payload: &[u8]) -> Option<KeyAnswer> {
     }
 }
 
-/// Parses a key given in base64 on the command line.
-pub fn parse_key(s: &str) -> Result<SecretKey, String> {
-    base64::engine::general_purpose::STANDARD
-        .decode(s.trim())
-        .map_err(|e| format!("key is not base64: {e}"))
-        .and_then(|b| SecretKey::new(&b).map_err(|e| e.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_errors_read_as_gos() {
+        // "illegal base64 data at input byte 0" is serf 0.9.4's answer to `-install=bad`.
+        assert_eq!(
+            go_base64("bad").unwrap_err(),
+            "illegal base64 data at input byte 0"
+        );
+        assert_eq!(
+            go_base64("YWJj!").unwrap_err(),
+            "illegal base64 data at input byte 4"
+        );
+        assert_eq!(go_base64("YWJj").unwrap(), b"abc");
+        assert_eq!(go_base64("").unwrap(), b"");
+    }
 
     fn key(b: u8) -> SecretKey {
         SecretKey::new(&[b; 32]).unwrap()

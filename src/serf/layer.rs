@@ -357,6 +357,11 @@ impl SerfDelegate {
         self.vivaldi.coordinate()
     }
 
+    /// How often our coordinate was reset to the origin.
+    pub fn coordinate_resets(&self) -> u64 {
+        self.vivaldi.resets()
+    }
+
     /// The last coordinate `name` sent in an ack.
     pub fn peer_coordinate(&self, name: &str) -> Option<&Coordinate> {
         self.coordinates.get(name)
@@ -578,6 +583,37 @@ impl SerfDelegate {
         d.handle_query(&msg);
         d.query_queue.queue_broadcast(SerfBroadcast(msg));
         Ok((ltime, id, deadline))
+    }
+
+    /// Go's `forceLeave`: a leave intent about another member, applied here and
+    /// gossiped (a failed member becomes left; `prune` forgets it). `None` when no
+    /// other member is alive to hear it.
+    pub fn force_leave(&mut self, node: &str, prune: bool) -> Option<BroadcastId> {
+        let ltime = self.members.clock.time();
+        self.members.clock.increment();
+        let leave = Leave {
+            ltime,
+            node: GoString::borrowed(node.as_bytes()),
+            prune,
+        };
+        self.handle_leave(&leave);
+        let anyone = self
+            .members
+            .iter()
+            .any(|m| m.name != self.name && m.status == MemberStatus::Alive);
+        anyone.then(|| {
+            self.intent_queue
+                .queue_broadcast(SerfBroadcast(SerfMessage::Leave(leave).to_bytes()))
+        })
+    }
+
+    /// Broadcasts waiting in the intent, event and query queues (serf's `stats`).
+    pub fn queue_lengths(&self) -> (usize, usize, usize) {
+        (
+            self.intent_queue.len(),
+            self.event_queue.len(),
+            self.query_queue.len(),
+        )
     }
 
     /// The answers to a query we sent, once its deadline passed (`None` before, or

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::coordinate::Coordinate;
 use super::key_manager::KeyManager;
 use super::keys::{self, KeyAnswer};
 use super::lamport::LamportTime;
@@ -18,7 +19,7 @@ use super::messages::InternalQuery;
 use super::query::{QueryParams, QueryResult};
 use super::snapshot::{Snapshot, SnapshotError};
 use super::stats::SerfDiagnostic;
-use super::streams::{QueryResponses, SerfEvents};
+use super::streams::{QueryAnswer, QueryResponses, SerfEvents};
 use crate::node::{Config, Diagnostic, Memberlist, NodeError, RuntimeError};
 use crate::wire::{SecretKey, WireError};
 use rand::seq::SliceRandom;
@@ -54,6 +55,9 @@ pub enum ShellError {
     /// A key query that not every member answered with success.
     #[error("{0}")]
     Keys(KeyReport),
+    /// A force-leave or similar intent was still queued at the deadline.
+    #[error("timed out broadcasting {0}")]
+    BroadcastTimeout(&'static str),
 }
 
 /// Every node's answer to one key query, as `serf keys` reports it.
@@ -166,8 +170,18 @@ impl Serf {
     /// Joins through `peers` without replaying their old events, then announces the
     /// join with an intent.
     pub async fn join(&self, peers: Vec<SocketAddr>) -> Result<usize, ShellError> {
+        self.join_replaying(peers, false).await
+    }
+
+    /// [`Serf::join`], but with `replay` the peers' recent user events are delivered
+    /// here again (serf's `join -replay`).
+    pub async fn join_replaying(
+        &self,
+        peers: Vec<SocketAddr>,
+        replay: bool,
+    ) -> Result<usize, ShellError> {
         self.node
-            .with(|m, _| m.delegate_mut().set_ignore_old_on_join(true))
+            .with(move |m, _| m.delegate_mut().set_ignore_old_on_join(!replay))
             .await?;
         let joined = self.node.join(peers).await;
         let any = matches!(joined, Ok(n) if n > 0);
@@ -301,9 +315,34 @@ impl Serf {
         key: Option<SecretKey>,
         params: QueryParams,
     ) -> Result<KeyReport, ShellError> {
+        let raw = key.as_ref().map_or(&[][..], SecretKey::as_bytes).to_vec();
+        self.key_query_bytes(kind, raw, params).await
+    }
+
+    /// [`Self::key_query_with`] with the key's bytes as given, unchecked, as Go's key
+    /// manager sends them: each member then reports a bad size itself. Like Go's key
+    /// manager it is done when every member answered, or at the deadline.
+    pub async fn key_query_bytes(
+        &self,
+        kind: InternalQuery,
+        key: Vec<u8>,
+        params: QueryParams,
+    ) -> Result<KeyReport, ShellError> {
         let members = self.node.with(|m, _| m.num_members()).await?;
-        let payload = keys::request_payload(key.as_ref());
-        let result = self.query(kind.name().to_owned(), payload, params).await?;
+        let payload = keys::request_payload_bytes(&key);
+        let mut answers = self
+            .query_stream(kind.name().to_owned(), payload, params)
+            .await?;
+        let mut result = QueryResult::default();
+        while result.responses.len() < members {
+            match answers.next().await {
+                Some(QueryAnswer::Response { from, payload }) => {
+                    result.responses.insert(from, payload);
+                }
+                Some(QueryAnswer::Ack { from }) => result.acks.push(from),
+                None => break,
+            }
+        }
         let answers = result
             .responses
             .into_iter()
@@ -316,6 +355,45 @@ impl Serf {
             })
             .collect();
         Ok(KeyReport { members, answers })
+    }
+
+    /// Go's `RemoveFailedNode` / force-leave: marks `node` left (forgotten with
+    /// `prune`) and waits for the intent to be gossiped.
+    pub async fn force_leave(&self, node: String, prune: bool) -> Result<(), ShellError> {
+        let Some(id) = self
+            .node
+            .with(move |m, _| m.delegate_mut().force_leave(&node, prune))
+            .await?
+        else {
+            return Ok(());
+        };
+        let until = tokio::time::Instant::now() + BROADCAST_TIMEOUT;
+        while !self
+            .node
+            .with(move |m, _| m.delegate().intent_sent(id))
+            .await?
+        {
+            if tokio::time::Instant::now() >= until {
+                return Err(ShellError::BroadcastTimeout("node removal"));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        Ok(())
+    }
+
+    /// The last coordinate `node` sent us (our own for our name), as Go's
+    /// `GetCachedCoordinate`.
+    pub async fn coordinate(&self, node: String) -> Result<Option<Coordinate>, ShellError> {
+        Ok(self
+            .node
+            .with(move |m, _| {
+                if m.local_member().name == node {
+                    Some(m.delegate().coordinate())
+                } else {
+                    m.delegate().peer_coordinate(&node).cloned()
+                }
+            })
+            .await?)
     }
 
     /// Resolves once events may be waiting for [`Serf::events`] (possibly ones an

@@ -178,6 +178,9 @@ pub struct Vivaldi {
     rng: StdRng,
     /// Seconds the last accepted update moved us.
     last_move: f64,
+    /// Times an update left us invalid and we restarted at the origin (Go's
+    /// `ClientStats.Resets`, serf's `coordinate_resets`).
+    resets: u64,
 }
 
 impl Vivaldi {
@@ -190,6 +193,7 @@ impl Vivaldi {
             latency: HashMap::new(),
             rng,
             last_move: 0.0,
+            resets: 0,
         }
     }
 
@@ -197,6 +201,11 @@ impl Vivaldi {
     /// `serf.coordinate.adjustment-ms`).
     pub fn last_move(&self) -> Duration {
         Duration::try_from_secs_f64(self.last_move).unwrap_or_default()
+    }
+
+    /// How often an update left us invalid and we restarted at the origin.
+    pub fn resets(&self) -> u64 {
+        self.resets
     }
 
     /// Our current coordinate, as we advertise it.
@@ -228,6 +237,7 @@ impl Vivaldi {
         if !self.coord.is_finite() {
             self.coord = Point::origin();
             self.adjustment_samples = [0.0; ADJUSTMENT_WINDOW];
+            self.resets += 1;
             return Err(VivaldiError::Reset);
         }
         self.last_move = before.distance(&self.coord);

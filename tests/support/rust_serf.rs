@@ -20,6 +20,8 @@ pub struct RustSerfAgent {
     pub bind: SocketAddr,
     pub rpc: SocketAddr,
     pub events: Arc<LineLog<Value>>,
+    /// Its stderr, line by line (diagnostics and RPC warnings).
+    pub stderr: Arc<LineLog<String>>,
 }
 
 impl RustSerfAgent {
@@ -46,24 +48,38 @@ impl RustSerfAgent {
         rpc: SocketAddr,
         extra: &[&str],
     ) -> RustSerfAgent {
+        Self::spawn_env(name, bind, rpc, extra, &[])
+    }
+
+    /// [`Self::spawn_at`] with extra environment variables.
+    pub fn spawn_env(
+        name: &str,
+        bind: SocketAddr,
+        rpc: SocketAddr,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> RustSerfAgent {
         let mut child = Command::new(env!("CARGO_BIN_EXE_memberlist"))
             .args(["agent", "--serf", "--format", "json", "--name", name])
             .arg(format!("--bind={bind}"))
             .arg(format!("--rpc-addr={rpc}"))
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start memberlist agent");
         let events = LineLog::spawn(child.stdout.take().expect("stdout"), |l| {
             serde_json::from_str(&l).unwrap_or(Value::Null)
         });
+        let stderr = LineLog::spawn(child.stderr.take().expect("stderr"), |l| l);
         let agent = RustSerfAgent {
             child,
             bind,
             rpc,
             events,
+            stderr,
         };
         agent
             .wait_event(|e| e["event"] == "started")
@@ -73,6 +89,26 @@ impl RustSerfAgent {
 
     pub fn wait_event(&self, pred: impl Fn(&Value) -> bool) -> Result<Value, String> {
         self.events.wait_for(pred, WAIT)
+    }
+
+    /// Starts `name` joining `join` with extra environment variables.
+    pub fn spawn_joined_env(
+        name: &str,
+        join: SocketAddr,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> RustSerfAgent {
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let bind = SocketAddr::new(ip, free_port(ip));
+        let rpc = SocketAddr::new(ip, free_port(ip));
+        let join = format!("--join={join}");
+        let mut args = vec![join.as_str()];
+        args.extend_from_slice(extra);
+        let agent = Self::spawn_env(name, bind, rpc, &args, env);
+        agent
+            .wait_event(|e| e["event"] == "joined")
+            .expect("our agent joined");
+        agent
     }
 
     /// Runs `memberlist SUBCOMMAND --rpc-addr=.. ARGS`; its stdout, or the failure.

@@ -58,6 +58,7 @@ pub struct SerfOpts {
     tags: Vec<(String, String)>,
     joins: Vec<SocketAddr>,
     extra_args: Vec<String>,
+    rpc_auth: Option<String>,
 }
 
 impl SerfOpts {
@@ -71,6 +72,7 @@ impl SerfOpts {
             tags: Vec::new(),
             joins: Vec::new(),
             extra_args: Vec::new(),
+            rpc_auth: None,
         }
     }
     /// Which serf build to run (default: Debian's).
@@ -86,6 +88,12 @@ impl SerfOpts {
     /// A tag (repeatable).
     pub fn tag(mut self, key: &str, value: &str) -> Self {
         self.tags.push((key.to_owned(), value.to_owned()));
+        self
+    }
+    /// The agent requires RPC token `token` (its configuration's `rpc_auth`), and
+    /// `cli` passes it with `-rpc-auth`.
+    pub fn rpc_auth(mut self, token: &str) -> Self {
+        self.rpc_auth = Some(token.to_owned());
         self
     }
     /// An agent to join at start (repeatable).
@@ -108,6 +116,7 @@ pub struct SerfAgent {
     rpc: SocketAddr,
     child: Child,
     log: Arc<LineLog<String>>,
+    rpc_auth: Option<String>,
 }
 
 impl SerfAgent {
@@ -132,6 +141,17 @@ impl SerfAgent {
             cmd.arg(format!("-join={j}"));
         }
         cmd.args(&opts.extra_args);
+        if let Some(t) = &opts.rpc_auth {
+            // The agent takes its token from a configuration file only.
+            let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+                "serf-rpc-auth-{}-{}.json",
+                std::process::id(),
+                rpc.port()
+            ));
+            std::fs::write(&file, serde_json::json!({ "rpc_auth": t }).to_string())
+                .expect("write the serf agent's rpc_auth configuration");
+            cmd.arg(format!("-config-file={}", file.display()));
+        }
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -146,6 +166,7 @@ impl SerfAgent {
             rpc,
             child,
             log,
+            rpc_auth: opts.rpc_auth,
         };
         let deadline = Instant::now() + READY_TIMEOUT;
         while let Err(e) = agent.members_json_checked() {
@@ -180,15 +201,20 @@ impl SerfAgent {
         )
     }
 
-    /// Runs `serf SUBCOMMAND -rpc-addr=.. ARGS` against this agent; its stdout.
+    /// The serf executable this agent runs.
+    pub fn binary(&self) -> &'static str {
+        self.binary
+    }
+
+    /// Runs `serf SUBCOMMAND -rpc-addr=.. [-rpc-auth=..] ARGS` against this agent;
+    /// its stdout.
     pub fn cli(&self, subcommand: &str, args: &[&str]) -> Result<String, String> {
-        let out = run_bounded(
-            Command::new(self.binary)
-                .arg(subcommand)
-                .arg(format!("-rpc-addr={}", self.rpc))
-                .args(args),
-            CLI_TIMEOUT,
-        )?;
+        let mut cmd = Command::new(self.binary);
+        cmd.arg(subcommand).arg(format!("-rpc-addr={}", self.rpc));
+        if let Some(t) = &self.rpc_auth {
+            cmd.arg(format!("-rpc-auth={t}"));
+        }
+        let out = run_bounded(cmd.args(args), CLI_TIMEOUT)?;
         if !out.status.success() {
             return Err(format!(
                 "serf {subcommand} {args:?}: {}: {}{}",
