@@ -1,7 +1,8 @@
 //! `--config-file` / `--config-dir` in the serf agent's JSON format: our `--serf`
 //! agent configured only by files (plus one flag) joins an encrypted serf agent
 //! with the merged tags; `retry_join` waits for a member that starts later; an
-//! exhausted `retry_max_attempts` and an unknown key exit with the cause named.
+//! exhausted `retry_max_attempts` and an unknown key exit with the cause named; a
+//! file's `rpc_auth` is the control port's token.
 
 mod support;
 
@@ -188,4 +189,56 @@ fn exhausted_retries_and_unknown_keys_exit_with_the_cause() {
         stderr.contains("bad.json") && stderr.contains("unknown key \"encrypt\""),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_config_files_rpc_auth_guards_the_control_port() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("agent.json");
+    let rpc = addr();
+    std::fs::write(
+        &file,
+        json!({
+            "node_name": "guarded",
+            "bind": addr().to_string(),
+            "rpc_addr": rpc.to_string(),
+            "rpc_auth": "s3cret",
+            "profile": "local",
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let ours = Agent::spawn(&[
+        "--serf".into(),
+        "--format=json".into(),
+        format!("--config-file={}", file.display()),
+    ]);
+    ours.out
+        .wait_for(|e| e["event"] == "started", WAIT)
+        .expect("our agent started");
+    let members = |token: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_memberlist"));
+        cmd.args(["members", "--rpc-addr", &rpc.to_string()])
+            .env_remove("MEMBERLIST_RPC_AUTH");
+        if let Some(t) = token {
+            cmd.env("MEMBERLIST_RPC_AUTH", t);
+        }
+        run_bounded(&mut cmd, WAIT).expect("memberlist members finished")
+    };
+    let refused = members(None);
+    assert!(!refused.status.success(), "no token was accepted");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("the agent wants a token"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let wrong = members(Some("guess"));
+    assert!(!wrong.status.success(), "a wrong token was accepted");
+    let allowed = members(Some("s3cret"));
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&allowed.stdout).contains("guarded"));
 }
