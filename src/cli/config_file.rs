@@ -93,38 +93,9 @@ pub struct FileConfig {
 /// (`"30s"`, `"1m30s"`, `"500ms"`, `"1h"`).
 fn go_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let s = String::deserialize(d)?;
-    parse_go_duration(&s)
+    super::duration::parse(s.trim())
         .map(Some)
-        .ok_or_else(|| serde::de::Error::custom(format!("invalid duration {s:?} (like \"30s\")")))
-}
-
-fn parse_go_duration(s: &str) -> Option<Duration> {
-    let mut total = Duration::ZERO;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
-        let (num, tail) = rest.split_at(digits);
-        let value: f64 = num.parse().ok()?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_len);
-        let scale = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += Duration::try_from_secs_f64(value * scale).ok()?;
-        rest = next;
-    }
-    Some(total)
+        .map_err(serde::de::Error::custom)
 }
 
 impl FileConfig {

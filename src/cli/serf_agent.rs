@@ -113,7 +113,6 @@ impl Handler {
     }
 }
 
-/// The tags to advertise: a Consul client's with --consul-client, then each --tag.
 /// The Serf settings of serf's config file, under the flags given (`given` says
 /// which were): tags and handlers from the file come first, as serf merges them.
 pub(super) fn apply_config_file(
@@ -149,6 +148,7 @@ pub(super) fn apply_config_file(
     Ok(())
 }
 
+/// The tags to advertise: a Consul client's with --consul-client, then each --tag.
 fn tags(args: &SerfArgs) -> Result<Vec<(String, String)>, String> {
     let mut tags = BTreeMap::new();
     if let Some(dc) = &args.consul_client {

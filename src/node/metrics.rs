@@ -51,16 +51,19 @@ pub fn prometheus_name(dotted: &str) -> String {
         .collect()
 }
 
+/// States one metric as a static: its Go key, kind and help text (Serf's table
+/// uses it too).
 macro_rules! metric {
     ($id:ident, $name:literal, $kind:ident, $help:literal) => {
         #[doc = $help]
-        pub static $id: Metric = Metric {
+        pub static $id: $crate::node::metrics::Metric = $crate::node::metrics::Metric {
             name: $name,
-            kind: Kind::$kind,
+            kind: $crate::node::metrics::Kind::$kind,
             help: $help,
         };
     };
 }
+pub(crate) use metric;
 
 metric!(
     GOSSIP,

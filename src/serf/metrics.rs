@@ -2,18 +2,7 @@
 //! the same [`Metrics`](crate::node::Metrics) sink as memberlist's, from the layer's
 //! handlers at the spots Go records them.
 
-use crate::node::metrics::{Kind, Metric};
-
-macro_rules! metric {
-    ($id:ident, $name:literal, $kind:ident, $help:literal) => {
-        #[doc = $help]
-        pub static $id: Metric = Metric {
-            name: $name,
-            kind: Kind::$kind,
-            help: $help,
-        };
-    };
-}
+use crate::node::metrics::{metric, Metric};
 
 metric!(
     MEMBER_JOIN,
