@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 use serde_json::{json, Value};
 
+use memberlist_interop::apps::{self, App};
 use memberlist_interop::inspect::{InspectorConfig, Ports};
 use memberlist_interop::serf::json as serf_json;
 use memberlist_interop::wire::{
@@ -291,6 +292,36 @@ pub struct CaptureOpts {
     /// The label the packet must carry; without it any label is accepted and shown.
     #[arg(long)]
     label: Option<String>,
+    /// Whose payloads the user messages and push/pull user state carry. `auto` decides per
+    /// payload from its bytes (and dskit's TCP transport); the others force one decoder,
+    /// whose reason for giving up is shown beside the hex payload.
+    #[arg(long, value_enum, default_value = "auto")]
+    app: AppArg,
+}
+
+/// `--app`: the application decoders there are.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum AppArg {
+    /// Recognise each payload by its bytes.
+    Auto,
+    /// grafana/dskit's memberlist KV store and hash ring (Loki, Mimir, Tempo, Cortex).
+    Dskit,
+    /// Serf's messages (also what Consul and Nomad gossip).
+    #[value(alias = "consul", alias = "nomad")]
+    Serf,
+    /// No payload decoding: payloads as hex.
+    Raw,
+}
+
+impl From<AppArg> for App {
+    fn from(a: AppArg) -> App {
+        match a {
+            AppArg::Auto => App::Auto,
+            AppArg::Dskit => App::Dskit,
+            AppArg::Serf => App::Serf,
+            AppArg::Raw => App::Raw,
+        }
+    }
 }
 
 impl CaptureOpts {
@@ -345,6 +376,7 @@ impl CaptureOpts {
             keyring: self.keyring()?,
             label: self.label()?,
             summarize,
+            app: self.app.into(),
         })
     }
 
@@ -418,22 +450,39 @@ pub(crate) fn text_line(row: &Value) -> String {
             "{:>5} {} {src} -> {dst} {} {prefix}",
             row["frame"].as_u64().unwrap_or_default(),
             row["time"].as_str().unwrap_or_default(),
-            row["transport"].as_str().unwrap_or_default()
+            transport_text(row)
         );
     }
     let kind = row["type"].as_str().unwrap_or_default();
-    let serf = row.get("serf").map(serf_json::text);
+    let serf = row
+        .get("serf")
+        .map(serf_json::text)
+        .or_else(|| row.get("app").map(apps::text));
+    let failed = row.get("app").is_some_and(|a| a.get("error").is_some());
     if let Some(e) = row.get("error") {
         format!("{prefix} error: {}", e.as_str().unwrap_or_default())
-    } else if let (Some(serf), Some(_)) = (&serf, row.get("payload")) {
+    } else if let (Some(serf), Some(_), false) = (&serf, row.get("payload"), failed) {
         format!("{prefix} {kind} {serf}")
     } else if let Some(p) = row.get("payload") {
-        format!("{prefix} {kind} payload={}", p.as_str().unwrap_or_default())
+        let why = serf.map(|s| format!(" {s}")).unwrap_or_default();
+        format!(
+            "{prefix} {kind} payload={}{why}",
+            p.as_str().unwrap_or_default()
+        )
     } else {
         format!(
             "{prefix} {kind} {}{}",
             view::text_fields(&row["fields"]),
             serf.map(|s| format!(" {s}")).unwrap_or_default()
         )
+    }
+}
+
+/// `tcp`, or `tcp dskit-packet(..)`/`tcp dskit-stream` for dskit's transport.
+fn transport_text(row: &Value) -> String {
+    let transport = row["transport"].as_str().unwrap_or_default();
+    match row.get("transport_frame") {
+        Some(f) => format!("{transport} {}", apps::dskit::framing_text(f)),
+        None => transport.to_string(),
     }
 }

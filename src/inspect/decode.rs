@@ -16,6 +16,7 @@ use super::detect;
 use super::net::{self, Segment};
 use super::summary::Summary;
 use super::tcp::Direction;
+use crate::apps::{self, dskit, App, Carrier};
 use crate::serf::json as serf_json;
 use crate::wire::{
     decode_complete, decode_frame, json as wjson, peel_packet, Decoded, Keyring, Label,
@@ -69,6 +70,8 @@ pub struct InspectorConfig {
     /// plain decode leaves them out (they took about a tenth of its time). Frame,
     /// byte and fragment counts are kept either way.
     pub summarize: bool,
+    /// Whose payloads user messages and push/pull user state carry (`--app`).
+    pub app: App,
 }
 
 /// Whether a datagram or segment is decoded.
@@ -134,6 +137,11 @@ pub struct Row {
     /// The Serf data inside the message, when its bytes parse as Serf
     /// (`serf::json::from_message`/`from_stream`).
     pub serf: Option<Value>,
+    /// The application data inside (`apps::decode`): `{"app", "type", "fields"}`, or
+    /// `{"app", "error"}` when the application's decoder gave up on the payload.
+    pub app: Option<Value>,
+    /// How dskit's TCP transport carried the message, when it did.
+    pub framing: Option<dskit::Framing>,
 }
 
 impl Row {
@@ -163,6 +171,12 @@ impl Row {
         }
         if let Some(s) = &self.serf {
             v["serf"] = s.clone();
+        }
+        if let Some(a) = &self.app {
+            v["app"] = a.clone();
+        }
+        if let Some(f) = &self.framing {
+            v["transport_frame"] = f.to_json();
         }
         v
     }
@@ -418,6 +432,8 @@ impl Inspector {
             key: None,
             body: Err(String::new()),
             serf: None,
+            app: None,
+            framing: None,
         };
         // A capture mixes encrypted and plain traffic: only a version byte (0 or 1)
         // after the label can start an encrypted packet, and a plain ping or indirect
@@ -437,10 +453,27 @@ impl Inspector {
         };
         let first = if may_be_sealed { &sealed } else { &plain };
         let start = rows.len();
-        let result = Self::peel(payload, first, self.cfg.keyring.as_ref(), &base, rows);
+        let result = Self::peel(
+            payload,
+            first,
+            self.cfg.keyring.as_ref(),
+            self.cfg.app,
+            None,
+            &base,
+            rows,
+        );
         if let (Err(_), true) = (&result, may_be_sealed) {
             rows.truncate(start);
-            if Self::peel(payload, &plain, self.cfg.keyring.as_ref(), &base, rows).is_ok()
+            if Self::peel(
+                payload,
+                &plain,
+                self.cfg.keyring.as_ref(),
+                self.cfg.app,
+                None,
+                &base,
+                rows,
+            )
+            .is_ok()
                 && rows[start..].iter().all(|r| r.body.is_ok())
             {
                 return;
@@ -456,10 +489,13 @@ impl Inspector {
     }
 
     /// Peels one datagram into rows; `keyring` is the user's, for error texts.
+    #[allow(clippy::too_many_arguments)]
     fn peel(
         payload: &[u8],
         cfg: &PacketConfig<'_>,
         keyring: Option<&Keyring>,
+        app: App,
+        hint: Option<App>,
         base: &Row,
         rows: &mut Vec<Row>,
     ) -> Result<(), WireError> {
@@ -468,7 +504,12 @@ impl Inspector {
         let info = peel_packet(payload, cfg, |layers, m| {
             let mut r = base.clone();
             r.layers = layers.as_slice().iter().copied().collect();
-            r.serf = m.as_ref().ok().and_then(serf_json::from_message);
+            if let Ok(m) = &m {
+                r.serf = app.serf().then(|| serf_json::from_message(m)).flatten();
+                if let Message::User(p) = m {
+                    r.app = apps::decode(app, hint, Carrier::UserMessage, p, r.serf.is_some());
+                }
+            }
             // A message that fails right under the label may be a sealed packet.
             let top_level = r.layers.iter().all(|l| *l == MessageType::HasLabel);
             r.body = m
@@ -559,6 +600,21 @@ impl Inspector {
         if flow.done || flow.dir.data.is_empty() {
             return;
         }
+        // dskit's TCP transport: a dialer's connection starts with a byte saying
+        // whether a packet or a stream follows.
+        let conn = match (flow.side, flow.dir.midstream) {
+            (Some(Side::Dialer), false) => dskit::conn_kind(&flow.dir.data),
+            _ => None,
+        };
+        let (data, framing) = match conn {
+            Some(dskit::ConnKind::Packet) if !end => return,
+            Some(dskit::ConnKind::Packet) => {
+                self.dskit_packet(key, rows);
+                return;
+            }
+            Some(dskit::ConnKind::Stream) => (&flow.dir.data[1..], Some(dskit::Framing::Stream)),
+            None => (&flow.dir.data[..], None),
+        };
         let cfg = StreamConfig {
             label: match &self.cfg.label {
                 Some(l) => LabelPolicy::Expect(Some(l)),
@@ -569,16 +625,16 @@ impl Inspector {
             side: flow.side.unwrap_or(Side::Dialer),
         };
         let result = if end {
-            decode_complete(&flow.dir.data, &cfg).map(Some)
+            decode_complete(data, &cfg).map(Some)
         } else {
-            decode_frame(&flow.dir.data, &cfg).map(|d| match d {
+            decode_frame(data, &cfg).map(|d| match d {
                 Decoded::Frame(f) => Some(f),
                 Decoded::NeedMore => None,
             })
         };
         let row = match result {
             Ok(None) => return,
-            Ok(Some(f)) => stream_row(flow, f),
+            Ok(Some(f)) => stream_row(flow, f, self.cfg.app, framing),
             Err(e) => {
                 let mut text = explain(&e, self.cfg.keyring.as_ref(), &[]);
                 if flow.dir.midstream {
@@ -586,15 +642,54 @@ impl Inspector {
                 }
                 Row {
                     body: Err(text),
+                    framing,
                     ..stream_row_base(flow)
                 }
             }
         };
         rows.push(row);
+        self.stream_done(key);
+    }
+
+    /// Forgets a direction's bytes once its frame is decoded.
+    fn stream_done(&mut self, key: (SocketAddr, SocketAddr)) {
         if let Some(f) = self.flows.get_mut(&key) {
             f.done = true;
             f.dir = Direction::default();
         }
+    }
+
+    /// A whole dskit packet connection: its packet peeled like a UDP datagram, each row
+    /// marked with the sender's address and the digest check.
+    fn dskit_packet(&mut self, key: (SocketAddr, SocketAddr), rows: &mut Vec<Row>) {
+        let Some(flow) = self.flows.get(&key) else {
+            return;
+        };
+        let mut base = stream_row_base(flow);
+        match dskit::packet(&flow.dir.data) {
+            Err(e) => {
+                base.body = Err(e.to_string());
+                rows.push(base);
+            }
+            Ok((framing, payload)) => {
+                base.framing = Some(framing);
+                let cfg = PacketConfig {
+                    label: self.label_policy(),
+                    keyring: self.cfg.keyring.as_ref(),
+                    verify_incoming: false,
+                };
+                let keyring = self.cfg.keyring.as_ref();
+                let (app, hint) = (self.cfg.app, Some(App::Dskit));
+                let start = rows.len();
+                if let Err(e) = Self::peel(payload, &cfg, keyring, app, hint, &base, rows) {
+                    rows.truncate(start);
+                    let body = crate::wire::label::strip(payload).map_or(payload, |(_, b)| b);
+                    base.body = Err(explain(&e, keyring, body));
+                    rows.push(base);
+                }
+            }
+        }
+        self.stream_done(key);
     }
 
     /// Ends the capture: directions with undecoded bytes are decoded as complete.
@@ -628,10 +723,23 @@ fn stream_row_base(flow: &Flow) -> Row {
         key: None,
         body: Err(String::new()),
         serf: None,
+        app: None,
+        framing: None,
     }
 }
 
-fn stream_row(flow: &Flow, f: StreamFrame) -> Row {
+fn stream_row(flow: &Flow, f: StreamFrame, app: App, framing: Option<dskit::Framing>) -> Row {
+    let serf = app
+        .serf()
+        .then(|| serf_json::from_stream(&f.message))
+        .flatten();
+    let hint = framing.as_ref().map(|_| App::Dskit);
+    let payload = match &f.message {
+        StreamMessage::User { payload, .. } => Some((Carrier::UserMessage, payload)),
+        StreamMessage::PushPull { user_state, .. } => Some((Carrier::UserState, user_state)),
+        _ => None,
+    }
+    .and_then(|(c, p)| apps::decode(app, hint, c, p, serf.is_some()));
     let mut layers = RowLayers::new();
     if !f.label.is_empty() {
         layers.push(MessageType::HasLabel);
@@ -646,7 +754,9 @@ fn stream_row(flow: &Flow, f: StreamFrame) -> Row {
         layers,
         label: (!f.label.is_empty()).then(|| String::from_utf8_lossy(&f.label).into_owned()),
         key: f.decrypted.map(|(v, k)| (v as u8, k)),
-        serf: serf_json::from_stream(&f.message),
+        serf,
+        app: payload,
+        framing,
         body: Ok(Body::Stream(f.message.into_owned())),
         ..stream_row_base(flow)
     }
