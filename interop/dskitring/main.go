@@ -131,7 +131,7 @@ func main() {
 type noDNS struct{ addrs []string }
 
 func (d *noDNS) Resolve(_ context.Context, addrs []string) error { d.addrs = addrs; return nil }
-func (d *noDNS) Addresses() []string                               { return d.addrs }
+func (d *noDNS) Addresses() []string                             { return d.addrs }
 
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "dskitring:", err)

@@ -6,8 +6,10 @@
 
 pub mod conform;
 pub mod consul;
+pub mod dskit;
 pub mod fake_peer;
 pub mod gonode;
 pub mod process;
 pub mod rust_serf;
 pub mod serf;
+pub mod tcpdump;
