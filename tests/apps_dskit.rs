@@ -58,7 +58,26 @@ fn record(seen: &mut BTreeMap<String, Seen>, ring: &Value) {
 
 #[test]
 #[ignore = "needs interop/bin/dskitring (scripts/build-dskitring); run by .ci/apps"]
-fn dskit_ring_capture_decodes_without_port_flags() {
+fn dskit_ring_with_lzw_decodes_without_port_flags() {
+    ring_capture("lzw");
+}
+
+/// Grafana's memberlist fork adds snappy (`compress.Algo` 1) to hashicorp's LZW.
+#[test]
+#[ignore = "needs interop/bin/dskitring (scripts/build-dskitring); run by .ci/apps"]
+fn dskit_ring_with_snappy_decodes_without_port_flags() {
+    let rows = ring_capture("snappy");
+    assert!(
+        rows.iter().any(|r| r["layers"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|l| l == "compress"))),
+        "some messages were compressed"
+    );
+}
+
+/// Runs the scenario with `compression`, checks the capture's rows, returns them. With
+/// `DSKIT_CAPTURE_OUT=DIR` the capture is kept as `DIR/dskit_COMPRESSION.pcap`.
+fn ring_capture(compression: &str) -> Vec<Value> {
     let dir = tempfile::tempdir().expect("temp dir");
     let addrs: Vec<SocketAddr> = (0..3)
         .map(|_| SocketAddr::new(LOOPBACK, free_port(LOOPBACK)))
@@ -68,17 +87,21 @@ fn dskit_ring_capture_decodes_without_port_flags() {
         .map(|a| format!("tcp port {}", a.port()))
         .collect::<Vec<_>>()
         .join(" or ");
-    let capture = Recording::start(&dir.path().join("ring.pcap"), &filter);
+    let out_dir = std::env::var_os("DSKIT_CAPTURE_OUT").map(std::path::PathBuf::from);
+    let pcap_path = out_dir
+        .unwrap_or_else(|| dir.path().to_path_buf())
+        .join(format!("dskit_{compression}.pcap"));
+    let capture = Recording::start(&pcap_path, &filter);
     let start = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs() as i64;
 
-    let a = RingMember::spawn("ing-a", addrs[0], "zone-a", 8, &[]);
+    let a = RingMember::spawn("ing-a", addrs[0], "zone-a", 8, &[], compression);
     a.wait_ring(&BTreeMap::from([("ing-a", "ACTIVE")]), WAIT)
         .expect("ing-a registers");
-    let mut b = RingMember::spawn("ing-b", addrs[1], "zone-b", 16, &[addrs[0]]);
-    let mut c = RingMember::spawn("ing-c", addrs[2], "zone-c", 4, &[addrs[0]]);
+    let mut b = RingMember::spawn("ing-b", addrs[1], "zone-b", 16, &[addrs[0]], compression);
+    let mut c = RingMember::spawn("ing-c", addrs[2], "zone-c", 4, &[addrs[0]], compression);
     let all = BTreeMap::from([
         ("ing-a", "ACTIVE"),
         ("ing-b", "ACTIVE"),
@@ -246,4 +269,5 @@ fn dskit_ring_capture_decodes_without_port_flags() {
         !seen["ing-c"].states.contains("LEAVING"),
         "killed ing-c never said it was leaving"
     );
+    rows
 }

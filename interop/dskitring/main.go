@@ -5,6 +5,8 @@
 // instance is unregistered) and the memberlist cluster before exiting.
 //
 // Usage: dskitring -id NAME -bind 127.0.0.1:PORT [-join 127.0.0.1:PORT,...] [-zone Z] [-tokens N]
+//
+//	[-compression lzw|snappy|none]
 package main
 
 import (
@@ -39,6 +41,7 @@ func main() {
 	zone := flag.String("zone", "", "availability zone of the instance")
 	tokens := flag.Int("tokens", 8, "number of ring tokens")
 	heartbeat := flag.Duration("heartbeat", 500*time.Millisecond, "ring heartbeat period")
+	compression := flag.String("compression", "lzw", "memberlist compression: lzw (memberlist's), snappy (Grafana's fork only) or none")
 	flag.Parse()
 	if *id == "" || *bind == "" {
 		fail(fmt.Errorf("-id and -bind are required"))
@@ -64,6 +67,10 @@ func main() {
 	cfg.GossipInterval = 100 * time.Millisecond
 	cfg.PushPullInterval = 2 * time.Second
 	cfg.LeaveTimeout = 2 * time.Second
+	cfg.EnableCompression = *compression != "none"
+	if cfg.EnableCompression {
+		cfg.CompressionAlgorithm = *compression
+	}
 	if *join != "" {
 		cfg.JoinMembers = strings.Split(*join, ",")
 	}

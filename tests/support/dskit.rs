@@ -24,8 +24,17 @@ pub struct RingMember {
 }
 
 impl RingMember {
-    /// Starts member `id` on `bind` in `zone` with `tokens` tokens, joining `join`.
-    pub fn spawn(id: &str, bind: SocketAddr, zone: &str, tokens: u32, join: &[SocketAddr]) -> Self {
+    /// Starts member `id` on `bind` in `zone` with `tokens` tokens, joining `join`;
+    /// `compression` is dskit's `-memberlist.compression-algorithm` (`lzw`, `snappy`) or
+    /// `none`.
+    pub fn spawn(
+        id: &str,
+        bind: SocketAddr,
+        zone: &str,
+        tokens: u32,
+        join: &[SocketAddr],
+        compression: &str,
+    ) -> Self {
         assert!(
             std::path::Path::new(BINARY).is_file(),
             "{BINARY} is missing (run scripts/build-dskitring)"
@@ -33,7 +42,7 @@ impl RingMember {
         let joins: Vec<String> = join.iter().map(|a| a.to_string()).collect();
         let mut cmd = Command::new(BINARY);
         cmd.args(["-id", id, "-bind", &bind.to_string(), "-zone", zone])
-            .args(["-tokens", &tokens.to_string()]);
+            .args(["-tokens", &tokens.to_string(), "-compression", compression]);
         if !joins.is_empty() {
             cmd.args(["-join", &joins.join(",")]);
         }
