@@ -9,52 +9,19 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use support::dskit::RingMember;
+use support::dskit::{check_ring, RingMember};
 use support::process::{free_port, run_bounded};
 use support::tcpdump::Recording;
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const WAIT: Duration = Duration::from_secs(30);
-
-/// What the capture says about one ring instance.
-#[derive(Debug, Default)]
-struct Seen {
-    states: BTreeSet<String>,
-    addrs: BTreeSet<String>,
-    zones: BTreeSet<String>,
-    tokens: BTreeSet<u64>,
-    heartbeats: BTreeSet<i64>,
-    registered: BTreeSet<i64>,
-}
-
-fn record(seen: &mut BTreeMap<String, Seen>, ring: &Value) {
-    for (id, i) in ring["Ingesters"].as_object().into_iter().flatten() {
-        let s = seen.entry(id.clone()).or_default();
-        s.states
-            .insert(i["State"].as_str().expect("state name").to_string());
-        s.addrs
-            .insert(i["Addr"].as_str().expect("addr").to_string());
-        s.zones
-            .insert(i["Zone"].as_str().expect("zone").to_string());
-        let tokens = i["TokenCount"].as_u64().expect("token count");
-        // An unregistered instance is gossiped as LEFT, its tokens given up.
-        match i["State"] == "LEFT" {
-            true => assert_eq!(tokens, 0, "{id} left with its tokens: {i}"),
-            false => _ = s.tokens.insert(tokens),
-        }
-        s.heartbeats
-            .insert(i["Timestamp"].as_i64().expect("heartbeat"));
-        s.registered
-            .insert(i["RegisteredTimestamp"].as_i64().expect("registered"));
-    }
-}
 
 #[test]
 #[ignore = "needs interop/bin/dskitring (scripts/build-dskitring); run by .ci/apps"]
@@ -78,6 +45,12 @@ fn dskit_ring_with_snappy_decodes_without_port_flags() {
 /// Runs the scenario with `compression`, checks the capture's rows, returns them. With
 /// `DSKIT_CAPTURE_OUT=DIR` the capture is kept as `DIR/dskit_COMPRESSION.pcap`.
 fn ring_capture(compression: &str) -> Vec<Value> {
+    let now = || {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock");
+        format!("{}.{:06}", t.as_secs(), t.subsec_micros())
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let addrs: Vec<SocketAddr> = (0..3)
         .map(|_| SocketAddr::new(LOOPBACK, free_port(LOOPBACK)))
@@ -92,14 +65,21 @@ fn ring_capture(compression: &str) -> Vec<Value> {
         .unwrap_or_else(|| dir.path().to_path_buf())
         .join(format!("dskit_{compression}.pcap"));
     let capture = Recording::start(&pcap_path, &filter);
+    let mut events = Vec::new();
+    let mut event = |node: &str, action: &str| {
+        events.push(serde_json::json!({"time": now(), "node": node, "action": action}));
+    };
     let start = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs() as i64;
 
+    event("ing-a", "start");
     let a = RingMember::spawn("ing-a", addrs[0], "zone-a", 8, &[], compression);
     a.wait_ring(&BTreeMap::from([("ing-a", "ACTIVE")]), WAIT)
         .expect("ing-a registers");
+    event("ing-b", "start");
+    event("ing-c", "start");
     let mut b = RingMember::spawn("ing-b", addrs[1], "zone-b", 16, &[addrs[0]], compression);
     let mut c = RingMember::spawn("ing-c", addrs[2], "zone-c", 4, &[addrs[0]], compression);
     let all = BTreeMap::from([
@@ -115,6 +95,7 @@ fn ring_capture(compression: &str) -> Vec<Value> {
     std::thread::sleep(Duration::from_millis(2500));
 
     // ing-b leaves: LEAVING, then unregistered; the others see it go.
+    event("ing-b", "leave");
     b.leave(WAIT);
     let without_b = BTreeMap::from([("ing-a", "ACTIVE"), ("ing-c", "ACTIVE")]);
     a.wait_ring(&without_b, WAIT)
@@ -127,9 +108,33 @@ fn ring_capture(compression: &str) -> Vec<Value> {
     );
 
     // ing-c is killed: it stays in the ring (heartbeats stop) and memberlist probes it.
+    event("ing-c", "kill");
     c.kill();
     std::thread::sleep(Duration::from_secs(3));
     let pcap = capture.stop();
+    if let Some(dir) = std::env::var_os("DSKIT_CAPTURE_OUT") {
+        let nodes: Vec<Value> = ["ing-a", "ing-b", "ing-c"]
+            .iter()
+            .zip(&addrs)
+            .map(
+                |(n, a)| serde_json::json!({"name": n, "impl": "dskitring", "addr": a.to_string()}),
+            )
+            .collect();
+        let scenario = serde_json::json!({
+            "name": format!("dskit_{compression}"),
+            "summary": format!("three grafana/dskit ring members (interop/dskitring, {compression} compression) \
+                join over dskit's TCP transport, heartbeat, ing-b leaves the ring, ing-c is killed"),
+            "capture": {"file": format!("dskit_{compression}.pcap"), "interface": "lo", "filter": filter},
+            "ports": addrs.iter().map(|a| a.port()).collect::<Vec<_>>(),
+            "keys": [],
+            "started": start,
+            "nodes": nodes,
+            "events": events,
+        });
+        let path = std::path::Path::new(&dir).join(format!("dskit_{compression}.json"));
+        std::fs::write(path, serde_json::to_vec_pretty(&scenario).unwrap())
+            .expect("write scenario");
+    }
     drop(a);
 
     let out = run_bounded(
@@ -164,110 +169,6 @@ fn ring_capture(compression: &str) -> Vec<Value> {
         "stderr names the ports recognised: {stderr}"
     );
 
-    // dskit's framing: packets carry a sender's advertised address and a good digest.
-    let frames: Vec<&Value> = rows
-        .iter()
-        .filter_map(|r| r.get("transport_frame"))
-        .collect();
-    let packets: Vec<&&Value> = frames
-        .iter()
-        .filter(|f| f["kind"] == "dskit_packet")
-        .collect();
-    assert!(!packets.is_empty(), "dskit packet connections decoded");
-    assert!(
-        packets.iter().all(|f| f["digest"] == "ok"),
-        "every MD5 digest checks"
-    );
-    let senders: BTreeSet<&str> = packets.iter().filter_map(|f| f["from"].as_str()).collect();
-    let want: BTreeSet<String> = addrs.iter().map(|a| a.to_string()).collect();
-    assert_eq!(
-        senders
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<BTreeSet<_>>(),
-        want,
-        "packets come from the three members' advertised addresses"
-    );
-    assert!(
-        frames.iter().any(|f| f["kind"] == "dskit_stream"),
-        "dskit stream connections"
-    );
-
-    // The ring, from every broadcast and push/pull the capture holds.
-    let mut seen = BTreeMap::new();
-    let (mut pairs, mut states) = (0, 0);
-    for r in &rows {
-        let Some(app) = r.get("app") else { continue };
-        assert_eq!(app["app"], "dskit", "{r}");
-        assert!(app.get("error").is_none(), "payload decodes: {r}");
-        match app["type"].as_str() {
-            Some("kv_pair") => {
-                pairs += 1;
-                assert_eq!(app["fields"]["Key"], "ring");
-                assert_eq!(app["fields"]["Codec"], "ringDesc");
-                record(&mut seen, &app["fields"]["Ring"]);
-            }
-            Some("kv_state") => {
-                states += 1;
-                assert_eq!(r["type"], "push_pull", "user state comes in push/pulls");
-                for p in app["fields"]["Pairs"].as_array().expect("pairs") {
-                    record(&mut seen, &p["Ring"]);
-                }
-            }
-            other => panic!("unexpected dskit payload type {other:?}: {r}"),
-        }
-    }
-    assert!(
-        pairs > 0 && states > 0,
-        "{pairs} broadcasts, {states} push/pull states"
-    );
-    assert_eq!(
-        seen.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["ing-a", "ing-b", "ing-c"]
-    );
-    for (id, zone, tokens, addr) in [
-        ("ing-a", "zone-a", 8, addrs[0]),
-        ("ing-b", "zone-b", 16, addrs[1]),
-        ("ing-c", "zone-c", 4, addrs[2]),
-    ] {
-        let s = &seen[id];
-        assert_eq!(s.zones, BTreeSet::from([zone.to_string()]), "{id} zone");
-        assert_eq!(s.tokens, BTreeSet::from([tokens]), "{id} tokens");
-        assert_eq!(s.addrs, BTreeSet::from([addr.to_string()]), "{id} addr");
-        assert_eq!(
-            s.registered.len(),
-            1,
-            "{id} registered once: {:?}",
-            s.registered
-        );
-        let registered = *s.registered.first().unwrap();
-        assert!(
-            (start - 2..=start + 60).contains(&registered),
-            "{id} registered at {registered}, test started at {start}"
-        );
-        assert!(
-            s.heartbeats.len() >= 2,
-            "{id} heartbeats advance: {:?}",
-            s.heartbeats
-        );
-        assert!(
-            s.states.contains("ACTIVE"),
-            "{id} was ACTIVE: {:?}",
-            s.states
-        );
-    }
-    assert!(
-        seen["ing-b"].states.contains("LEAVING"),
-        "ing-b left: {:?}",
-        seen["ing-b"].states
-    );
-    assert!(
-        !seen["ing-a"].states.contains("LEAVING"),
-        "ing-a never left"
-    );
-    assert!(
-        !seen["ing-c"].states.contains("LEAVING"),
-        "killed ing-c never said it was leaving"
-    );
+    check_ring(&rows, &addrs, start);
     rows
 }

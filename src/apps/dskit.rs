@@ -23,9 +23,9 @@ use prost::Message as _;
 use serde_json::{json, Map, Value};
 
 /// The first byte of a dskit connection that carries a packet.
-const PACKET: u8 = 1;
+pub const PACKET: u8 = 1;
 /// The first byte of a dskit connection that carries a memberlist stream.
-const STREAM: u8 = 2;
+pub const STREAM: u8 = 2;
 /// MD5's digest size, which ends every packet connection.
 const DIGEST: usize = 16;
 

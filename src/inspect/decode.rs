@@ -217,6 +217,10 @@ pub struct Inspector {
     /// SYN and SYN-ACK segments (sequence number, ACK flag) of connections between
     /// addresses not (yet) known as gossip.
     syns: FxHashMap<(SocketAddr, SocketAddr), (u32, bool)>,
+    /// Connections between addresses not (yet) known as gossip whose dialer's first
+    /// data was dskit's one-byte stream marker, alone in its segment: its sequence
+    /// number, kept until the next segment shows whether a memberlist stream follows.
+    markers: FxHashMap<(SocketAddr, SocketAddr), u32>,
     /// Some row came from traffic on a default port.
     default_port_rows: bool,
     pub summary: Summary,
@@ -230,6 +234,7 @@ impl Inspector {
             defrag: Defrag::default(),
             found: FxHashSet::default(),
             syns: FxHashMap::default(),
+            markers: FxHashMap::default(),
             default_port_rows: false,
             summary: Summary::default(),
         }
@@ -345,7 +350,27 @@ impl Inspector {
                         }
                         return;
                     }
-                    Selected::Maybe if detect::stream_start(payload) => {
+                    Selected::Maybe
+                        if dskit::conn_kind(payload) == Some(dskit::ConnKind::Stream)
+                            && payload.len() == 1
+                            && self.syns.get(&(src, dst)).is_some_and(|(_, ack)| !ack) =>
+                    {
+                        // dskit writes a stream's marker on its own: wait for what follows.
+                        if self.markers.len() >= MAX_SYNS {
+                            self.markers.clear();
+                        }
+                        self.markers.insert((src, dst), seq);
+                        return;
+                    }
+                    Selected::Maybe
+                        if detect::stream_start(payload)
+                            || detect::dskit_start(payload)
+                            || self.markers.contains_key(&(src, dst)) =>
+                    {
+                        let marker = self.markers.remove(&(src, dst));
+                        if marker.is_some() && !detect::stream_start(payload) {
+                            return;
+                        }
                         // The listening side: the one that answered a SYN, else the
                         // receiver of what looks like a dialer's first frame.
                         let acceptor =
@@ -354,6 +379,11 @@ impl Inspector {
                                 _ => dst,
                             };
                         self.learn(acceptor);
+                        if let Some(marker_seq) = marker {
+                            self.summary.gossip_bytes += 1;
+                            let mark = [dskit::STREAM];
+                            self.tcp(frame, src, dst, marker_seq, false, ack, false, &mark, rows);
+                        }
                     }
                     Selected::Maybe | Selected::No => return,
                 }
