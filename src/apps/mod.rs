@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod dskit;
+pub mod networkdb;
 
 use serde_json::{json, Value};
 
@@ -21,6 +22,8 @@ pub enum App {
     Auto,
     /// grafana/dskit's memberlist KV store (Loki, Mimir, Tempo, Cortex rings).
     Dskit,
+    /// Docker's NetworkDB (Swarm overlay networks).
+    NetworkDb,
     /// Serf, Consul and Nomad: Serf's messages (shown by `serf::json`).
     Serf,
     /// No payload decoding: user messages and user state as hex.
@@ -60,14 +63,29 @@ pub fn decode(
         App::Auto => hint.unwrap_or(App::Auto),
         forced => forced,
     };
-    let dskit = |p: &[u8]| match carrier {
-        Carrier::UserMessage => dskit::user_message(p),
-        Carrier::UserState => dskit::user_state(p),
+    let dskit = |p: &[u8]| {
+        match carrier {
+            Carrier::UserMessage => dskit::user_message(p),
+            Carrier::UserState => dskit::user_state(p),
+        }
+        .map_err(|e| e.to_string())
     };
     let (name, result) = match chosen {
         App::Raw | App::Serf => return None,
         App::Dskit => ("dskit", dskit(payload)),
-        App::Auto => return dskit(payload).ok().map(|v| tagged("dskit", v)),
+        App::NetworkDb => (
+            "networkdb",
+            networkdb::payload(payload).map_err(|e| e.to_string()),
+        ),
+        App::Auto => {
+            // Each decoder accepts only what proves it: dskit's pair needs a key and a
+            // codec, NetworkDB's envelope a known type whose message decodes.
+            return dskit(payload).ok().map(|v| tagged("dskit", v)).or_else(|| {
+                networkdb::payload(payload)
+                    .ok()
+                    .map(|v| tagged("networkdb", v))
+            });
+        }
     };
     Some(match result {
         Ok(v) => tagged(name, v),
@@ -88,6 +106,7 @@ pub fn text(v: &Value) -> String {
     }
     match name {
         "dskit" => dskit::text(v),
+        "networkdb" => networkdb::text(v),
         other => other.to_string(),
     }
 }

@@ -306,6 +306,8 @@ pub enum AppArg {
     Auto,
     /// grafana/dskit's memberlist KV store and hash ring (Loki, Mimir, Tempo, Cortex).
     Dskit,
+    /// Docker's NetworkDB (Swarm overlay networks): node, network and table events.
+    Networkdb,
     /// Serf's messages (also what Consul and Nomad gossip).
     #[value(alias = "consul", alias = "nomad")]
     Serf,
@@ -318,6 +320,7 @@ impl From<AppArg> for App {
         match a {
             AppArg::Auto => App::Auto,
             AppArg::Dskit => App::Dskit,
+            AppArg::Networkdb => App::NetworkDb,
             AppArg::Serf => App::Serf,
             AppArg::Raw => App::Raw,
         }

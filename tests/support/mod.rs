@@ -9,6 +9,7 @@ pub mod consul;
 pub mod dskit;
 pub mod fake_peer;
 pub mod gonode;
+pub mod networkdb;
 pub mod process;
 pub mod rust_serf;
 pub mod serf;
