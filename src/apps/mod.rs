@@ -12,10 +12,14 @@
 pub mod dskit;
 pub mod networkdb;
 
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use rustc_hash::{FxHashMap, FxHasher};
 use serde_json::{json, Value};
 
 /// Which application's payloads a capture carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum App {
     /// Decided per payload from its bytes (and from how it travelled).
     #[default]
@@ -38,7 +42,7 @@ impl App {
 }
 
 /// Where a payload came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Carrier {
     /// A user message (packet or stream).
     UserMessage,
@@ -91,6 +95,65 @@ pub fn decode(
         Ok(v) => tagged(name, v),
         Err(e) => json!({"app": name, "error": e.to_string()}),
     })
+}
+
+/// Most payloads a `Decoder` remembers before it starts afresh.
+const CACHE_ENTRIES: usize = 4096;
+
+/// `decode` with a memory of recent payloads: gossip sends each broadcast to several
+/// members, several times, so the same bytes come again and again (in a dskit ring
+/// capture most user messages repeat one seen just before); a repeat costs a hash and a
+/// comparison instead of a decode, and its rows share one value.
+pub struct Decoder {
+    app: App,
+    /// By a hash of the payload and how it came: the payload and what it decoded to.
+    cache: FxHashMap<u64, Remembered>,
+}
+
+/// A payload's bytes and what they decoded to.
+type Remembered = (Box<[u8]>, Option<Arc<Value>>);
+
+impl Decoder {
+    /// A decoder for `app` (`--app`).
+    pub fn new(app: App) -> Self {
+        Decoder {
+            app,
+            cache: FxHashMap::default(),
+        }
+    }
+
+    /// The application it was made for.
+    pub fn app(&self) -> App {
+        self.app
+    }
+
+    /// `decode` for this decoder's application.
+    pub fn decode(
+        &mut self,
+        hint: Option<App>,
+        carrier: Carrier,
+        payload: &[u8],
+        serf_found: bool,
+    ) -> Option<Arc<Value>> {
+        if serf_found || payload.is_empty() || self.app == App::Raw {
+            return None;
+        }
+        let mut h = FxHasher::default();
+        (hint, carrier).hash(&mut h);
+        payload.hash(&mut h);
+        let key = h.finish();
+        if let Some((bytes, v)) = self.cache.get(&key) {
+            if **bytes == *payload {
+                return v.clone();
+            }
+        }
+        let v = decode(self.app, hint, carrier, payload, false).map(Arc::new);
+        if self.cache.len() >= CACHE_ENTRIES {
+            self.cache.clear();
+        }
+        self.cache.insert(key, (payload.into(), v.clone()));
+        v
+    }
 }
 
 fn tagged(name: &str, mut v: Value) -> Value {

@@ -281,7 +281,7 @@ pub fn json(out: &mut Vec<u8>, row: &Row) {
     out.push(b'{');
     if let Some(app) = &row.app {
         out.extend_from_slice(b"\"app\":");
-        serde_json::to_writer(&mut *out, app).expect("writing to a Vec");
+        serde_json::to_writer(&mut *out, &**app).expect("writing to a Vec");
         out.push(b',');
     }
     out.extend_from_slice(b"\"dst\":\"");
@@ -411,7 +411,7 @@ pub fn text(out: &mut Vec<u8>, row: &Row) {
     out.push(b' ');
     let serf = serf_view(row)
         .map(|s| serf_json::text(&s))
-        .or_else(|| row.app.as_ref().map(apps::text));
+        .or_else(|| row.app.as_deref().map(apps::text));
     let failed = row.app.as_ref().is_some_and(|a| a.get("error").is_some());
     match (payload(body), serf) {
         (Some(_), Some(serf)) if !failed => out.extend_from_slice(serf.as_bytes()),

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use arrayvec::ArrayVec;
@@ -139,7 +140,7 @@ pub struct Row {
     pub serf: Option<Value>,
     /// The application data inside (`apps::decode`): `{"app", "type", "fields"}`, or
     /// `{"app", "error"}` when the application's decoder gave up on the payload.
-    pub app: Option<Value>,
+    pub app: Option<Arc<Value>>,
     /// How dskit's TCP transport carried the message, when it did.
     pub framing: Option<dskit::Framing>,
 }
@@ -173,7 +174,7 @@ impl Row {
             v["serf"] = s.clone();
         }
         if let Some(a) = &self.app {
-            v["app"] = a.clone();
+            v["app"] = Value::clone(a);
         }
         if let Some(f) = &self.framing {
             v["transport_frame"] = f.to_json();
@@ -223,13 +224,14 @@ pub struct Inspector {
     markers: FxHashMap<(SocketAddr, SocketAddr), u32>,
     /// Some row came from traffic on a default port.
     default_port_rows: bool,
+    /// The application payload decoder (`--app`).
+    apps: apps::Decoder,
     pub summary: Summary,
 }
 
 impl Inspector {
     pub fn new(cfg: InspectorConfig) -> Self {
         Inspector {
-            cfg,
             flows: HashMap::new(),
             defrag: Defrag::default(),
             found: FxHashSet::default(),
@@ -237,6 +239,8 @@ impl Inspector {
             markers: FxHashMap::default(),
             default_port_rows: false,
             summary: Summary::default(),
+            apps: apps::Decoder::new(cfg.app),
+            cfg,
         }
     }
 
@@ -278,13 +282,6 @@ impl Inspector {
         ports.sort_unstable();
         ports.dedup();
         Some(ports)
-    }
-
-    fn label_policy(&self) -> LabelPolicy<'_> {
-        match &self.cfg.label {
-            Some(l) => LabelPolicy::Expect(Some(l)),
-            None => LabelPolicy::Any,
-        }
     }
 
     /// Feeds one frame, appending the rows it completes.
@@ -444,7 +441,7 @@ impl Inspector {
     }
 
     fn udp(
-        &self,
+        &mut self,
         frame: &Frame,
         src: SocketAddr,
         dst: SocketAddr,
@@ -473,7 +470,7 @@ impl Inspector {
             .unwrap_or(payload);
         let may_be_sealed = self.cfg.keyring.is_some() && matches!(body.first(), Some(0 | 1));
         let sealed = PacketConfig {
-            label: self.label_policy(),
+            label: label_policy(&self.cfg.label),
             keyring: self.cfg.keyring.as_ref(),
             verify_incoming: true,
         };
@@ -487,7 +484,7 @@ impl Inspector {
             payload,
             first,
             self.cfg.keyring.as_ref(),
-            self.cfg.app,
+            &mut self.apps,
             None,
             &base,
             rows,
@@ -498,7 +495,7 @@ impl Inspector {
                 payload,
                 &plain,
                 self.cfg.keyring.as_ref(),
-                self.cfg.app,
+                &mut self.apps,
                 None,
                 &base,
                 rows,
@@ -524,7 +521,7 @@ impl Inspector {
         payload: &[u8],
         cfg: &PacketConfig<'_>,
         keyring: Option<&Keyring>,
-        app: App,
+        apps: &mut apps::Decoder,
         hint: Option<App>,
         base: &Row,
         rows: &mut Vec<Row>,
@@ -535,9 +532,13 @@ impl Inspector {
             let mut r = base.clone();
             r.layers = layers.as_slice().iter().copied().collect();
             if let Ok(m) = &m {
-                r.serf = app.serf().then(|| serf_json::from_message(m)).flatten();
+                r.serf = apps
+                    .app()
+                    .serf()
+                    .then(|| serf_json::from_message(m))
+                    .flatten();
                 if let Message::User(p) = m {
-                    r.app = apps::decode(app, hint, Carrier::UserMessage, p, r.serf.is_some());
+                    r.app = apps.decode(hint, Carrier::UserMessage, p, r.serf.is_some());
                 }
             }
             // A message that fails right under the label may be a sealed packet.
@@ -664,7 +665,7 @@ impl Inspector {
         };
         let row = match result {
             Ok(None) => return,
-            Ok(Some(f)) => stream_row(flow, f, self.cfg.app, framing),
+            Ok(Some(f)) => stream_row(flow, f, &mut self.apps, framing),
             Err(e) => {
                 let mut text = explain(&e, self.cfg.keyring.as_ref(), &[]);
                 if flow.dir.midstream {
@@ -704,14 +705,14 @@ impl Inspector {
             Ok((framing, payload)) => {
                 base.framing = Some(framing);
                 let cfg = PacketConfig {
-                    label: self.label_policy(),
+                    label: label_policy(&self.cfg.label),
                     keyring: self.cfg.keyring.as_ref(),
                     verify_incoming: false,
                 };
                 let keyring = self.cfg.keyring.as_ref();
-                let (app, hint) = (self.cfg.app, Some(App::Dskit));
+                let (apps, hint) = (&mut self.apps, Some(App::Dskit));
                 let start = rows.len();
-                if let Err(e) = Self::peel(payload, &cfg, keyring, app, hint, &base, rows) {
+                if let Err(e) = Self::peel(payload, &cfg, keyring, apps, hint, &base, rows) {
                     rows.truncate(start);
                     let body = crate::wire::label::strip(payload).map_or(payload, |(_, b)| b);
                     base.body = Err(explain(&e, keyring, body));
@@ -758,8 +759,14 @@ fn stream_row_base(flow: &Flow) -> Row {
     }
 }
 
-fn stream_row(flow: &Flow, f: StreamFrame, app: App, framing: Option<dskit::Framing>) -> Row {
-    let serf = app
+fn stream_row(
+    flow: &Flow,
+    f: StreamFrame,
+    apps: &mut apps::Decoder,
+    framing: Option<dskit::Framing>,
+) -> Row {
+    let serf = apps
+        .app()
         .serf()
         .then(|| serf_json::from_stream(&f.message))
         .flatten();
@@ -769,7 +776,7 @@ fn stream_row(flow: &Flow, f: StreamFrame, app: App, framing: Option<dskit::Fram
         StreamMessage::PushPull { user_state, .. } => Some((Carrier::UserState, user_state)),
         _ => None,
     }
-    .and_then(|(c, p)| apps::decode(app, hint, c, p, serf.is_some()));
+    .and_then(|(c, p)| apps.decode(hint, c, p, serf.is_some()));
     let mut layers = RowLayers::new();
     if !f.label.is_empty() {
         layers.push(MessageType::HasLabel);
@@ -789,5 +796,13 @@ fn stream_row(flow: &Flow, f: StreamFrame, app: App, framing: Option<dskit::Fram
         framing,
         body: Ok(Body::Stream(f.message.into_owned())),
         ..stream_row_base(flow)
+    }
+}
+
+/// The inspector's rule for labels: the one given, else any.
+fn label_policy(label: &Option<Label>) -> LabelPolicy<'_> {
+    match label {
+        Some(l) => LabelPolicy::Expect(Some(l)),
+        None => LabelPolicy::Any,
     }
 }
