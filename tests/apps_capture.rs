@@ -182,3 +182,30 @@ fn a_forced_decoder_that_does_not_fit_keeps_every_row() {
         "{line}"
     );
 }
+
+#[test]
+fn networkdb_capture_decodes_without_port_flags() {
+    let out = decode(&capture("networkdb.pcap"), &["--format", "json"]);
+    assert!(out.status.success(), "status {:?}", out.status);
+    let rows = json_rows(&out);
+    assert!(rows.iter().all(|r| r.get("error").is_none()));
+    let users: Vec<&Value> = rows.iter().filter(|r| r["type"] == "user").collect();
+    assert!(!users.is_empty());
+    assert!(
+        users
+            .iter()
+            .all(|r| r["app"]["app"] == "networkdb" && r["app"].get("error").is_none()),
+        "every user message is NetworkDB's"
+    );
+    let text = String::from_utf8(decode(&capture("networkdb.pcap"), &[]).stdout).unwrap();
+    for want in [
+        "table_event CREATE net1/endpoint_table key=ep1 value=\"hello\" from=n1",
+        "table_event UPDATE net1/endpoint_table key=ep1 value=\"world\" from=n1",
+        "table_event DELETE net1/endpoint_table key=ep1",
+        "bulk_sync from=n2 networks=[\"net1\"] unsolicited",
+        "network_event LEAVE n3 network=net1",
+        "node_event LEAVE n3",
+    ] {
+        assert!(text.contains(want), "no row with {want}");
+    }
+}

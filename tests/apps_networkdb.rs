@@ -48,7 +48,14 @@ fn networkdb_capture_decodes_without_port_flags() {
         .map(|a| format!("port {}", a.port()))
         .collect::<Vec<_>>()
         .join(" or ");
-    let capture = Recording::start(&dir.path().join("networkdb.pcap"), &filter);
+    // NETWORKDB_CAPTURE_OUT=DIR keeps the capture as DIR/networkdb.pcap, with what
+    // happened in DIR/networkdb.json (testdata/captures has one).
+    let out_dir = std::env::var_os("NETWORKDB_CAPTURE_OUT").map(std::path::PathBuf::from);
+    let pcap_path = out_dir
+        .clone()
+        .unwrap_or_else(|| dir.path().to_path_buf())
+        .join("networkdb.pcap");
+    let capture = Recording::start(&pcap_path, &filter);
 
     let mut nodes: Vec<NdbNode> = ["n1", "n2", "n3"]
         .iter()
@@ -87,6 +94,28 @@ fn networkdb_capture_decodes_without_port_flags() {
     std::thread::sleep(Duration::from_secs(1));
     let pcap = capture.stop();
     drop(nodes);
+    if let Some(dir) = out_dir {
+        let nodes: Vec<Value> = ["n1", "n2", "n3"]
+            .iter()
+            .zip(&addrs)
+            .map(|(n, a)| serde_json::json!({"name": n, "impl": "ndbnode", "addr": a.to_string()}))
+            .collect();
+        let scenario = serde_json::json!({
+            "name": "networkdb",
+            "summary": "three Docker NetworkDB nodes (interop/networkdb): n1 joins network net1, \
+                n2 and n3 join the cluster and net1 (bulk syncs), n1 creates, updates and deletes \
+                endpoint_table/ep1 (hello, world), n3 leaves net1 and the cluster",
+            "capture": {"file": "networkdb.pcap", "interface": "lo", "filter": filter},
+            "ports": addrs.iter().map(|a| a.port()).collect::<Vec<_>>(),
+            "keys": [],
+            "nodes": nodes,
+        });
+        std::fs::write(
+            dir.join("networkdb.json"),
+            serde_json::to_vec_pretty(&scenario).unwrap(),
+        )
+        .expect("write the scenario");
+    }
 
     let out = run_bounded(
         Command::new(env!("CARGO_BIN_EXE_memberlist"))
