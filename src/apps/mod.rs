@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alertmanager;
 pub mod dskit;
 pub mod networkdb;
 
@@ -28,6 +29,8 @@ pub enum App {
     Dskit,
     /// Docker's NetworkDB (Swarm overlay networks).
     NetworkDb,
+    /// Prometheus Alertmanager's cluster: silences and the notification log.
+    Alertmanager,
     /// Serf, Consul and Nomad: Serf's messages (shown by `serf::json`).
     Serf,
     /// No payload decoding: user messages and user state as hex.
@@ -74,6 +77,13 @@ pub fn decode(
         }
         .map_err(|e| e.to_string())
     };
+    let alertmanager = |p: &[u8]| {
+        match carrier {
+            Carrier::UserMessage => alertmanager::user_message(p),
+            Carrier::UserState => alertmanager::user_state(p),
+        }
+        .map_err(|e| e.to_string())
+    };
     let (name, result) = match chosen {
         App::Raw | App::Serf => return None,
         App::Dskit => ("dskit", dskit(payload)),
@@ -81,14 +91,20 @@ pub fn decode(
             "networkdb",
             networkdb::payload(payload).map_err(|e| e.to_string()),
         ),
+        App::Alertmanager => ("alertmanager", alertmanager(payload)),
         App::Auto => {
             // Each decoder accepts only what proves it: dskit's pair needs a key and a
-            // codec, NetworkDB's envelope a known type whose message decodes.
-            return dskit(payload).ok().map(|v| tagged("dskit", v)).or_else(|| {
-                networkdb::payload(payload)
-                    .ok()
-                    .map(|v| tagged("networkdb", v))
-            });
+            // codec, NetworkDB's envelope a known type whose message decodes,
+            // Alertmanager's parts its own state keys.
+            return dskit(payload)
+                .ok()
+                .map(|v| tagged("dskit", v))
+                .or_else(|| {
+                    networkdb::payload(payload)
+                        .ok()
+                        .map(|v| tagged("networkdb", v))
+                })
+                .or_else(|| alertmanager_proven(carrier, payload));
         }
     };
     Some(match result {
@@ -156,6 +172,24 @@ impl Decoder {
     }
 }
 
+/// Alertmanager's payload when its parts are only the states Alertmanager keeps (`sil`,
+/// `nfl`): a bare protobuf string-and-bytes message proves little by itself.
+fn alertmanager_proven(carrier: Carrier, payload: &[u8]) -> Option<Value> {
+    let v = match carrier {
+        Carrier::UserMessage => alertmanager::user_message(payload),
+        Carrier::UserState => alertmanager::user_state(payload),
+    }
+    .ok()?;
+    let known = |p: &Value| matches!(p["Key"].as_str(), Some("sil" | "nfl"));
+    let proven = match v["type"].as_str() {
+        Some("part") => known(&v["fields"]),
+        _ => v["fields"]["Parts"]
+            .as_array()
+            .is_some_and(|p| p.iter().all(known)),
+    };
+    proven.then(|| tagged("alertmanager", v))
+}
+
 fn tagged(name: &str, mut v: Value) -> Value {
     v["app"] = json!(name);
     v
@@ -170,6 +204,7 @@ pub fn text(v: &Value) -> String {
     match name {
         "dskit" => dskit::text(v),
         "networkdb" => networkdb::text(v),
+        "alertmanager" => alertmanager::text(v),
         other => other.to_string(),
     }
 }

@@ -308,6 +308,8 @@ pub enum AppArg {
     Dskit,
     /// Docker's NetworkDB (Swarm overlay networks): node, network and table events.
     Networkdb,
+    /// Prometheus Alertmanager's cluster: silences and notification log entries.
+    Alertmanager,
     /// Serf's messages (also what Consul and Nomad gossip).
     #[value(alias = "consul", alias = "nomad")]
     Serf,
@@ -321,6 +323,7 @@ impl From<AppArg> for App {
             AppArg::Auto => App::Auto,
             AppArg::Dskit => App::Dskit,
             AppArg::Networkdb => App::NetworkDb,
+            AppArg::Alertmanager => App::Alertmanager,
             AppArg::Serf => App::Serf,
             AppArg::Raw => App::Raw,
         }
