@@ -59,7 +59,14 @@ fn alertmanager_capture_decodes_without_port_flags() {
     let addr = || SocketAddr::new(LOOPBACK, free_port(LOOPBACK));
     let (c1, c2) = (addr(), addr());
     let filter = format!("port {} or port {}", c1.port(), c2.port());
-    let capture = Recording::start(&dir.path().join("am.pcap"), &filter);
+    // ALERTMANAGER_CAPTURE_OUT=DIR keeps the capture as DIR/alertmanager.pcap, with what
+    // happened in DIR/alertmanager.json (testdata/captures has one).
+    let out_dir = std::env::var_os("ALERTMANAGER_CAPTURE_OUT").map(std::path::PathBuf::from);
+    let pcap_path = out_dir
+        .clone()
+        .unwrap_or_else(|| dir.path().to_path_buf())
+        .join("alertmanager.pcap");
+    let capture = Recording::start(&pcap_path, &filter);
     let webhook = Webhook::start();
     let (d1, d2) = (dir.path().join("a"), dir.path().join("b"));
     std::fs::create_dir_all(&d1).unwrap();
@@ -119,6 +126,23 @@ fn alertmanager_capture_decodes_without_port_flags() {
     std::thread::sleep(Duration::from_secs(5));
     let pcap = capture.stop();
     drop((a, b));
+    if let Some(dir) = out_dir {
+        let scenario = json!({
+            "name": "alertmanager",
+            "summary": "two Prometheus Alertmanager v0.35.0 peers cluster on loopback; a silence \
+                (alertname=Muted, by harness) is created on the first through the API, an alert \
+                (alertname=Firing) is posted and notified to a webhook receiver (hook)",
+            "capture": {"file": "alertmanager.pcap", "interface": "lo", "filter": filter},
+            "ports": [c1.port(), c2.port()],
+            "keys": [],
+            "silence": {"id": id, "request": silence},
+        });
+        std::fs::write(
+            dir.join("alertmanager.json"),
+            serde_json::to_vec_pretty(&scenario).unwrap(),
+        )
+        .expect("write the scenario");
+    }
 
     let out = run_bounded(
         Command::new(env!("CARGO_BIN_EXE_memberlist"))

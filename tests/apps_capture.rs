@@ -209,3 +209,31 @@ fn networkdb_capture_decodes_without_port_flags() {
         assert!(text.contains(want), "no row with {want}");
     }
 }
+
+#[test]
+fn alertmanager_capture_decodes_without_port_flags() {
+    let sc: Value =
+        serde_json::from_slice(&std::fs::read(capture("alertmanager.json")).unwrap()).unwrap();
+    let id = sc["silence"]["id"].as_str().unwrap();
+    let out = decode(&capture("alertmanager.pcap"), &["--format", "json"]);
+    assert!(out.status.success(), "status {:?}", out.status);
+    let rows = json_rows(&out);
+    assert!(rows.iter().all(|r| r.get("error").is_none()));
+    assert!(rows
+        .iter()
+        .filter(|r| r["type"] == "user")
+        .all(|r| r["app"]["app"] == "alertmanager" && r["app"]["type"] == "part"));
+    let text = String::from_utf8(decode(&capture("alertmanager.pcap"), &[]).stdout).unwrap();
+    let silence = format!("key=sil silence {id} {{alertname=\"Muted\"}} starts=");
+    assert!(text.contains(&silence), "the silence the harness made");
+    assert!(text.contains("by=\"harness\" comment=\"quiet while testing\""));
+    assert!(
+        text.contains("key=nfl nflog receiver=hook/webhook/0"),
+        "the notification"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("push_pull") && l.contains("full_state") && l.contains(id)),
+        "a push/pull carries the silence"
+    );
+}
