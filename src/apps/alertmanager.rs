@@ -6,6 +6,9 @@
 
 use std::fmt;
 
+/// Alertmanager's default cluster port; with `--cluster.tls-config` it carries TLS.
+pub const CLUSTER_PORT: u16 = 9094;
+
 use prost::Message as _;
 use serde_json::{json, Map, Value};
 

@@ -28,6 +28,9 @@ use crate::wire::{
 /// How an error row about keys begins (counted as a decryption failure).
 pub(crate) const NO_KEY: &str = "no key opened it";
 
+/// The error of a TCP connection that opens with a TLS ClientHello.
+const TLS_STREAM: &str = "a TLS connection (it opens with a ClientHello), not memberlist: a TLS cluster transport such as Alertmanager's --cluster.tls-config; its gossip cannot be decoded";
+
 /// The shortest sealed packet: version byte, nonce and tag.
 const ENCRYPTED_MIN: usize = 1 + crate::wire::crypto::NONCE_SIZE + crate::wire::crypto::TAG_SIZE;
 
@@ -226,6 +229,9 @@ pub struct Inspector {
     default_port_rows: bool,
     /// The application payload decoder (`--app`).
     apps: apps::Decoder,
+    /// Ports that TLS connections were opened to, among Alertmanager's cluster port and
+    /// those given with `--port`: a TLS cluster transport, whose gossip cannot be read.
+    tls: std::collections::BTreeSet<u16>,
     pub summary: Summary,
 }
 
@@ -240,6 +246,7 @@ impl Inspector {
             default_port_rows: false,
             summary: Summary::default(),
             apps: apps::Decoder::new(cfg.app),
+            tls: Default::default(),
             cfg,
         }
     }
@@ -282,6 +289,22 @@ impl Inspector {
         ports.sort_unstable();
         ports.dedup();
         Some(ports)
+    }
+
+    /// Ports that carried TLS where gossip was expected (Alertmanager's cluster port, or
+    /// one given with `--port`): their traffic is not decoded, and the user should know why.
+    pub fn tls_ports(&self) -> Vec<u16> {
+        self.tls.iter().copied().collect()
+    }
+
+    fn tls_seen(&mut self, port: u16) {
+        let expected = match &self.cfg.ports {
+            Ports::Only(ports) => ports.contains(&port),
+            _ => port == apps::alertmanager::CLUSTER_PORT || DEFAULT_PORTS.contains(&port),
+        };
+        if expected {
+            self.tls.insert(port);
+        }
     }
 
     /// Feeds one frame, appending the rows it completes.
@@ -334,6 +357,9 @@ impl Inspector {
                 rst,
                 payload,
             } => {
+                if payload.first() == Some(&0x16) && detect::tls_client_hello(payload) {
+                    self.tls_seen(dst.port());
+                }
                 match self.select(&src, &dst) {
                     Selected::Yes => {}
                     Selected::Maybe if payload.is_empty() => {
@@ -667,7 +693,10 @@ impl Inspector {
             Ok(None) => return,
             Ok(Some(f)) => stream_row(flow, f, &mut self.apps, framing),
             Err(e) => {
-                let mut text = explain(&e, self.cfg.keyring.as_ref(), &[]);
+                let mut text = match detect::tls_client_hello(data) {
+                    true => TLS_STREAM.to_string(),
+                    false => explain(&e, self.cfg.keyring.as_ref(), &[]),
+                };
                 if flow.dir.midstream {
                     text.push_str(" (capture started mid-stream)");
                 }

@@ -53,8 +53,12 @@ pub fn stream_start(data: &[u8]) -> bool {
         return false;
     };
     match rest {
-        // Go writes a stream's label header on its own, before the frame.
-        [] => !lbl.is_empty(),
+        // Go writes a stream's label header on its own, before the frame. Labels are
+        // set from configuration text; random bytes that happen to frame a label are not.
+        [] => {
+            !lbl.is_empty()
+                && std::str::from_utf8(lbl).is_ok_and(|l| !l.chars().any(char::is_control))
+        }
         [t, l0, l1, l2, l3, version, ..] if *t == MessageType::Encrypt as u8 => {
             let len = u32::from_be_bytes([*l0, *l1, *l2, *l3]) as usize;
             (SEALED_MIN..=MAX_PUSH_STATE_BYTES).contains(&len) && *version <= 1
@@ -84,6 +88,12 @@ pub fn dskit_start(data: &[u8]) -> bool {
         [dskit::STREAM, rest @ ..] => !rest.is_empty() && stream_start(rest),
         _ => false,
     }
+}
+
+/// The start of a TLS connection: a handshake record (TLS 1.0 to 1.3 record versions)
+/// holding a ClientHello. Alertmanager's TLS cluster transport looks like this on its port.
+pub fn tls_client_hello(data: &[u8]) -> bool {
+    matches!(data, [0x16, 0x03, 0..=4, _, _, 0x01, ..])
 }
 
 /// A packet body (after label and encryption): CRC, compound, compress or a message.
