@@ -237,3 +237,39 @@ fn alertmanager_capture_decodes_without_port_flags() {
         "a push/pull carries the silence"
     );
 }
+
+/// `--hex` decodes payloads too: a NetworkDB user message taken from the capture (its type
+/// byte, 8, and the payload), then forced through another decoder.
+#[test]
+fn hex_user_messages_get_their_payload_decoded() {
+    let rows = json_rows(&decode(&capture("networkdb.pcap"), &["--format", "json"]));
+    let payload = rows
+        .iter()
+        .find(|r| r["type"] == "user" && r["app"]["type"] == "network_event")
+        .and_then(|r| r["payload"].as_str())
+        .expect("a network event in a user message")
+        .to_string();
+    let hex = format!("08{payload}");
+    let run = |args: &[&str]| {
+        let out = run_bounded(
+            Command::new(env!("CARGO_BIN_EXE_memberlist"))
+                .args(["decode", "--hex", &hex])
+                .args(args),
+            Duration::from_secs(30),
+        )
+        .expect("decode runs");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(run(&[]).contains("user networkdb network_event JOIN"));
+    let forced = run(&["--app", "dskit"]);
+    assert!(
+        forced.contains(&format!(
+            "user payload={payload} (dskit: not a KV store pair"
+        )),
+        "{forced}"
+    );
+    assert_eq!(
+        run(&["--app", "raw"]).trim(),
+        format!("[] user payload={payload}")
+    );
+}

@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 use serde_json::{json, Value};
 
-use memberlist_interop::apps::{self, App};
+use memberlist_interop::apps::{self, App, Carrier};
 use memberlist_interop::inspect::{InspectorConfig, Ports};
 use memberlist_interop::serf::json as serf_json;
 use memberlist_interop::wire::{
-    decode_complete, json as wjson, peel_packet, Keyring, Label, LabelPolicy, MessageType,
-    PacketConfig, SecretKey, Side, StreamConfig, WireError,
+    decode_complete, json as wjson, peel_packet, Keyring, Label, LabelPolicy, Message, MessageType,
+    PacketConfig, SecretKey, Side, StreamConfig, StreamMessage, WireError,
 };
 
 use super::view;
@@ -79,7 +79,8 @@ fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
     let label = args.opts.label()?;
     let policy = args.opts.label_policy(label.as_ref());
     if let Some(kind) = stream_kind(&bytes) {
-        let (rows, all_ok) = decode_stream(&bytes, policy, keyring.as_ref(), label.as_ref());
+        let app = args.opts.app.into();
+        let (rows, all_ok) = decode_stream(&bytes, policy, keyring.as_ref(), label.as_ref(), app);
         // A UDP packet can start like a stream user message or a compressed frame:
         // when the stream reading fails from the start, it is read as a packet.
         if kind == StreamKind::Only || rows.first().is_none_or(|r| r.get("error").is_none()) {
@@ -101,7 +102,15 @@ fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
                 if let Some(f) = v.get_mut("fields") {
                     view::humanize(f);
                 }
-                if let Some(mut serf) = serf_json::from_message(&m) {
+                let app = App::from(args.opts.app);
+                let serf = app.serf().then(|| serf_json::from_message(&m)).flatten();
+                if let Message::User(p) = &m {
+                    let carrier = Carrier::UserMessage;
+                    if let Some(a) = apps::decode(app, None, carrier, p, serf.is_some()) {
+                        v["app"] = a;
+                    }
+                }
+                if let Some(mut serf) = serf {
                     view::humanize_serf(&mut serf);
                     v["serf"] = serf;
                 }
@@ -193,6 +202,7 @@ fn decode_stream(
     policy: LabelPolicy<'_>,
     keyring: Option<&Keyring>,
     label: Option<&Label>,
+    app: App,
 ) -> (Vec<Value>, bool) {
     let headed = bytes.first() == Some(&(MessageType::HasLabel as u8));
     // Later frames of the same direction carry no header; the label stays.
@@ -242,7 +252,19 @@ fn decode_stream(
             row["key"] = json!(key);
             row["encryption_version"] = json!(version as u8);
         }
-        if let Some(serf) = serf_json::from_stream(&frame.message) {
+        let serf = app
+            .serf()
+            .then(|| serf_json::from_stream(&frame.message))
+            .flatten();
+        let payload = match &frame.message {
+            StreamMessage::User { payload, .. } => Some((Carrier::UserMessage, payload)),
+            StreamMessage::PushPull { user_state, .. } => Some((Carrier::UserState, user_state)),
+            _ => None,
+        };
+        if let Some(a) = payload.and_then(|(c, p)| apps::decode(app, None, c, p, serf.is_some())) {
+            row["app"] = a;
+        }
+        if let Some(serf) = serf {
             row["serf"] = serf;
         }
         rows.push(super::capture::present(row));
@@ -305,8 +327,10 @@ pub enum AppArg {
     /// Recognise each payload by its bytes.
     Auto,
     /// grafana/dskit's memberlist KV store and hash ring (Loki, Mimir, Tempo, Cortex).
+    #[value(alias = "loki", alias = "mimir", alias = "tempo", alias = "cortex")]
     Dskit,
     /// Docker's NetworkDB (Swarm overlay networks): node, network and table events.
+    #[value(alias = "docker", alias = "swarm")]
     Networkdb,
     /// Prometheus Alertmanager's cluster: silences and notification log entries.
     Alertmanager,
