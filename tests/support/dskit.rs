@@ -238,17 +238,22 @@ pub fn check_ring(rows: &[Value], addrs: &[SocketAddr], start: i64) {
             s.states
         );
     }
+    // ing-b goes LEAVING, then is unregistered and gossiped as LEFT; the LEAVING update
+    // is not always on the wire (a newer broadcast of the key replaces one not yet sent).
+    let b = &seen["ing-b"].states;
     assert!(
-        seen["ing-b"].states.contains("LEAVING"),
-        "ing-b left: {:?}",
-        seen["ing-b"].states
+        b.contains("ACTIVE") && b.contains("LEFT") && b.len() <= 3,
+        "ing-b left the ring: {b:?}"
     );
-    assert!(
-        !seen["ing-a"].states.contains("LEAVING"),
-        "ing-a never left"
-    );
-    assert!(
-        !seen["ing-c"].states.contains("LEAVING"),
-        "killed ing-c never said it was leaving"
-    );
+    assert!(b
+        .iter()
+        .all(|s| ["ACTIVE", "LEAVING", "LEFT"].contains(&s.as_str())));
+    for id in ["ing-a", "ing-c"] {
+        // ing-c was killed: it never said it was leaving.
+        assert_eq!(
+            seen[id].states,
+            BTreeSet::from(["ACTIVE".to_string()]),
+            "{id} stayed ACTIVE"
+        );
+    }
 }
