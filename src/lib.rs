@@ -28,6 +28,7 @@
 //! A Serf member is the same with [`serf::Builder`]; `examples/chat.rs` is a small
 //! chat over it.
 
+pub mod apps;
 pub mod conform;
 pub mod control;
 pub mod explain;

@@ -38,6 +38,7 @@ fn inspect(bytes: &[u8]) -> (u64, usize, Option<String>) {
         keyring: None,
         label: None,
         summarize: true,
+        app: Default::default(),
     });
     let (mut frames, mut rows, mut error) = (0, Vec::new(), None);
     while let Some(frame) = reader.next_frame() {

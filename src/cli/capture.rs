@@ -77,6 +77,10 @@ fn inspect(args: &Args) -> Result<bool, String> {
     if let Some(ports) = inspector.found_elsewhere() {
         eprintln!("memberlist decode: {}", found_elsewhere(&ports));
     }
+    let tls = inspector.tls_ports();
+    if !tls.is_empty() {
+        eprintln!("memberlist decode: {}", tls_notice(&tls));
+    }
     if args.summary() {
         let mut out = std::io::BufWriter::new(&mut out);
         let pretty = matches!(args.format(), Format::Text);
@@ -101,6 +105,21 @@ pub(crate) fn found_elsewhere(ports: &[u16]) -> String {
         if ports.len() == 1 { "" } else { "s" },
         list(ports),
         flags.join(" ")
+    )
+}
+
+/// The notice for TLS where gossip was expected: nothing of it can be decoded.
+pub(crate) fn tls_notice(ports: &[u16]) -> String {
+    let list = ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "TLS connections on port{} {list}: a TLS cluster transport (Alertmanager's \
+         --cluster.tls-config on its port 9094) or another TLS service; memberlist inside \
+         TLS cannot be decoded (capture without TLS, or decode on the hosts' side)",
+        if ports.len() == 1 { "" } else { "s" },
     )
 }
 

@@ -7,11 +7,12 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 use serde_json::{json, Value};
 
+use memberlist_interop::apps::{self, App, Carrier};
 use memberlist_interop::inspect::{InspectorConfig, Ports};
 use memberlist_interop::serf::json as serf_json;
 use memberlist_interop::wire::{
-    decode_complete, json as wjson, peel_packet, Keyring, Label, LabelPolicy, MessageType,
-    PacketConfig, SecretKey, Side, StreamConfig, WireError,
+    decode_complete, json as wjson, peel_packet, Keyring, Label, LabelPolicy, Message, MessageType,
+    PacketConfig, SecretKey, Side, StreamConfig, StreamMessage, WireError,
 };
 
 use super::view;
@@ -85,7 +86,8 @@ fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
     let label = args.opts.label()?;
     let policy = args.opts.label_policy(label.as_ref());
     if let Some(kind) = stream_kind(&bytes) {
-        let (rows, all_ok) = decode_stream(&bytes, policy, keyring.as_ref(), label.as_ref());
+        let app = args.opts.app.into();
+        let (rows, all_ok) = decode_stream(&bytes, policy, keyring.as_ref(), label.as_ref(), app);
         // A UDP packet can start like a stream user message or a compressed frame:
         // when the stream reading fails from the start, it is read as a packet.
         if kind == StreamKind::Only || rows.first().is_none_or(|r| r.get("error").is_none()) {
@@ -107,7 +109,15 @@ fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
                 if let Some(f) = v.get_mut("fields") {
                     view::humanize(f);
                 }
-                if let Some(mut serf) = serf_json::from_message(&m) {
+                let app = App::from(args.opts.app);
+                let serf = app.serf().then(|| serf_json::from_message(&m)).flatten();
+                if let Message::User(p) = &m {
+                    let carrier = Carrier::UserMessage;
+                    if let Some(a) = apps::decode(app, None, carrier, p, serf.is_some()) {
+                        v["app"] = a;
+                    }
+                }
+                if let Some(mut serf) = serf {
                     view::humanize_serf(&mut serf);
                     v["serf"] = serf;
                 }
@@ -199,6 +209,7 @@ fn decode_stream(
     policy: LabelPolicy<'_>,
     keyring: Option<&Keyring>,
     label: Option<&Label>,
+    app: App,
 ) -> (Vec<Value>, bool) {
     let headed = bytes.first() == Some(&(MessageType::HasLabel as u8));
     // Later frames of the same direction carry no header; the label stays.
@@ -248,7 +259,19 @@ fn decode_stream(
             row["key"] = json!(key);
             row["encryption_version"] = json!(version as u8);
         }
-        if let Some(serf) = serf_json::from_stream(&frame.message) {
+        let serf = app
+            .serf()
+            .then(|| serf_json::from_stream(&frame.message))
+            .flatten();
+        let payload = match &frame.message {
+            StreamMessage::User { payload, .. } => Some((Carrier::UserMessage, payload)),
+            StreamMessage::PushPull { user_state, .. } => Some((Carrier::UserState, user_state)),
+            _ => None,
+        };
+        if let Some(a) = payload.and_then(|(c, p)| apps::decode(app, None, c, p, serf.is_some())) {
+            row["app"] = a;
+        }
+        if let Some(serf) = serf {
             row["serf"] = serf;
         }
         rows.push(super::capture::present(row));
@@ -298,6 +321,44 @@ pub struct CaptureOpts {
     /// The label the packet must carry; without it any label is accepted and shown.
     #[arg(long)]
     label: Option<String>,
+    /// Whose payloads the user messages and push/pull user state carry. `auto` decides per
+    /// payload from its bytes (and dskit's TCP transport); the others force one decoder,
+    /// whose reason for giving up is shown beside the hex payload.
+    #[arg(long, value_enum, default_value = "auto")]
+    app: AppArg,
+}
+
+/// `--app`: the application decoders there are.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum AppArg {
+    /// Recognise each payload by its bytes.
+    Auto,
+    /// grafana/dskit's memberlist KV store and hash ring (Loki, Mimir, Tempo, Cortex).
+    #[value(alias = "loki", alias = "mimir", alias = "tempo", alias = "cortex")]
+    Dskit,
+    /// Docker's NetworkDB (Swarm overlay networks): node, network and table events.
+    #[value(alias = "docker", alias = "swarm")]
+    Networkdb,
+    /// Prometheus Alertmanager's cluster: silences and notification log entries.
+    Alertmanager,
+    /// Serf's messages (also what Consul and Nomad gossip).
+    #[value(alias = "consul", alias = "nomad")]
+    Serf,
+    /// No payload decoding: payloads as hex.
+    Raw,
+}
+
+impl From<AppArg> for App {
+    fn from(a: AppArg) -> App {
+        match a {
+            AppArg::Auto => App::Auto,
+            AppArg::Dskit => App::Dskit,
+            AppArg::Networkdb => App::NetworkDb,
+            AppArg::Alertmanager => App::Alertmanager,
+            AppArg::Serf => App::Serf,
+            AppArg::Raw => App::Raw,
+        }
+    }
 }
 
 impl CaptureOpts {
@@ -352,6 +413,7 @@ impl CaptureOpts {
             keyring: self.keyring()?,
             label: self.label()?,
             summarize,
+            app: self.app.into(),
         })
     }
 
@@ -425,22 +487,39 @@ pub(crate) fn text_line(row: &Value) -> String {
             "{:>5} {} {src} -> {dst} {} {prefix}",
             row["frame"].as_u64().unwrap_or_default(),
             row["time"].as_str().unwrap_or_default(),
-            row["transport"].as_str().unwrap_or_default()
+            transport_text(row)
         );
     }
     let kind = row["type"].as_str().unwrap_or_default();
-    let serf = row.get("serf").map(serf_json::text);
+    let serf = row
+        .get("serf")
+        .map(serf_json::text)
+        .or_else(|| row.get("app").map(apps::text));
+    let failed = row.get("app").is_some_and(|a| a.get("error").is_some());
     if let Some(e) = row.get("error") {
         format!("{prefix} error: {}", e.as_str().unwrap_or_default())
-    } else if let (Some(serf), Some(_)) = (&serf, row.get("payload")) {
+    } else if let (Some(serf), Some(_), false) = (&serf, row.get("payload"), failed) {
         format!("{prefix} {kind} {serf}")
     } else if let Some(p) = row.get("payload") {
-        format!("{prefix} {kind} payload={}", p.as_str().unwrap_or_default())
+        let why = serf.map(|s| format!(" {s}")).unwrap_or_default();
+        format!(
+            "{prefix} {kind} payload={}{why}",
+            p.as_str().unwrap_or_default()
+        )
     } else {
         format!(
             "{prefix} {kind} {}{}",
             view::text_fields(&row["fields"]),
             serf.map(|s| format!(" {s}")).unwrap_or_default()
         )
+    }
+}
+
+/// `tcp`, or `tcp dskit-packet(..)`/`tcp dskit-stream` for dskit's transport.
+fn transport_text(row: &Value) -> String {
+    let transport = row["transport"].as_str().unwrap_or_default();
+    match row.get("transport_frame") {
+        Some(f) => format!("{transport} {}", apps::dskit::framing_text(f)),
+        None => transport.to_string(),
     }
 }

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use memberlist_interop::apps;
 use memberlist_interop::inspect::{Body, Row};
 use memberlist_interop::serf::json as serf_json;
 use memberlist_interop::wire::{
@@ -277,7 +278,13 @@ fn serf_view(row: &Row) -> Option<serde_json::Value> {
 
 /// Appends one JSON line for the row.
 pub fn json(out: &mut Vec<u8>, row: &Row) {
-    out.extend_from_slice(b"{\"dst\":\"");
+    out.push(b'{');
+    if let Some(app) = &row.app {
+        out.extend_from_slice(b"\"app\":");
+        serde_json::to_writer(&mut *out, &**app).expect("writing to a Vec");
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"dst\":\"");
     socket_addr(out, row.dst);
     out.push(b'"');
     if let Some((version, _)) = row.key {
@@ -340,6 +347,10 @@ pub fn json(out: &mut Vec<u8>, row: &Row) {
     out.extend_from_slice(b"\",\"transport\":\"");
     out.extend_from_slice(row.transport.as_bytes());
     out.push(b'"');
+    if let Some(f) = &row.framing {
+        out.extend_from_slice(b",\"transport_frame\":");
+        serde_json::to_writer(&mut *out, &f.to_json()).expect("writing to a Vec");
+    }
     if let Some(b) = body {
         out.extend_from_slice(b",\"type\":\"");
         out.extend_from_slice(b.type_name().as_bytes());
@@ -370,6 +381,10 @@ pub fn text(out: &mut Vec<u8>, row: &Row) {
     socket_addr(out, row.dst);
     out.push(b' ');
     out.extend_from_slice(row.transport.as_bytes());
+    if let Some(f) = &row.framing {
+        out.push(b' ');
+        out.extend_from_slice(f.text().as_bytes());
+    }
     out.extend_from_slice(b" [");
     for (i, l) in row.layers.iter().enumerate() {
         if i > 0 {
@@ -394,12 +409,19 @@ pub fn text(out: &mut Vec<u8>, row: &Row) {
     };
     out.extend_from_slice(body.type_name().as_bytes());
     out.push(b' ');
-    let serf = serf_view(row).map(|s| serf_json::text(&s));
+    let serf = serf_view(row)
+        .map(|s| serf_json::text(&s))
+        .or_else(|| row.app.as_deref().map(apps::text));
+    let failed = row.app.as_ref().is_some_and(|a| a.get("error").is_some());
     match (payload(body), serf) {
-        (Some(_), Some(serf)) => out.extend_from_slice(serf.as_bytes()),
-        (Some(p), None) => {
+        (Some(_), Some(serf)) if !failed => out.extend_from_slice(serf.as_bytes()),
+        (Some(p), why) => {
             out.extend_from_slice(b"payload=");
             hex(out, p);
+            if let Some(why) = why {
+                out.push(b' ');
+                out.extend_from_slice(why.as_bytes());
+            }
         }
         (None, serf) => {
             let mut first = true;
@@ -471,6 +493,7 @@ mod tests {
                 keyring,
                 label: None,
                 summarize: true,
+                app: Default::default(),
             });
             let mut rows = Vec::new();
             let mut reader = CaptureReader::new(std::fs::File::open(&path).unwrap()).unwrap();
@@ -503,6 +526,8 @@ mod tests {
             key: Some((0, 2)),
             body: Err("bad \"thing\"\n".into()),
             serf: None,
+            app: None,
+            framing: None,
         };
         let name = |s: &str| s.to_string().into();
         let ping = Ping {

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use arrayvec::ArrayVec;
@@ -16,6 +17,7 @@ use super::detect;
 use super::net::{self, Segment};
 use super::summary::Summary;
 use super::tcp::Direction;
+use crate::apps::{self, dskit, App, Carrier};
 use crate::serf::json as serf_json;
 use crate::wire::{
     decode_complete, decode_frame, json as wjson, peel_packet, Decoded, Keyring, Label,
@@ -25,6 +27,9 @@ use crate::wire::{
 
 /// How an error row about keys begins (counted as a decryption failure).
 pub(crate) const NO_KEY: &str = "no key opened it";
+
+/// The error of a TCP connection that opens with a TLS ClientHello.
+const TLS_STREAM: &str = "a TLS connection (it opens with a ClientHello), not memberlist: a TLS cluster transport such as Alertmanager's --cluster.tls-config; its gossip cannot be decoded";
 
 /// The shortest sealed packet: version byte, nonce and tag.
 const ENCRYPTED_MIN: usize = 1 + crate::wire::crypto::NONCE_SIZE + crate::wire::crypto::TAG_SIZE;
@@ -69,6 +74,8 @@ pub struct InspectorConfig {
     /// plain decode leaves them out (they took about a tenth of its time). Frame,
     /// byte and fragment counts are kept either way.
     pub summarize: bool,
+    /// Whose payloads user messages and push/pull user state carry (`--app`).
+    pub app: App,
 }
 
 /// Whether a datagram or segment is decoded.
@@ -134,6 +141,11 @@ pub struct Row {
     /// The Serf data inside the message, when its bytes parse as Serf
     /// (`serf::json::from_message`/`from_stream`).
     pub serf: Option<Value>,
+    /// The application data inside (`apps::decode`): `{"app", "type", "fields"}`, or
+    /// `{"app", "error"}` when the application's decoder gave up on the payload.
+    pub app: Option<Arc<Value>>,
+    /// How dskit's TCP transport carried the message, when it did.
+    pub framing: Option<dskit::Framing>,
 }
 
 impl Row {
@@ -163,6 +175,12 @@ impl Row {
         }
         if let Some(s) = &self.serf {
             v["serf"] = s.clone();
+        }
+        if let Some(a) = &self.app {
+            v["app"] = Value::clone(a);
+        }
+        if let Some(f) = &self.framing {
+            v["transport_frame"] = f.to_json();
         }
         v
     }
@@ -203,25 +221,37 @@ pub struct Inspector {
     /// SYN and SYN-ACK segments (sequence number, ACK flag) of connections between
     /// addresses not (yet) known as gossip.
     syns: FxHashMap<(SocketAddr, SocketAddr), (u32, bool)>,
+    /// Connections between addresses not (yet) known as gossip whose dialer's first
+    /// data was dskit's one-byte stream marker, alone in its segment: its sequence
+    /// number, kept until the next segment shows whether a memberlist stream follows.
+    markers: FxHashMap<(SocketAddr, SocketAddr), u32>,
     /// Some row came from traffic on a default port.
     default_port_rows: bool,
     /// The label a dialer sent, by the connection's reply direction (at most
     /// `MAX_SYNS`, dropped once the reply is read).
     stream_labels: FxHashMap<(SocketAddr, SocketAddr), Label>,
+    /// The application payload decoder (`--app`).
+    apps: apps::Decoder,
+    /// Ports that TLS connections were opened to, among Alertmanager's cluster port and
+    /// those given with `--port`: a TLS cluster transport, whose gossip cannot be read.
+    tls: std::collections::BTreeSet<u16>,
     pub summary: Summary,
 }
 
 impl Inspector {
     pub fn new(cfg: InspectorConfig) -> Self {
         Inspector {
-            cfg,
             flows: HashMap::new(),
             defrag: Defrag::default(),
             found: FxHashSet::default(),
             syns: FxHashMap::default(),
+            markers: FxHashMap::default(),
             default_port_rows: false,
             stream_labels: FxHashMap::default(),
             summary: Summary::default(),
+            apps: apps::Decoder::new(cfg.app),
+            tls: Default::default(),
+            cfg,
         }
     }
 
@@ -265,10 +295,19 @@ impl Inspector {
         Some(ports)
     }
 
-    fn label_policy(&self) -> LabelPolicy<'_> {
-        match &self.cfg.label {
-            Some(l) => LabelPolicy::Expect(Some(l)),
-            None => LabelPolicy::Any,
+    /// Ports that carried TLS where gossip was expected (Alertmanager's cluster port, or
+    /// one given with `--port`): their traffic is not decoded, and the user should know why.
+    pub fn tls_ports(&self) -> Vec<u16> {
+        self.tls.iter().copied().collect()
+    }
+
+    fn tls_seen(&mut self, port: u16) {
+        let expected = match &self.cfg.ports {
+            Ports::Only(ports) => ports.contains(&port),
+            _ => port == apps::alertmanager::CLUSTER_PORT || DEFAULT_PORTS.contains(&port),
+        };
+        if expected {
+            self.tls.insert(port);
         }
     }
 
@@ -322,6 +361,9 @@ impl Inspector {
                 rst,
                 payload,
             } => {
+                if payload.first() == Some(&0x16) && detect::tls_client_hello(payload) {
+                    self.tls_seen(dst.port());
+                }
                 match self.select(&src, &dst) {
                     Selected::Yes => {}
                     Selected::Maybe if payload.is_empty() => {
@@ -335,7 +377,27 @@ impl Inspector {
                         }
                         return;
                     }
-                    Selected::Maybe if detect::stream_start(payload) => {
+                    Selected::Maybe
+                        if dskit::conn_kind(payload) == Some(dskit::ConnKind::Stream)
+                            && payload.len() == 1
+                            && self.syns.get(&(src, dst)).is_some_and(|(_, ack)| !ack) =>
+                    {
+                        // dskit writes a stream's marker on its own: wait for what follows.
+                        if self.markers.len() >= MAX_SYNS {
+                            self.markers.clear();
+                        }
+                        self.markers.insert((src, dst), seq);
+                        return;
+                    }
+                    Selected::Maybe
+                        if detect::stream_start(payload)
+                            || detect::dskit_start(payload)
+                            || self.markers.contains_key(&(src, dst)) =>
+                    {
+                        let marker = self.markers.remove(&(src, dst));
+                        if marker.is_some() && !detect::stream_start(payload) {
+                            return;
+                        }
                         // The listening side: the one that answered a SYN, else the
                         // receiver of what looks like a dialer's first frame.
                         let acceptor =
@@ -344,6 +406,11 @@ impl Inspector {
                                 _ => dst,
                             };
                         self.learn(acceptor);
+                        if let Some(marker_seq) = marker {
+                            self.summary.gossip_bytes += 1;
+                            let mark = [dskit::STREAM];
+                            self.tcp(frame, src, dst, marker_seq, false, ack, false, &mark, rows);
+                        }
                     }
                     Selected::Maybe | Selected::No => return,
                 }
@@ -404,7 +471,7 @@ impl Inspector {
     }
 
     fn udp(
-        &self,
+        &mut self,
         frame: &Frame,
         src: SocketAddr,
         dst: SocketAddr,
@@ -422,6 +489,8 @@ impl Inspector {
             key: None,
             body: Err(String::new()),
             serf: None,
+            app: None,
+            framing: None,
         };
         // A capture mixes encrypted and plain traffic: only a version byte (0 or 1)
         // after the label can start an encrypted packet, and a plain ping or indirect
@@ -431,7 +500,7 @@ impl Inspector {
             .unwrap_or(payload);
         let may_be_sealed = self.cfg.keyring.is_some() && matches!(body.first(), Some(0 | 1));
         let sealed = PacketConfig {
-            label: self.label_policy(),
+            label: label_policy(&self.cfg.label),
             keyring: self.cfg.keyring.as_ref(),
             verify_incoming: true,
         };
@@ -441,10 +510,27 @@ impl Inspector {
         };
         let first = if may_be_sealed { &sealed } else { &plain };
         let start = rows.len();
-        let result = Self::peel(payload, first, self.cfg.keyring.as_ref(), &base, rows);
+        let result = Self::peel(
+            payload,
+            first,
+            self.cfg.keyring.as_ref(),
+            &mut self.apps,
+            None,
+            &base,
+            rows,
+        );
         if let (Err(_), true) = (&result, may_be_sealed) {
             rows.truncate(start);
-            if Self::peel(payload, &plain, self.cfg.keyring.as_ref(), &base, rows).is_ok()
+            if Self::peel(
+                payload,
+                &plain,
+                self.cfg.keyring.as_ref(),
+                &mut self.apps,
+                None,
+                &base,
+                rows,
+            )
+            .is_ok()
                 && rows[start..].iter().all(|r| r.body.is_ok())
             {
                 return;
@@ -460,10 +546,13 @@ impl Inspector {
     }
 
     /// Peels one datagram into rows; `keyring` is the user's, for error texts.
+    #[allow(clippy::too_many_arguments)]
     fn peel(
         payload: &[u8],
         cfg: &PacketConfig<'_>,
         keyring: Option<&Keyring>,
+        apps: &mut apps::Decoder,
+        hint: Option<App>,
         base: &Row,
         rows: &mut Vec<Row>,
     ) -> Result<(), WireError> {
@@ -472,7 +561,16 @@ impl Inspector {
         let info = peel_packet(payload, cfg, |layers, m| {
             let mut r = base.clone();
             r.layers = layers.as_slice().iter().copied().collect();
-            r.serf = m.as_ref().ok().and_then(serf_json::from_message);
+            if let Ok(m) = &m {
+                r.serf = apps
+                    .app()
+                    .serf()
+                    .then(|| serf_json::from_message(m))
+                    .flatten();
+                if let Message::User(p) = m {
+                    r.app = apps.decode(hint, Carrier::UserMessage, p, r.serf.is_some());
+                }
+            }
             // A message that fails right under the label may be a sealed packet.
             let top_level = r.layers.iter().all(|l| *l == MessageType::HasLabel);
             r.body = m
@@ -570,6 +668,21 @@ impl Inspector {
             (Side::Acceptor, None) => self.stream_labels.get(&key),
             _ => None,
         };
+        // dskit's TCP transport: a dialer's connection starts with a byte saying
+        // whether a packet or a stream follows.
+        let conn = match (flow.side, flow.dir.midstream) {
+            (Some(Side::Dialer), false) => dskit::conn_kind(&flow.dir.data),
+            _ => None,
+        };
+        let (data, framing) = match conn {
+            Some(dskit::ConnKind::Packet) if !end => return,
+            Some(dskit::ConnKind::Packet) => {
+                self.dskit_packet(key, rows);
+                return;
+            }
+            Some(dskit::ConnKind::Stream) => (&flow.dir.data[1..], Some(dskit::Framing::Stream)),
+            None => (&flow.dir.data[..], None),
+        };
         let cfg = StreamConfig {
             label: match (&self.cfg.label, dialer_label) {
                 (Some(l), _) => LabelPolicy::Expect(Some(l)),
@@ -581,9 +694,9 @@ impl Inspector {
             side,
         };
         let result = if end {
-            decode_complete(&flow.dir.data, &cfg).map(Some)
+            decode_complete(data, &cfg).map(Some)
         } else {
-            decode_frame(&flow.dir.data, &cfg).map(|d| match d {
+            decode_frame(data, &cfg).map(|d| match d {
                 Decoded::Frame(f) => Some(f),
                 Decoded::NeedMore => None,
             })
@@ -596,19 +709,29 @@ impl Inspector {
         };
         let row = match result {
             Ok(None) => return,
-            Ok(Some(f)) => stream_row(flow, f),
+            Ok(Some(f)) => stream_row(flow, f, &mut self.apps, framing),
             Err(e) => {
-                let mut text = explain(&e, self.cfg.keyring.as_ref(), &[]);
+                let mut text = match detect::tls_client_hello(data) {
+                    true => TLS_STREAM.to_string(),
+                    false => explain(&e, self.cfg.keyring.as_ref(), &[]),
+                };
                 if flow.dir.midstream {
                     text.push_str(" (capture started mid-stream)");
                 }
                 Row {
                     body: Err(text),
+                    framing,
                     ..stream_row_base(flow)
                 }
             }
         };
         rows.push(row);
+        self.stream_done(key, reply_label);
+    }
+
+    /// Forgets a direction's bytes once its frame is decoded, and remembers the label
+    /// a dialer's frame carried for the reply (which has no label header of its own).
+    fn stream_done(&mut self, key: (SocketAddr, SocketAddr), reply_label: Option<Label>) {
         if let Some(f) = self.flows.get_mut(&key) {
             f.done = true;
             f.dir = Direction::default();
@@ -624,6 +747,39 @@ impl Inspector {
                 self.stream_labels.remove(&key);
             }
         }
+    }
+
+    /// A whole dskit packet connection: its packet peeled like a UDP datagram, each row
+    /// marked with the sender's address and the digest check.
+    fn dskit_packet(&mut self, key: (SocketAddr, SocketAddr), rows: &mut Vec<Row>) {
+        let Some(flow) = self.flows.get(&key) else {
+            return;
+        };
+        let mut base = stream_row_base(flow);
+        match dskit::packet(&flow.dir.data) {
+            Err(e) => {
+                base.body = Err(e.to_string());
+                rows.push(base);
+            }
+            Ok((framing, payload)) => {
+                base.framing = Some(framing);
+                let cfg = PacketConfig {
+                    label: label_policy(&self.cfg.label),
+                    keyring: self.cfg.keyring.as_ref(),
+                    verify_incoming: false,
+                };
+                let keyring = self.cfg.keyring.as_ref();
+                let (apps, hint) = (&mut self.apps, Some(App::Dskit));
+                let start = rows.len();
+                if let Err(e) = Self::peel(payload, &cfg, keyring, apps, hint, &base, rows) {
+                    rows.truncate(start);
+                    let body = crate::wire::label::strip(payload).map_or(payload, |(_, b)| b);
+                    base.body = Err(explain(&e, keyring, body));
+                    rows.push(base);
+                }
+            }
+        }
+        self.stream_done(key, None);
     }
 
     /// Ends the capture: directions with undecoded bytes are decoded as complete.
@@ -657,10 +813,29 @@ fn stream_row_base(flow: &Flow) -> Row {
         key: None,
         body: Err(String::new()),
         serf: None,
+        app: None,
+        framing: None,
     }
 }
 
-fn stream_row(flow: &Flow, f: StreamFrame) -> Row {
+fn stream_row(
+    flow: &Flow,
+    f: StreamFrame,
+    apps: &mut apps::Decoder,
+    framing: Option<dskit::Framing>,
+) -> Row {
+    let serf = apps
+        .app()
+        .serf()
+        .then(|| serf_json::from_stream(&f.message))
+        .flatten();
+    let hint = framing.as_ref().map(|_| App::Dskit);
+    let payload = match &f.message {
+        StreamMessage::User { payload, .. } => Some((Carrier::UserMessage, payload)),
+        StreamMessage::PushPull { user_state, .. } => Some((Carrier::UserState, user_state)),
+        _ => None,
+    }
+    .and_then(|(c, p)| apps.decode(hint, c, p, serf.is_some()));
     let mut layers = RowLayers::new();
     if !f.label.is_empty() {
         layers.push(MessageType::HasLabel);
@@ -675,8 +850,18 @@ fn stream_row(flow: &Flow, f: StreamFrame) -> Row {
         layers,
         label: (!f.label.is_empty()).then(|| String::from_utf8_lossy(&f.label).into_owned()),
         key: f.decrypted.map(|(v, k)| (v as u8, k)),
-        serf: serf_json::from_stream(&f.message),
+        serf,
+        app: payload,
+        framing,
         body: Ok(Body::Stream(f.message.into_owned())),
         ..stream_row_base(flow)
+    }
+}
+
+/// The inspector's rule for labels: the one given, else any.
+fn label_policy(label: &Option<Label>) -> LabelPolicy<'_> {
+    match label {
+        Some(l) => LabelPolicy::Expect(Some(l)),
+        None => LabelPolicy::Any,
     }
 }

@@ -8,6 +8,7 @@
 //! map header and the name of one of that message's Go fields (Go always encodes the
 //! map form); a CRC must match; a compound's part lengths must add up to the packet.
 
+use crate::apps::dskit;
 use crate::wire::crypto::{NONCE_SIZE, TAG_SIZE};
 use crate::wire::stream::MAX_PUSH_STATE_BYTES;
 use crate::wire::{crc, label, MessageType};
@@ -72,6 +73,25 @@ pub fn stream_start(data: &[u8]) -> bool {
             ) && message_header(rest)
         }
     }
+}
+
+/// The first data of a dialer's connection in dskit's TCP transport: a packet's header
+/// (marker 1, the length and text of the sender's `ip:port`) or a stream's marker 2 and
+/// the start of a memberlist stream.
+pub fn dskit_start(data: &[u8]) -> bool {
+    match data {
+        [dskit::PACKET, len, rest @ ..] => rest.get(..*len as usize).is_some_and(|addr| {
+            std::str::from_utf8(addr).is_ok_and(|a| a.parse::<std::net::SocketAddr>().is_ok())
+        }),
+        [dskit::STREAM, rest @ ..] => !rest.is_empty() && stream_start(rest),
+        _ => false,
+    }
+}
+
+/// The start of a TLS connection: a handshake record (TLS 1.0 to 1.3 record versions)
+/// holding a ClientHello. Alertmanager's TLS cluster transport looks like this on its port.
+pub fn tls_client_hello(data: &[u8]) -> bool {
+    matches!(data, [0x16, 0x03, 0..=4, _, _, 0x01, ..])
 }
 
 /// A packet body (after label and encryption): CRC, compound, compress or a message.
@@ -238,7 +258,7 @@ mod tests {
                 0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
             ],
         ] {
-            assert!(!stream_start(http));
+            assert!(!stream_start(http) && !dskit_start(http));
             assert_eq!(datagram(http), Datagram::NotGossip);
         }
         // Pseudo-random datagrams: the header checks turn away essentially all of them.
@@ -255,7 +275,7 @@ mod tests {
                 })
                 .collect();
             plain += (datagram(&buf) == Datagram::Plain) as u32;
-            streams += stream_start(&buf) as u32;
+            streams += (stream_start(&buf) || dskit_start(&buf)) as u32;
         }
         assert_eq!((plain, streams), (0, 0));
     }

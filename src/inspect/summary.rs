@@ -230,6 +230,8 @@ mod tests {
             key: None,
             body: Ok(Body::Packet(m)),
             serf: None,
+            app: None,
+            framing: None,
         }
     }
 

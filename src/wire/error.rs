@@ -86,9 +86,13 @@ pub enum WireError {
     /// The LZW stream is malformed (bad code, missing end code).
     #[error("invalid LZW stream: {0}")]
     BadLzw(&'static str),
-    /// A `compress` message named an algorithm other than LZW (0).
+    /// A `compress` message named an algorithm other than LZW (0) and Grafana's
+    /// fork's snappy (1).
     #[error("cannot decompress unknown algorithm {0}")]
     UnknownCompression(u8),
+    /// A snappy-compressed message (Grafana's memberlist fork) that does not inflate.
+    #[error("invalid snappy block: {0}")]
+    BadSnappy(String),
     /// A Serf message type byte that Serf does not define (Go logs and drops it).
     #[error("unknown serf message type {0}")]
     UnknownSerfMessageType(u8),

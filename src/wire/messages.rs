@@ -704,10 +704,11 @@ impl UserMsgHeader {
     }
 }
 
-/// The body of a `compress` message (type 9): `Algo` 0 is LZW, the only one.
+/// The body of a `compress` message (type 9): `Algo` 0 is LZW (hashicorp/memberlist's
+/// only one), 1 snappy (Grafana's fork).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Compress<'a> {
-    /// The algorithm (0: LZW).
+    /// The algorithm (0: LZW, 1: snappy).
     pub algo: u8,
     /// The compressed message (type byte + body).
     pub buf: Option<Bytes<'a>>,

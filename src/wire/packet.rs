@@ -111,15 +111,31 @@ pub fn decompress_message(body: &[u8]) -> Result<Vec<u8>> {
     inflate(&Compress::read(&mut Reader::new(body))?)
 }
 
+/// `compress.Algo` of LZW, hashicorp/memberlist's only algorithm.
+pub const ALGO_LZW: u8 = 0;
+/// `compress.Algo` of snappy (block format), which Grafana's memberlist fork adds
+/// (dskit's `-memberlist.compression-algorithm=snappy`: Loki, Mimir, Tempo).
+pub const ALGO_SNAPPY: u8 = 1;
+
 /// Inflates a decoded `compress` message within Go's limit.
 pub fn inflate(c: &Compress<'_>) -> Result<Vec<u8>> {
-    if c.algo != 0 {
-        return Err(WireError::UnknownCompression(c.algo));
+    let buf = c.buf.as_deref().unwrap_or_default();
+    match c.algo {
+        ALGO_LZW => lzw::decompress(buf, lzw::MAX_DECOMPRESSED_BYTES),
+        ALGO_SNAPPY => {
+            // The claimed length is checked before anything is allocated, as the fork does.
+            let bad = |e: snap::Error| WireError::BadSnappy(e.to_string());
+            let len = snap::raw::decompress_len(buf).map_err(bad)?;
+            if len > lzw::MAX_DECOMPRESSED_BYTES {
+                return Err(WireError::BadSnappy(format!(
+                    "claims {len} bytes, more than the {} allowed",
+                    lzw::MAX_DECOMPRESSED_BYTES
+                )));
+            }
+            snap::raw::Decoder::new().decompress_vec(buf).map_err(bad)
+        }
+        other => Err(WireError::UnknownCompression(other)),
     }
-    lzw::decompress(
-        c.buf.as_deref().unwrap_or_default(),
-        lzw::MAX_DECOMPRESSED_BYTES,
-    )
 }
 
 /// What the receiver requires of the label.

@@ -4,10 +4,14 @@
 // Each test crate compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod alertmanager;
 pub mod conform;
 pub mod consul;
+pub mod dskit;
 pub mod fake_peer;
 pub mod gonode;
+pub mod networkdb;
 pub mod process;
 pub mod rust_serf;
 pub mod serf;
+pub mod tcpdump;

@@ -1,0 +1,224 @@
+//! Two real Prometheus Alertmanager peers (v0.35.0, scripts/build-alertmanager) clustered on
+//! loopback, recorded with tcpdump and decoded with no port flags: the silence the harness
+//! created through the API gossips as a `sil` part with its ID, matcher, author and comment,
+//! the notification of the alert it posted as an `nfl` entry for its receiver with one
+//! firing alert, and the push/pulls carry both states.
+//!
+//! Alertmanager takes about two minutes to build cold, so `.ci/run` does not build it;
+//! `.ci/apps` does and runs this ignored test.
+
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use support::alertmanager::{Peer, Webhook};
+use support::process::{free_port, run_bounded};
+use support::tcpdump::Recording;
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const WAIT: Duration = Duration::from_secs(60);
+
+fn rfc3339(offset: i64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let out = Command::new("date")
+        .args([
+            "-u",
+            "-d",
+            &format!("@{}", now + offset),
+            "+%Y-%m-%dT%H:%M:%SZ",
+        ])
+        .output()
+        .expect("date");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Every `part` of a row's Alertmanager payload (a broadcast's one, a push/pull's all).
+fn parts(app: &Value) -> Vec<&Value> {
+    match app["type"].as_str() {
+        Some("part") => vec![&app["fields"]],
+        _ => app["fields"]["Parts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect(),
+    }
+}
+
+#[test]
+#[ignore = "needs interop/bin/alertmanager (scripts/build-alertmanager); run by .ci/apps"]
+fn alertmanager_capture_decodes_without_port_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = || SocketAddr::new(LOOPBACK, free_port(LOOPBACK));
+    let (c1, c2) = (addr(), addr());
+    let filter = format!("port {} or port {}", c1.port(), c2.port());
+    // ALERTMANAGER_CAPTURE_OUT=DIR keeps the capture as DIR/alertmanager.pcap, with what
+    // happened in DIR/alertmanager.json (testdata/captures has one).
+    let out_dir = std::env::var_os("ALERTMANAGER_CAPTURE_OUT").map(std::path::PathBuf::from);
+    let pcap_path = out_dir
+        .clone()
+        .unwrap_or_else(|| dir.path().to_path_buf())
+        .join("alertmanager.pcap");
+    let capture = Recording::start(&pcap_path, &filter);
+    let webhook = Webhook::start();
+    let (d1, d2) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&d1).unwrap();
+    std::fs::create_dir_all(&d2).unwrap();
+    let a = Peer::spawn(&d1, addr(), c1, &[], webhook.addr);
+    let b = Peer::spawn(&d2, addr(), c2, &[c1], webhook.addr);
+    for p in [&a, &b] {
+        p.wait_get(
+            "/api/v2/status",
+            |v| {
+                v["cluster"]["peers"]
+                    .as_array()
+                    .is_some_and(|p| p.len() == 2)
+            },
+            WAIT,
+        );
+    }
+
+    let silence = json!({
+        "matchers": [{"name": "alertname", "value": "Muted", "isRegex": false, "isEqual": true}],
+        "startsAt": rfc3339(0),
+        "endsAt": rfc3339(3600),
+        "createdBy": "harness",
+        "comment": "quiet while testing",
+    });
+    let answer: Value = serde_json::from_str(
+        &a.post("/api/v2/silences", &silence)
+            .expect("create a silence"),
+    )
+    .unwrap();
+    let id = answer["silenceID"]
+        .as_str()
+        .expect("silence ID")
+        .to_string();
+    b.wait_get(
+        "/api/v2/silences",
+        |v| {
+            v.as_array()
+                .is_some_and(|s| s.iter().any(|s| s["id"] == id.as_str()))
+        },
+        WAIT,
+    );
+    a.post(
+        "/api/v2/alerts",
+        &json!([{"labels": {"alertname": "Firing", "job": "harness"}}]),
+    )
+    .expect("post an alert");
+    let deadline = std::time::Instant::now() + WAIT;
+    while webhook.hits.load(Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the webhook was never called"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The notification log entry gossips, and a push/pull or two go by.
+    std::thread::sleep(Duration::from_secs(5));
+    let pcap = capture.stop();
+    drop((a, b));
+    if let Some(dir) = out_dir {
+        let scenario = json!({
+            "name": "alertmanager",
+            "summary": "two Prometheus Alertmanager v0.35.0 peers cluster on loopback; a silence \
+                (alertname=Muted, by harness) is created on the first through the API, an alert \
+                (alertname=Firing) is posted and notified to a webhook receiver (hook)",
+            "capture": {"file": "alertmanager.pcap", "interface": "lo", "filter": filter},
+            "ports": [c1.port(), c2.port()],
+            "keys": [],
+            "silence": {"id": id, "request": silence},
+        });
+        std::fs::write(
+            dir.join("alertmanager.json"),
+            serde_json::to_vec_pretty(&scenario).unwrap(),
+        )
+        .expect("write the scenario");
+    }
+
+    let out = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_memberlist"))
+            .arg("decode")
+            .arg(&pcap)
+            .args(["--format", "json"]),
+        Duration::from_secs(60),
+    )
+    .expect("decode runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON row"))
+        .collect();
+    let errors: Vec<&Value> = rows.iter().filter(|r| r.get("error").is_some()).collect();
+    assert!(
+        errors.is_empty(),
+        "{} error rows, e.g. {}",
+        errors.len(),
+        errors[0]
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(&c1.port().to_string()), "{stderr}");
+
+    let (mut broadcasts, mut states) = (Vec::new(), Vec::new());
+    for r in &rows {
+        let Some(app) = r.get("app") else {
+            assert!(
+                r["type"] != "user",
+                "every user message is Alertmanager's: {r}"
+            );
+            continue;
+        };
+        assert_eq!(app["app"], "alertmanager", "{r}");
+        assert!(app.get("error").is_none(), "{r}");
+        match app["type"].as_str() {
+            Some("part") => broadcasts.extend(parts(app)),
+            Some("full_state") => states.extend(parts(app)),
+            other => panic!("unexpected {other:?}: {r}"),
+        }
+    }
+    let silences: Vec<&Value> = broadcasts
+        .iter()
+        .chain(&states)
+        .filter(|p| p["Key"] == "sil")
+        .flat_map(|p| p["Silences"].as_array().into_iter().flatten())
+        .collect();
+    let ours: Vec<&&Value> = silences.iter().filter(|s| s["Id"] == id.as_str()).collect();
+    assert!(!ours.is_empty(), "the silence gossips: {silences:?}");
+    for s in &ours {
+        assert_eq!(s["CreatedBy"], "harness");
+        assert_eq!(s["Comment"], "quiet while testing");
+        assert_eq!(
+            s["Matchers"],
+            json!([{"Name": "alertname", "Type": "=", "Pattern": "Muted"}])
+        );
+        let start: f64 = s["StartsAt"].as_str().unwrap().parse().unwrap();
+        let end: f64 = s["EndsAt"].as_str().unwrap().parse().unwrap();
+        assert!((end - start - 3600.0).abs() < 5.0, "an hour long: {s}");
+    }
+    assert!(
+        broadcasts.iter().any(|p| p["Key"] == "sil"),
+        "the silence is broadcast as it is made"
+    );
+    let entries: Vec<&Value> = broadcasts
+        .iter()
+        .chain(&states)
+        .filter(|p| p["Key"] == "nfl")
+        .flat_map(|p| p["Entries"].as_array().into_iter().flatten())
+        .collect();
+    assert!(!entries.is_empty(), "a notification log entry gossips");
+    for e in &entries {
+        assert_eq!(e["Receiver"]["GroupName"], "hook");
+        assert_eq!(e["Receiver"]["Integration"], "webhook");
+        assert_eq!(e["FiringAlerts"].as_array().map(Vec::len), Some(1), "{e}");
+        assert_eq!(e["Resolved"], false);
+    }
+    assert!(!states.is_empty(), "push/pull full states decode");
+}
