@@ -271,7 +271,7 @@ mod tests {
         let p = write(dir.path(), "e.json", r#"{"retry_interval": "soon"}"#);
         let e = read_paths(&[p]).unwrap_err();
         assert!(
-            e.contains("e.json") && e.contains("invalid duration"),
+            e.contains("e.json") && e.contains("\"soon\" is not a duration"),
             "{e}"
         );
     }
