@@ -7,6 +7,7 @@
 pub mod conform;
 pub mod consul;
 pub mod fake_peer;
+pub mod flood;
 pub mod gonode;
 pub mod process;
 pub mod rust_serf;
