@@ -27,7 +27,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use memberlist_interop::wire::{Keyring, Label, SecretKey};
+use memberlist_interop::wire::{
+    decode_complete, Keyring, Label, LabelPolicy, SecretKey, Side, StreamConfig, StreamMessage,
+};
 use regex_lite::Regex;
 use serde_json::Value;
 
@@ -413,4 +415,69 @@ fn a_serf_agent_survives_a_flood() {
         keyed: false,
         serf: true,
     });
+}
+
+/// The slow-loris and cut-short cases alone: a stream that stops mid-frame and one
+/// that outlasts the TCP timeout (1 s under `--profile local`) are each counted as a
+/// bad stream, and the held one is answered with an error frame, as Go does.
+#[test]
+fn streams_cut_short_or_held_past_the_timeout_are_counted() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let go = GoNode::spawn(GoNodeOpts::fast("go-peer"));
+    let agent = Agent::spawn("flood-rust", go.addr(), &["--profile", "local"]);
+    go.wait_member_state("flood-rust", "alive", WAIT)
+        .expect("go-peer sees our agent");
+    agent.wait_sees_alive("go-peer");
+    let half_ping = {
+        let t = Target {
+            addr: agent.bind,
+            name: "flood-rust".into(),
+            keyring: None,
+            label: None,
+            serf: false,
+        };
+        let me: SocketAddr = "127.0.0.1:1".parse().expect("addr");
+        let full = t.seal_stream(
+            &memberlist_interop::wire::Message::Ping(memberlist_interop::wire::Ping {
+                seq_no: 1,
+                node: "flood-rust".into(),
+                source_addr: vec![127, 0, 0, 1].into(),
+                source_port: me.port(),
+                source_node: "x".into(),
+            })
+            .to_bytes(),
+        );
+        full[..full.len() / 2].to_vec()
+    };
+    let before = agent.counter("bad_streams");
+    {
+        let mut cut = TcpStream::connect(agent.bind).expect("connect");
+        cut.write_all(&half_ping).expect("write");
+    }
+    let mut held = TcpStream::connect(agent.bind).expect("connect");
+    held.write_all(&half_ping).expect("write");
+    held.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut reply = Vec::new();
+    std::io::Read::read_to_end(&mut held, &mut reply).expect("the agent answers and closes");
+    let cfg = StreamConfig {
+        label: LabelPolicy::Expect(None),
+        keyring: None,
+        verify_incoming: true,
+        side: Side::Acceptor,
+    };
+    let frame = decode_complete(&reply, &cfg).expect("a whole reply frame");
+    assert!(
+        matches!(&frame.message, StreamMessage::Err(e) if e.error.to_string().contains("TCP timeout")),
+        "the held stream is answered with an error: {:?}",
+        frame.message
+    );
+    let start = Instant::now();
+    while agent.counter("bad_streams") < before + 2 {
+        assert!(
+            start.elapsed() < WAIT,
+            "bad_streams moved by {} for two bad streams",
+            agent.counter("bad_streams") - before
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
 }
