@@ -340,13 +340,21 @@ async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
         tokio::select! {
             Some(e) = events.recv() => print_event(format, &e),
             _ = diag_tick.tick() => {
-                let diags = node
-                    .with(|m, _| std::iter::from_fn(|| m.poll_diagnostic()).collect::<Vec<_>>())
+                // The counters with the explanations, in one step: what they
+                // counted beyond the explanations is added to the suppressed lines.
+                let (diags, counts) = node
+                    .with(|m, _| {
+                        let diags: Vec<_> = std::iter::from_fn(|| m.poll_diagnostic()).collect();
+                        let counts: Vec<_> =
+                            m.stats().all().map(|(c, n)| (c.name(), c.level(), n)).collect();
+                        (diags, counts)
+                    })
                     .await
                     .map_err(|e| e.to_string())?;
                 for d in diags {
                     diag_log.log(Source::Memberlist, d.counter.name(), d.level, &d.to_string());
                 }
+                diag_log.note_counts(Source::Memberlist, counts);
                 diag_log.flush();
             }
             Some(e) = retry_failed.recv() => {

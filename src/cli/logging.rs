@@ -155,11 +155,16 @@ struct Window {
 #[derive(Default)]
 pub struct DiagnosticLog {
     windows: HashMap<(Source, &'static str), Window>,
+    /// Each cause's counter at the last [`DiagnosticLog::note_counts`].
+    counted: HashMap<(Source, &'static str), u64>,
+    /// Explanations logged (or held back) per cause since then.
+    explained: HashMap<(Source, &'static str), u64>,
 }
 
 impl DiagnosticLog {
     pub fn log(&mut self, source: Source, cause: &'static str, level: Level, line: &str) {
         let now = Instant::now();
+        *self.explained.entry((source, cause)).or_insert(0) += 1;
         let w = self.windows.entry((source, cause)).or_insert(Window {
             start: now,
             shown: 0,
@@ -176,6 +181,33 @@ impl DiagnosticLog {
             emit(source, level, line);
         } else {
             w.suppressed += 1;
+        }
+    }
+
+    /// Takes the counters' values after the explanations polled with them were
+    /// logged: events counted beyond those explanations (the machine keeps a
+    /// bounded number between two polls) are lines suppressed too, so the summary
+    /// says how many events really went unlogged.
+    pub fn note_counts(
+        &mut self,
+        source: Source,
+        counts: impl IntoIterator<Item = (&'static str, Level, u64)>,
+    ) {
+        let now = Instant::now();
+        for (cause, level, value) in counts {
+            let last = self.counted.entry((source, cause)).or_insert(0);
+            let explained = self.explained.remove(&(source, cause)).unwrap_or(0);
+            let unexplained = value.saturating_sub(*last).saturating_sub(explained);
+            *last = value;
+            if unexplained > 0 {
+                let w = self.windows.entry((source, cause)).or_insert(Window {
+                    start: now,
+                    shown: BURST,
+                    suppressed: 0,
+                    level,
+                });
+                w.suppressed += unexplained;
+            }
         }
     }
 

@@ -304,13 +304,34 @@ pub async fn run(args: Args, logs: LogBus) -> Result<(), String> {
                 }
             }
             _ = diag_tick.tick() => {
-                let (node, layer) = serf.diagnostics().await.map_err(|e| e.to_string())?;
+                // The counters with the explanations, in one step: what they
+                // counted beyond the explanations is added to the suppressed lines.
+                let (node, layer, node_counts, serf_counts) = serf
+                    .memberlist()
+                    .with(|m, _| {
+                        let node: Vec<_> = std::iter::from_fn(|| m.poll_diagnostic()).collect();
+                        let layer: Vec<_> =
+                            std::iter::from_fn(|| m.delegate_mut().stats_mut().poll()).collect();
+                        let node_counts: Vec<_> =
+                            m.stats().all().map(|(c, n)| (c.name(), c.level(), n)).collect();
+                        let serf_counts: Vec<_> = m
+                            .delegate()
+                            .stats()
+                            .all()
+                            .map(|(c, n)| (c.name(), c.level(), n))
+                            .collect();
+                        (node, layer, node_counts, serf_counts)
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
                 for d in node {
                     diag_log.log(Source::Memberlist, d.counter.name(), d.level, &d.to_string());
                 }
                 for d in layer {
                     diag_log.log(Source::Serf, d.counter.name(), d.counter.level(), &d.detail);
                 }
+                diag_log.note_counts(Source::Memberlist, node_counts);
+                diag_log.note_counts(Source::Serf, serf_counts);
                 diag_log.flush();
                 if serf.state().await.map_err(|e| e.to_string())? == SerfState::Shutdown {
                     serf.shutdown().await.map_err(|e| e.to_string())?;

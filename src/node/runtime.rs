@@ -8,13 +8,14 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::time::Instant;
 
 use super::config::Config;
@@ -29,6 +30,16 @@ use crate::wire::{StreamMessage, WireError};
 const UDP_RECV_BUFFER: usize = 65_536;
 /// Largest stream frame we buffer: Go's push/pull state limit plus room for framing.
 const MAX_STREAM_BYTES: usize = 48 * 1024 * 1024;
+/// Stream bytes decoded on the member's own task; longer ones are decoded on a
+/// blocking thread. A frame this short inflates to a few hundred KiB at most (about
+/// a millisecond), while a 32 KiB compression bomb takes a fifth of a second to
+/// reach Go's 40 MiB limit: decoded in the task, a few of them a second would stop
+/// the member answering pings.
+const INLINE_DECODE_BYTES: usize = 1024;
+/// Long frames decoding or waiting to, beyond which another is refused (Go refuses
+/// push/pulls beyond 128 at once). Each holds up to `MAX_STREAM_BYTES`, so this is
+/// far below Go's 128.
+const HEAVY_DECODE_QUEUE: usize = 8;
 
 type Job<D> = Box<dyn FnOnce(&mut Shell<D>) + Send>;
 
@@ -135,6 +146,8 @@ impl<D: Delegate + Send + 'static> Memberlist<D> {
         let (replies, reply_rx) = mpsc::unbounded_channel();
         let (inbound, inbound_rx) = mpsc::unbounded_channel();
         let shell = Shell {
+            heavy_decodes: Arc::new(Semaphore::new(1)),
+            heavy_queue: Arc::new(Semaphore::new(HEAVY_DECODE_QUEUE)),
             machine,
             epoch,
             udp,
@@ -260,6 +273,11 @@ struct Shell<D> {
     inbound: mpsc::UnboundedSender<Inbound>,
     joins: Vec<(JoinId, oneshot::Sender<super::machine::JoinOutcome>)>,
     stopped: bool,
+    /// One long stream frame decoded at a time, whatever the number of connections:
+    /// a flood of them takes one core, never the member's task.
+    heavy_decodes: Arc<Semaphore>,
+    /// Places for long frames decoding or waiting to ([`HEAVY_DECODE_QUEUE`]).
+    heavy_queue: Arc<Semaphore>,
 }
 
 impl<D: Delegate + Send + 'static> Shell<D> {
@@ -358,6 +376,8 @@ impl<D: Delegate + Send + 'static> Shell<D> {
             skip_label_check: c.skip_inbound_label_check,
             verify_incoming: c.gossip_verify_incoming,
             metrics: c.metrics.clone(),
+            heavy: self.heavy_decodes.clone(),
+            heavy_queue: self.heavy_queue.clone(),
         }
     }
 
@@ -397,48 +417,65 @@ impl<D: Delegate + Send + 'static> Shell<D> {
         let inbound = self.inbound.clone();
         let limit = self.machine.config().tcp_timeout;
         tokio::spawn(async move {
-            let work = async {
-                let frame = match reader.read_frame(&mut conn, Side::Dialer).await {
-                    Err(ReadError::Closed) => return,
-                    Err(ReadError::Io(_)) => return,
-                    Err(ReadError::Wire(e)) => Err(e),
-                    Ok(f) => Ok(f),
-                };
-                let (answer, rx) = oneshot::channel();
-                if inbound
-                    .send(Inbound {
-                        from,
-                        frame,
-                        answer,
-                    })
-                    .is_err()
+            // A stream that stops short, or outlasts the TCP timeout (a slow-loris
+            // dialer), is a bad stream like one that does not decode: the machine
+            // counts it and answers with an error, as Go does.
+            let frame =
+                match tokio::time::timeout(limit, reader.read_frame(&mut conn, Side::Dialer)).await
                 {
-                    return;
-                }
+                    Ok(Ok(f)) => Ok(f),
+                    Ok(Err(ReadError::Wire(e))) => Err(e),
+                    // Nothing sent at all (a port check), or the connection failed.
+                    Ok(Err(ReadError::Closed { after: 0 } | ReadError::Io(_))) => return,
+                    Ok(Err(ReadError::Closed { .. })) => Err(WireError::Truncated(
+                        "stream frame (the dialer closed the connection before its end)",
+                    )),
+                    Err(_) => Err(WireError::Truncated(
+                        "stream frame (the TCP timeout passed before its end)",
+                    )),
+                };
+            let (answer, rx) = oneshot::channel();
+            if inbound
+                .send(Inbound {
+                    from,
+                    frame,
+                    answer,
+                })
+                .is_err()
+            {
+                return;
+            }
+            let reply = async {
                 if let Ok(Some(bytes)) = rx.await {
                     let _ = conn.write_all(&bytes).await;
                     let _ = conn.shutdown().await;
                 }
             };
-            let _ = tokio::time::timeout(limit, work).await;
+            let _ = tokio::time::timeout(limit, reply).await;
         });
     }
 }
 
 /// What a connection task needs to decode frames without the machine: a snapshot
 /// of the keyring and label taken when the connection started.
+#[derive(Clone)]
 struct FrameReader {
     keyring: Option<Keyring>,
     label: Option<Label>,
     skip_label_check: bool,
     verify_incoming: bool,
     metrics: super::metrics::Metrics,
+    heavy: Arc<Semaphore>,
+    heavy_queue: Arc<Semaphore>,
 }
 
 #[derive(Debug, thiserror::Error)]
 enum ReadError {
     #[error("connection closed before a whole frame")]
-    Closed,
+    Closed {
+        /// Bytes received before it closed.
+        after: usize,
+    },
     #[error("{0}")]
     Io(#[from] io::Error),
     #[error("{0}")]
@@ -452,45 +489,103 @@ impl FrameReader {
         conn: &mut TcpStream,
         side: Side,
     ) -> Result<StreamMessage<'static>, ReadError> {
+        // Read straight into the frame's buffer: a connection holds what it has
+        // sent, not a fixed chunk (a slow-loris connection has sent a few bytes).
+        let mut buf = Vec::with_capacity(1024);
+        loop {
+            if !buf.is_empty() {
+                let decoded;
+                (buf, decoded) = self.decode(buf, side).await?;
+                if let Some(message) = decoded {
+                    return Ok(message);
+                }
+            }
+            if buf.len() >= MAX_STREAM_BYTES {
+                return Err(WireError::LimitExceeded {
+                    what: "stream frame bytes",
+                    value: buf.len() as u64 + 1,
+                    limit: MAX_STREAM_BYTES as u64,
+                }
+                .into());
+            }
+            if buf.capacity() == buf.len() {
+                buf.reserve(
+                    (buf.len())
+                        .clamp(1024, 1 << 20)
+                        .min(MAX_STREAM_BYTES - buf.len()),
+                );
+            }
+            let before = buf.len();
+            let spare = buf.capacity() - before;
+            let n = (&mut *conn).take(spare as u64).read_buf(&mut buf).await?;
+            if n == 0 {
+                return Err(ReadError::Closed { after: before });
+            }
+        }
+    }
+
+    /// Tries to decode the bytes so far: short ones here, long ones (which may
+    /// inflate to 40 MiB) on a blocking thread, one at a time. Gives the bytes back.
+    async fn decode(
+        &self,
+        buf: Vec<u8>,
+        side: Side,
+    ) -> Result<(Vec<u8>, Option<StreamMessage<'static>>), ReadError> {
+        if buf.len() <= INLINE_DECODE_BYTES {
+            let decoded = self.decode_now(&buf, side)?;
+            return Ok((buf, decoded));
+        }
+        // A place in the queue, or the frame is refused: queued connections hold
+        // their bytes, so the queue is what bounds the memory a flood of them takes.
+        let Ok(_queued) = self.heavy_queue.clone().try_acquire_owned() else {
+            return Err(WireError::LimitExceeded {
+                what: "long stream frames waiting to be decoded",
+                value: HEAVY_DECODE_QUEUE as u64 + 1,
+                limit: HEAVY_DECODE_QUEUE as u64,
+            }
+            .into());
+        };
+        let _permit = self
+            .heavy
+            .acquire()
+            .await
+            .map_err(|_| io::Error::other("the member has shut down"))?;
+        let reader = self.clone();
+        let (buf, decoded) = tokio::task::spawn_blocking(move || {
+            let decoded = reader.decode_now(&buf, side);
+            (buf, decoded)
+        })
+        .await
+        .map_err(|e| io::Error::other(format!("stream decoder: {e}")))?;
+        Ok((buf, decoded?))
+    }
+
+    fn decode_now(
+        &self,
+        buf: &[u8],
+        side: Side,
+    ) -> Result<Option<StreamMessage<'static>>, WireError> {
         let cfg = StreamConfig {
             label: LabelPolicy::inbound(self.label.as_ref(), self.skip_label_check),
             keyring: self.keyring.as_ref(),
             verify_incoming: self.verify_incoming,
             side,
         };
-        let mut buf = Vec::with_capacity(4096);
-        let mut chunk = vec![0u8; 64 * 1024];
-        loop {
-            if !buf.is_empty() {
-                if let Decoded::Frame(f) = decode_frame(&buf, &cfg)? {
-                    if f.decrypted.is_some() {
-                        // Go samples the encrypted length it reads from the header.
-                        let label = if f.label.is_empty() {
-                            0
-                        } else {
-                            2 + f.label.len()
-                        };
-                        let len = f.consumed.saturating_sub(label + 5);
-                        self.metrics
-                            .sample(&super::metrics::SIZE_REMOTE, len as f32);
-                    }
-                    return Ok(f.message.into_owned());
-                }
-            }
-            let n = conn.read(&mut chunk).await?;
-            if n == 0 {
-                return Err(ReadError::Closed);
-            }
-            if buf.len() + n > MAX_STREAM_BYTES {
-                return Err(WireError::LimitExceeded {
-                    what: "stream frame bytes",
-                    value: (buf.len() + n) as u64,
-                    limit: MAX_STREAM_BYTES as u64,
-                }
-                .into());
-            }
-            buf.extend_from_slice(&chunk[..n]);
+        let Decoded::Frame(f) = decode_frame(buf, &cfg)? else {
+            return Ok(None);
+        };
+        if f.decrypted.is_some() {
+            // Go samples the encrypted length it reads from the header.
+            let label = if f.label.is_empty() {
+                0
+            } else {
+                2 + f.label.len()
+            };
+            let len = f.consumed.saturating_sub(label + 5);
+            self.metrics
+                .sample(&super::metrics::SIZE_REMOTE, len as f32);
         }
+        Ok(Some(f.message.into_owned()))
     }
 }
 

@@ -23,6 +23,15 @@ use super::msgpack::Reader;
 /// real sender nests at most a compound inside a compress.
 pub const MAX_NESTING: usize = 8;
 
+/// Most bytes the `compress` layers of one datagram may inflate to, all of them
+/// together. Go allows 40 MiB per layer, which a 32 KiB datagram of zeros reaches:
+/// a fifth of a second of decoding each, so a few such datagrams a second stop a
+/// member from answering pings, and a compound of compressed compounds multiplies
+/// it. Go's senders compress what fits their UDP buffer (1400 bytes by default,
+/// never above a 64 KiB datagram); four times the largest datagram leaves room for
+/// a best-effort user message that was compressed to fit.
+pub const MAX_PACKET_INFLATED_BYTES: usize = 256 * 1024;
+
 /// How to encrypt outgoing bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct Encryption<'k> {
@@ -119,18 +128,24 @@ pub const ALGO_SNAPPY: u8 = 1;
 
 /// Inflates a decoded `compress` message within Go's limit.
 pub fn inflate(c: &Compress<'_>) -> Result<Vec<u8>> {
+    inflate_within(c, lzw::MAX_DECOMPRESSED_BYTES)
+}
+
+/// Inflates a decoded `compress` message to at most `limit` bytes.
+fn inflate_within(c: &Compress<'_>, limit: usize) -> Result<Vec<u8>> {
     let buf = c.buf.as_deref().unwrap_or_default();
     match c.algo {
-        ALGO_LZW => lzw::decompress(buf, lzw::MAX_DECOMPRESSED_BYTES),
+        ALGO_LZW => lzw::decompress(buf, limit),
         ALGO_SNAPPY => {
             // The claimed length is checked before anything is allocated, as the fork does.
             let bad = |e: snap::Error| WireError::BadSnappy(e.to_string());
             let len = snap::raw::decompress_len(buf).map_err(bad)?;
-            if len > lzw::MAX_DECOMPRESSED_BYTES {
-                return Err(WireError::BadSnappy(format!(
-                    "claims {len} bytes, more than the {} allowed",
-                    lzw::MAX_DECOMPRESSED_BYTES
-                )));
+            if len > limit {
+                return Err(WireError::LimitExceeded {
+                    what: "decompressed size",
+                    value: len as u64,
+                    limit: limit as u64,
+                });
             }
             snap::raw::Decoder::new().decompress_vec(buf).map_err(bad)
         }
@@ -305,11 +320,14 @@ where
     if plain.is_empty() {
         return Err(WireError::Truncated("message type byte"));
     }
-    dispatch(plain, layers, &mut visit);
+    let mut budget = MAX_PACKET_INFLATED_BYTES;
+    dispatch(plain, layers, &mut budget, &mut visit);
     Ok(info)
 }
 
-fn dispatch<F>(buf: &[u8], layers: Layers, visit: &mut F)
+/// Walks one layer; `budget` is what the datagram's `compress` layers may still
+/// inflate to.
+fn dispatch<F>(buf: &[u8], layers: Layers, budget: &mut usize, visit: &mut F)
 where
     F: FnMut(&Layers, Result<Message<'_>>),
 {
@@ -330,11 +348,24 @@ where
     }
     let inner = layers.with(wrapper);
     if wrapper == MessageType::Compress {
-        match decompress_message(&buf[1..]) {
+        let inflated = Compress::read(&mut Reader::new(&buf[1..])).and_then(|c| {
+            inflate_within(&c, *budget).map_err(|e| match e {
+                WireError::LimitExceeded { value, .. } => WireError::LimitExceeded {
+                    what: "decompressed bytes in one datagram",
+                    value: (MAX_PACKET_INFLATED_BYTES - *budget) as u64 + value,
+                    limit: MAX_PACKET_INFLATED_BYTES as u64,
+                },
+                other => other,
+            })
+        });
+        match inflated {
             Ok(plain) if plain.is_empty() => {
                 visit(&inner, Err(WireError::Truncated("message type byte")))
             }
-            Ok(plain) => dispatch(&plain, inner, visit),
+            Ok(plain) => {
+                *budget -= plain.len();
+                dispatch(&plain, inner, budget, visit)
+            }
             Err(e) => visit(&inner, Err(e)),
         }
         return;
@@ -345,7 +376,7 @@ where
                 if part.is_empty() {
                     visit(&inner, Err(WireError::Truncated("message type byte")));
                 } else {
-                    dispatch(part, inner, visit);
+                    dispatch(part, inner, budget, visit);
                 }
             }
             if parts.truncated > 0 {
@@ -516,5 +547,40 @@ mod tests {
             p.messages[0].1,
             Err(WireError::LimitExceeded { .. })
         ));
+    }
+
+    /// A datagram's compressed layers inflate to at most
+    /// [`MAX_PACKET_INFLATED_BYTES`] together: one bomb is refused, and so is a
+    /// compound of compressed parts each under the limit but over it in sum, while
+    /// the parts before the budget ran out still decode.
+    #[test]
+    fn a_datagram_inflates_within_one_budget() {
+        let bomb = compress_message(&vec![0u8; 41 * 1024 * 1024]);
+        assert!(bomb.len() < 65_507, "the bomb fits a datagram");
+        let p = peel_packet_owned(&bomb, &PacketConfig::default()).unwrap();
+        assert!(
+            matches!(
+                &p.messages[0].1,
+                Err(WireError::LimitExceeded { what, limit, .. })
+                    if *what == "decompressed bytes in one datagram"
+                        && *limit == MAX_PACKET_INFLATED_BYTES as u64
+            ),
+            "{:?}",
+            p.messages[0].1
+        );
+        // Five pings, each padded (after its msgpack body, which Go ignores) to 60 KiB
+        // and compressed: four fit the budget, the fifth does not.
+        let mut ping = Message::Ping(Ping {
+            seq_no: 7,
+            ..Default::default()
+        })
+        .to_bytes();
+        ping.resize(60 * 1024, 0);
+        let part = compress_message(&ping);
+        let parts = vec![part; 5];
+        let pkt = build_packet(&parts, &PacketOptions::default()).unwrap();
+        let p = peel_packet_owned(&pkt, &PacketConfig::default()).unwrap();
+        let ok: Vec<bool> = p.messages.iter().map(|(_, m)| m.is_ok()).collect();
+        assert_eq!(ok, [true, true, true, true, false]);
     }
 }

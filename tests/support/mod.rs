@@ -9,6 +9,7 @@ pub mod conform;
 pub mod consul;
 pub mod dskit;
 pub mod fake_peer;
+pub mod flood;
 pub mod gonode;
 pub mod networkdb;
 pub mod process;
