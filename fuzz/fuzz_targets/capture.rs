@@ -4,6 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use memberlist_interop::apps::App;
 use memberlist_interop::inspect::{CaptureReader, Inspector, InspectorConfig, Ports};
 use memberlist_interop::wire::{Keyring, SecretKey};
 
@@ -16,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
         keyring: Some(Keyring::new(SecretKey::new(&[7; 16]).unwrap())),
         label: None,
         summarize: true,
+        app: App::Auto,
     });
     let mut rows = Vec::new();
     while let Some(frame) = reader.next_frame() {
