@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use serde_json::Value;
 
 use memberlist_interop::serf::consul::{ConsulClient, SERF_PROTOCOL};
+use support::conform::conform;
 use support::consul::{ConsulAgent, ConsulOpts};
 use support::process::wait_bounded;
 use support::rust_serf::{RustSerfAgent, WAIT};
@@ -247,6 +248,54 @@ fn rust_agent_follows_consul_keyring_rotation_and_its_failure_is_detected() {
         .wait_member("rust1", |m| m["Status"] == 4, WAIT)
         .unwrap();
     wait_serf_health(&server, "rust1", "critical");
+}
+
+/// `memberlist conform --serf` passes every check against a Consul server's LAN pool,
+/// plain and encrypted, and the server lists the temporary member as left afterwards
+/// (a member with no `role` tag is neither a client nor a server to Consul, so its
+/// merge check lets it in and the catalog never sees it).
+#[test]
+#[ignore = "needs Consul: scripts/build-consul, then -- --ignored"]
+fn conform_passes_against_a_consul_server() {
+    for key in [None, Some(KEY1)] {
+        let mut opts = ConsulOpts::server("srv1");
+        if let Some(k) = key {
+            opts = opts.encrypt(k);
+        }
+        let server = ConsulAgent::spawn(opts);
+        let mut args = vec!["--serf"];
+        if let Some(k) = key {
+            args.extend(["--key", k]);
+        }
+        let run = conform(server.serf_lan_addr(), &args);
+        assert_eq!(run.exit, Some(0), "key {key:?}: {}", run.explain());
+        for (id, outcome) in run.outcomes() {
+            let want = if id == "encryption" && key.is_none() {
+                "n/a"
+            } else {
+                "pass"
+            };
+            assert_eq!(outcome, want, "{id} (key {key:?}): {}", run.explain());
+        }
+        assert!(
+            run.detail("serf-tags").contains("role=consul"),
+            "{}",
+            run.explain()
+        );
+        let temporary_left = |m: &Value| {
+            m["Name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("conform-"))
+                && m["Status"] == 3
+        };
+        server
+            .wait_get(
+                "/v1/agent/members",
+                |v| v.as_array().is_some_and(|ms| ms.iter().any(temporary_left)),
+                WAIT,
+            )
+            .unwrap_or_else(|e| panic!("key {key:?}: temporary member not left: {e}"));
+    }
 }
 
 /// Waits until the server's `serfHealth` check of `node` has `status`.
