@@ -343,6 +343,21 @@ impl Member {
         self.failed.push_back(p);
     }
 
+    /// Entries held (for the tests that check memory stays bounded).
+    #[cfg(test)]
+    pub fn retained(&self) -> usize {
+        let confirmations: usize = self.suspicions.iter().map(|s| s.confirmations.len()).sum();
+        let helpers: usize = self.failed.iter().map(|p| p.helpers.len()).sum();
+        self.changes.len()
+            + self.suspicions.len()
+            + confirmations
+            + self.silences.len()
+            + self.rtt.retained()
+            + self.failed.len()
+            + helpers
+            + self.acked.len()
+    }
+
     pub fn acked_by(&mut self, prober: &Arc<str>, at: Duration) {
         match self.acked.get_mut(prober) {
             Some(last) => *last = at,
