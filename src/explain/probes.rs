@@ -21,7 +21,15 @@ use super::rtt::Rtts;
 /// How long a probe is kept open for late answers (Go's WAN probe interval is 5 s).
 const HOLD: Duration = Duration::from_secs(10);
 
-/// Most probes open at once; the oldest is settled early beyond this.
+/// Most probes open at once per prober; beyond this times the probers seen, the
+/// oldest is settled early. Go sends one probe per probe interval (and a ping for each
+/// indirect probe it is asked to help with), and answered probes leave the table at
+/// once, so a healthy cluster stays far below this; a capture whose acks match
+/// nothing (or a flood of pings) is held to memory bounded by its members.
+const MAX_OPEN_PER_PROBER: usize = 128;
+
+/// Most probes open at once whatever the number of probers (pings from a great many
+/// names), and the bound of the relay table.
 const MAX_OPEN: usize = 1 << 14;
 
 /// A helper ping counts as sent for an indirect probe when it follows the request by
@@ -315,8 +323,9 @@ impl Probes {
 
     /// Settles the probes sent before `now - HOLD` (or beyond the table's bound).
     pub fn settle(&mut self, now: Duration, out: &mut Vec<Probe>) {
+        let bound = (MAX_OPEN_PER_PROBER * self.last_probe.len().max(1)).min(MAX_OPEN);
         while let Some((sent, _, _)) = self.order.front() {
-            if *sent + HOLD > now && self.open.len() <= MAX_OPEN {
+            if *sent + HOLD > now && self.open.len() <= bound {
                 break;
             }
             let (sent, prober, seq) = self.order.pop_front().expect("front");
@@ -407,5 +416,25 @@ mod tests {
             // At most the sweep's bound, with the probe the ack just settled.
             assert!(probes.order.len() <= 2 * (probes.open.len() + 1) + 64);
         }
+    }
+
+    #[test]
+    fn unanswered_pings_are_bounded_by_the_probers() {
+        let mut probes = Probes::default();
+        let mut out = Vec::new();
+        let names: Vec<Arc<str>> = (0..4).map(|i| format!("m{i}").into()).collect();
+        // Pings no ack matches, every 20 µs, from four probers (to the next one).
+        for seq in 0..200_000u32 {
+            let at = Duration::from_micros(20 * seq as u64);
+            let (prober, target) = (seq as usize % 4, (seq as usize + 1) % 4);
+            let (p, t) = (names[prober].clone(), names[target].clone());
+            probes.ping(at, (0, seq as u64), p, t, seq);
+            probes.settle(at, &mut out);
+            assert!(probes.open.len() <= 4 * MAX_OPEN_PER_PROBER);
+            assert!(probes.order.len() <= 2 * probes.open.len() + 64);
+        }
+        // The oldest were settled early, in order.
+        assert_eq!(out.len(), 200_000 - 4 * MAX_OPEN_PER_PROBER);
+        assert!(out.windows(2).all(|w| w[0].sent < w[1].sent));
     }
 }
