@@ -444,13 +444,16 @@ struct Hosts {
 
 impl Hosts {
     fn new() -> Hosts {
+        // Tests run in parallel: each pair gets names and a subnet of its own.
+        static PAIRS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = PAIRS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let pid = std::process::id();
-        let names = [format!("mlx{pid}a"), format!("mlx{pid}b")];
+        let names = [format!("mlx{pid}-{n}a"), format!("mlx{pid}-{n}b")];
         let links = [
-            format!("mlx{}a", pid % 100_000),
-            format!("mlx{}b", pid % 100_000),
+            format!("mlx{}-{n}a", pid % 100_000),
+            format!("mlx{}-{n}b", pid % 100_000),
         ];
-        let net = [10, 200 + (pid % 50) as u8, (pid / 50 % 250) as u8];
+        let net = [10, 200 + (pid % 50) as u8, ((pid / 50 + n) % 250) as u8];
         let addrs = [
             Ipv4Addr::new(net[0], net[1], net[2], 1),
             Ipv4Addr::new(net[0], net[1], net[2], 2),
