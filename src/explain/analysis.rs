@@ -118,11 +118,15 @@ impl Analysis {
                     return;
                 };
                 if let Some((rtt, probe)) = self.probes.ack(t, from.as_ref(), &to, a.seq_no) {
+                    let in_time = probe.late_ack.is_none();
                     self.settled.push(probe);
                     let from = from.expect("a direct ack has a sender");
                     let m = self.member(&from);
                     m.rtt.add(rtt);
-                    m.acked_by(&to, t);
+                    // A late ack is no sign the member answers that prober well.
+                    if in_time {
+                        m.acked_by(&to, t);
+                    }
                     if let Some(c) = r.serf.as_ref().and_then(|s| s.get("coordinate")) {
                         m.coordinate = Some(c.clone());
                     }

@@ -149,7 +149,7 @@ pub struct Member {
     pub probed: (u64, u64),
     pub failed: VecDeque<Probe>,
     pub failed_total: u64,
-    /// The last time the member acked each prober directly.
+    /// The last time the member acked each prober directly, within the probe timeout.
     pub acked: FxHashMap<Arc<str>, Duration>,
 }
 

@@ -429,6 +429,14 @@ mod tests {
             "{}",
             v.text
         );
+        // One prober's late acks: the target's fault unless it acked others in time.
+        let v = kind(&target(4000), &[late("a", 1000), late("a", 1400)]);
+        assert_eq!(v.kind, Kind::SlowToAnswer, "{}", v.text);
+        let mut prompt = target(4000);
+        prompt.acked_by(&"b".into(), ms(1500));
+        let v = kind(&prompt, &[late("a", 1000), late("a", 1400)]);
+        assert_eq!(v.kind, Kind::ProberHealth, "{}", v.text);
+        assert!(v.text.starts_with("only a got no answers: t answered b"));
     }
 
     #[test]
