@@ -149,7 +149,7 @@ pub struct Member {
     pub probed: (u64, u64),
     pub failed: VecDeque<Probe>,
     pub failed_total: u64,
-    /// The last time the member acked each prober directly.
+    /// The last time the member acked each prober directly, within the probe timeout.
     pub acked: FxHashMap<Arc<str>, Duration>,
 }
 
@@ -341,6 +341,21 @@ impl Member {
             self.failed.pop_front();
         }
         self.failed.push_back(p);
+    }
+
+    /// Entries held (for the tests that check memory stays bounded).
+    #[cfg(test)]
+    pub fn retained(&self) -> usize {
+        let confirmations: usize = self.suspicions.iter().map(|s| s.confirmations.len()).sum();
+        let helpers: usize = self.failed.iter().map(|p| p.helpers.len()).sum();
+        self.changes.len()
+            + self.suspicions.len()
+            + confirmations
+            + self.silences.len()
+            + self.rtt.retained()
+            + self.failed.len()
+            + helpers
+            + self.acked.len()
     }
 
     pub fn acked_by(&mut self, prober: &Arc<str>, at: Duration) {

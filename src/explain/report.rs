@@ -12,7 +12,7 @@ use serde::{Serialize, Serializer};
 use super::analysis::Analysis;
 use super::member::{Change, Evidence, Member, Outcome, State, Suspicion};
 use super::merge::CaptureInfo;
-use super::probes::Probe;
+use super::probes::{LateAck, Probe};
 use super::verdict::{judge, Verdict};
 
 /// How far before a suspicion a failed probe is taken as part of its story.
@@ -102,6 +102,9 @@ pub struct Chain {
     /// Members whose own probes went unanswered.
     pub probers: Vec<Arc<str>>,
     pub unanswered: u64,
+    /// Of the unanswered probes, those whose direct ack was on the wire but came too
+    /// late for the prober (after its probe timeout) or went unheeded by it.
+    pub acked_too_late: u64,
     #[serde(serialize_with = "opt_time")]
     pub first_unanswered: Option<Duration>,
     /// From the first unanswered probe to the suspicion (or the last unanswered probe).
@@ -164,6 +167,7 @@ fn chain(m: &Member, failed: &[&Probe], until: Option<Duration>, origin: Duratio
     Chain {
         probers,
         unanswered: failed.len() as u64,
+        acked_too_late: failed.iter().filter(|p| p.late_ack.is_some()).count() as u64,
         first_unanswered: first,
         unanswered_for_ms: match (first, last) {
             (Some(f), Some(l)) => (l.saturating_sub(f).as_secs_f64() * 1e6).round() / 1e3,
@@ -200,20 +204,26 @@ fn member_report(m: &Member, origin: Duration) -> MemberReport {
         .collect();
     incarnations.sort_unstable();
     incarnations.dedup();
-    // Each failed probe belongs to the latest suspicion it could be part of.
+    // Each failed probe belongs to the first suspicion it could have led to, else (sent
+    // while the member was suspected) to the latest one still running then.
     let owner: Vec<Option<usize>> = m
         .failed
         .iter()
         .map(|p| {
-            m.suspicions.iter().rposition(|s| {
-                let end = match &s.outcome {
-                    Outcome::Open => None,
-                    Outcome::Refuted { at, .. }
-                    | Outcome::Dead { at, .. }
-                    | Outcome::Left { at } => Some(*at + LOOKAHEAD),
-                };
-                p.sent + LOOKBACK >= s.at && end.is_none_or(|e| p.sent <= e)
-            })
+            m.suspicions
+                .iter()
+                .position(|s| p.sent <= s.at && p.sent + LOOKBACK >= s.at)
+                .or_else(|| {
+                    m.suspicions.iter().rposition(|s| {
+                        let end = match &s.outcome {
+                            Outcome::Open => None,
+                            Outcome::Refuted { at, .. }
+                            | Outcome::Dead { at, .. }
+                            | Outcome::Left { at } => Some(*at + LOOKAHEAD),
+                        };
+                        p.sent >= s.at && end.is_none_or(|e| p.sent <= e)
+                    })
+                })
         })
         .collect();
     let covered: Vec<bool> = owner.iter().map(Option::is_some).collect();
@@ -547,9 +557,14 @@ fn chain_text(
 ) {
     let _ = writeln!(
         o,
-        "    {} unanswered probe{} by {}, the first at {}, {} ms {until}{}",
+        "    {} unanswered probe{}{} by {}, the first at {}, {} ms {until}{}",
         ch.unanswered,
         if ch.unanswered == 1 { "" } else { "s" },
+        match ch.acked_too_late {
+            0 => String::new(),
+            n if n == ch.unanswered => " (acked, but too late for the prober)".to_string(),
+            n => format!(" ({n} acked, but too late for the prober)"),
+        },
         if ch.probers.is_empty() {
             "helpers only".to_string()
         } else {
@@ -578,6 +593,19 @@ fn chain_text(
         );
         if let Some(r) = &p.on_behalf_of {
             let _ = write!(o, " for {r}");
+        }
+        match (p.acked, p.late_ack) {
+            (Some(a), Some(LateAck::Unheeded)) => {
+                let _ = write!(
+                    o,
+                    "; acked at {} but the prober did not get it in time",
+                    t(a)
+                );
+            }
+            (Some(a), Some(LateAck::Late)) => {
+                let _ = write!(o, "; acked late, at {}", t(a));
+            }
+            _ => {}
         }
         for h in &p.helpers {
             let _ = write!(o, "; through {} at {}: ", h.name, t(h.asked));
