@@ -260,6 +260,13 @@ fn watcher_prints_what_the_peers_report_and_leaves() {
     let dir = tempfile::tempdir().unwrap();
     let addr = || SocketAddr::new(LOOPBACK, free_port(LOOPBACK));
     let (c1, c2, ours, rpc) = (addr(), addr(), addr(), addr());
+    let filter = format!(
+        "port {} or port {} or port {}",
+        c1.port(),
+        c2.port(),
+        ours.port()
+    );
+    let capture = Recording::start(&dir.path().join("watch.pcap"), &filter);
     let webhook = Webhook::start();
     let (d1, d2) = (dir.path().join("a"), dir.path().join("b"));
     std::fs::create_dir_all(&d1).unwrap();
@@ -401,11 +408,75 @@ fn watcher_prints_what_the_peers_report_and_leaves() {
         }
         assert_eq!(peer_names(p).len(), 2, "{:?}", peer_names(p));
     }
+    let names: Vec<String> = [&a, &b]
+        .iter()
+        .map(|p| {
+            p.get("/api/v2/status").unwrap()["cluster"]["name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let pcap = capture.stop();
+    explain_tells_how_the_silence_spread(&pcap, &id, &names[1], &[&names[0], "rust-watcher"]);
     let log = std::fs::read_to_string(d1.join("alertmanager.log")).unwrap();
     assert!(
         !log.contains("unknown state key") && !log.contains("merge remote state"),
         "the watcher put nothing in their state: {log}"
     );
+}
+
+/// `memberlist explain` on the capture: silence `id` was first sent by `origin` (where
+/// the harness created it) and reached every one of `others`, nobody left out.
+fn explain_tells_how_the_silence_spread(
+    pcap: &std::path::Path,
+    id: &str,
+    origin: &str,
+    others: &[&str],
+) {
+    let run = |format: &str| {
+        let out = run_bounded(
+            Command::new(env!("CARGO_BIN_EXE_memberlist"))
+                .arg("explain")
+                .arg(pcap)
+                .args(["--format", format]),
+            Duration::from_secs(60),
+        )
+        .expect("explain runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let report: Value = serde_json::from_str(&run("json")).expect("one JSON document");
+    let s = report["silences"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == id))
+        .unwrap_or_else(|| panic!("explain follows silence {id}: {report}"));
+    assert_eq!(s["first_from"], origin, "{s}");
+    assert_eq!(s["created_by"], "harness", "{s}");
+    assert_eq!(
+        s["matchers"], "{alertname=\"Muted\",instance!~\"db-.*\"}",
+        "{s}"
+    );
+    for m in others {
+        let r = s["reached"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["member"] == *m)
+            .unwrap_or_else(|| panic!("silence reached {m}: {s}"));
+        assert!(r["after_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{r}");
+        assert!(r["via"] == "gossip" || r["via"] == "push-pull", "{r}");
+    }
+    assert_eq!(s["not_reached"], json!([]), "{s}");
+    let text = run("text");
+    println!("{text}");
+    assert!(text.contains(&format!("silence {id} ")), "{text}");
+    assert!(text.contains("reached rust-watcher at +"), "{text}");
+    assert!(!text.contains("did not reach"), "{text}");
 }
 
 /// Kills a child by pid if the test panics before it is stopped properly.

@@ -13,6 +13,7 @@ use super::analysis::Analysis;
 use super::member::{Change, Evidence, Member, Outcome, State, Suspicion};
 use super::merge::CaptureInfo;
 use super::probes::Probe;
+use super::silences::SilenceReport;
 use super::verdict::{judge, Verdict};
 
 /// How far before a suspicion a failed probe is taken as part of its story.
@@ -62,6 +63,9 @@ pub struct Report {
     pub errors: BTreeMap<String, u64>,
     /// Decryption failures of packets from addresses no member name is known for.
     pub undecrypted_sources: BTreeMap<String, u64>,
+    /// Alertmanager's silences, as they spread (absent when the rows carry none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub silences: Vec<SilenceReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -302,6 +306,11 @@ impl Report {
             .map(|m| member_report(m, origin))
             .collect();
         members.sort_by(|x, y| x.name.cmp(&y.name));
+        let sending: Vec<(Arc<str>, Duration)> = members
+            .iter()
+            .filter_map(|m| Some((m.name.clone(), m.last_packet?)))
+            .collect();
+        let silences = a.silences.report(&a.names, &sending);
         Report {
             captures,
             rows: a.rows,
@@ -316,6 +325,7 @@ impl Report {
                 .iter()
                 .map(|(addr, f)| (addr.to_string(), f.0))
                 .collect(),
+            silences,
         }
     }
 
@@ -513,6 +523,38 @@ impl Report {
             o.push_str("\nrows that did not decode:\n");
             for (e, n) in &self.errors {
                 let _ = writeln!(o, "  {n} × {e}");
+            }
+        }
+        for s in &self.silences {
+            let _ = writeln!(
+                o,
+                "\nsilence {} {} by {:?} ({:?}): first seen at {} from {}",
+                s.id,
+                s.matchers,
+                s.created_by,
+                s.comment,
+                t(s.first_seen),
+                s.first_from
+            );
+            for r in &s.reached {
+                let _ = writeln!(
+                    o,
+                    "  reached {} at {} ({:.3} ms later, by {})",
+                    r.member,
+                    t(r.at),
+                    r.after_ms,
+                    r.via
+                );
+            }
+            for m in &s.not_reached {
+                let _ = writeln!(o, "  did not reach {m}");
+            }
+            if s.unattributed_copies > 0 {
+                let _ = writeln!(
+                    o,
+                    "  {} more copies in push/pull answers (to a dialer's port, no member named)",
+                    s.unattributed_copies
+                );
             }
         }
         o
