@@ -163,6 +163,9 @@ impl Analysis {
                 if addr.is_some() {
                     m.addr = addr;
                 }
+                if let Some(p) = r.serf.as_ref().and_then(|s| s.get("product")) {
+                    m.product = Some(p.clone());
+                }
                 let meta = a.meta.as_deref().unwrap_or_default();
                 let text = || {
                     ev(format!(
@@ -212,7 +215,11 @@ impl Analysis {
                         self.names.learn(addr, &name);
                     }
                     if n.state == NodeState::Alive {
+                        let product = r.serf.as_ref().and_then(|s| s.get("products")?.get(&*name));
                         let m = self.member(&name);
+                        if let Some(p) = product {
+                            m.product = Some(p.clone());
+                        }
                         if addr.is_some() {
                             m.addr = addr;
                         }

@@ -143,6 +143,9 @@ pub struct MemberReport {
     pub rtt: Option<Rtt>,
     /// Serf's Vivaldi coordinate from the member's last ping ack.
     pub coordinate: Option<serde_json::Value>,
+    /// What its Serf tags say as Consul or Nomad read them (absent for other members).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product: Option<serde_json::Value>,
     pub decrypt_failures: Option<DecryptFailures>,
     /// Its own probes of others.
     pub probes: Counts,
@@ -274,6 +277,7 @@ fn member_report(m: &Member, origin: Duration) -> MemberReport {
             p99_ms: ms(p99),
         }),
         coordinate: m.coordinate.clone(),
+        product: m.product.clone(),
         decrypt_failures: (m.decrypt_failures.0 > 0).then_some(DecryptFailures {
             count: m.decrypt_failures.0,
             first: m.decrypt_failures.1,
@@ -453,6 +457,9 @@ impl Report {
                     "  ping/ack round trip: median {} ms, p99 {} ms ({} pairs)",
                     r.median_ms, r.p99_ms, r.pairs
                 );
+            }
+            if let Some(p) = &m.product {
+                let _ = writeln!(o, "  {}", crate::apps::product::text(p));
             }
             if let Some(c) = &m.coordinate {
                 let _ = writeln!(
