@@ -4,7 +4,7 @@
 //! the notification of the alert it posted as an `nfl` entry for its receiver with one
 //! firing alert, and the push/pulls carry both states. And our `memberlist agent --app
 //! alertmanager` joins two peers as a watcher: it prints the silence as their API reports
-//! it and the notification-log entry, the peers list it while it runs and drop it when it
+//! it, again when it is expired, and the notification-log entry, the peers list it while it runs and drop it when it
 //! leaves.
 //!
 //! Alertmanager takes about two minutes to build cold, so `.ci/run` does not build it;
@@ -373,6 +373,30 @@ fn watcher_prints_what_the_peers_report_and_leaves() {
         let t = unix(reported[theirs].as_str().unwrap());
         assert!((o - t).abs() < 0.001, "{ours} {o} vs {theirs} {t}");
     }
+
+    // Expired through the other peer's API: the change replicates and is printed again.
+    a.delete(&format!("/api/v2/silence/{id}"))
+        .expect("expire the silence");
+    let expired = lines
+        .wait_for(
+            |e| {
+                e["event"] == "silence"
+                    && e["id"] == id.as_str()
+                    && e["ends_at"] != printed["ends_at"]
+            },
+            WAIT,
+        )
+        .expect("the watcher prints the expired silence");
+    let num = |v: &Value| v.as_str().unwrap().parse::<f64>().unwrap();
+    assert!(
+        num(&expired["ends_at"]) < num(&printed["ends_at"]),
+        "{expired}"
+    );
+    assert!(
+        num(&expired["updated_at"]) > num(&printed["updated_at"]),
+        "{expired}"
+    );
+    assert_eq!(expired["comment"], printed["comment"]);
 
     a.post(
         "/api/v2/alerts",

@@ -288,7 +288,9 @@ pub enum News {
 /// What a watcher has seen of the cluster's states. Every push/pull repeats a peer's
 /// whole state and every broadcast reaches us several times, so a silence is news only
 /// when its ID is new or its content changed (an update or an expiry), and an entry only
-/// when its group and receiver are new or it was notified again.
+/// when its group and receiver are new or it was notified again. What Alertmanager itself
+/// has dropped (past its expiry, the end of its retention) is forgotten at each push/pull,
+/// so a long watch holds no more than the cluster does.
 #[derive(Debug, Default)]
 pub struct Seen {
     silences: std::collections::HashMap<String, Value>,
@@ -308,6 +310,12 @@ impl Seen {
                     .parts
             }
         };
+        if via == Via::PushPull {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            self.forget_expired(now);
+        }
         let mut out = Vec::new();
         for p in &parts {
             let v = part(p)?;
@@ -330,6 +338,18 @@ impl Seen {
             }
         }
         Ok(out)
+    }
+
+    /// Drops what expired before `now` (Unix seconds); what has no expiry stays.
+    fn forget_expired(&mut self, now: f64) {
+        let live = |v: &Value| {
+            v["ExpiresAt"]
+                .as_str()
+                .and_then(|t| t.parse::<f64>().ok())
+                .is_none_or(|t| t > now)
+        };
+        self.silences.retain(|_, v| live(v));
+        self.entries.retain(|_, v| live(v));
     }
 }
 
@@ -389,5 +409,13 @@ mod tests {
         // Zero bytes are an empty FullState (what a watcher sends): no news, no error.
         assert_eq!(seen.news(Via::PushPull, &[]).unwrap(), vec![]);
         assert!(seen.news(Via::Gossip, &[0xff, 0xff]).is_err());
+        // Once past its expiry Alertmanager drops it, and so does the watcher.
+        seen.forget_expired(0.0);
+        assert_eq!(seen.silences.len(), 1, "no expiry: kept");
+        seen.silences.get_mut("s1").unwrap()["ExpiresAt"] = json!("10.000000000");
+        seen.forget_expired(9.0);
+        assert_eq!(seen.silences.len(), 1);
+        seen.forget_expired(11.0);
+        assert!(seen.silences.is_empty());
     }
 }
