@@ -500,6 +500,13 @@ fn explain_tells_how_the_silence_spread(
     println!("{text}");
     assert!(text.contains(&format!("silence {id} ")), "{text}");
     assert!(text.contains("reached rust-watcher at +"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "  reached every other member ({}), the last ",
+            others.len()
+        )),
+        "{text}"
+    );
     assert!(!text.contains("did not reach"), "{text}");
 }
 

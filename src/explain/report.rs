@@ -543,6 +543,25 @@ impl Report {
                 t(s.first_seen),
                 s.first_from
             );
+            match (s.not_reached.len(), s.reached.last()) {
+                (0, Some(last)) => {
+                    let _ = writeln!(
+                        o,
+                        "  reached every other member ({}), the last {:.3} ms after it was first seen",
+                        s.reached.len(),
+                        last.after_ms
+                    );
+                }
+                (0, None) => o.push_str("  no copy to another member in the capture\n"),
+                (n, _) => {
+                    let _ = writeln!(
+                        o,
+                        "  reached {} of {} other members",
+                        s.reached.len(),
+                        s.reached.len() + n
+                    );
+                }
+            }
             for r in &s.reached {
                 let _ = writeln!(
                     o,
