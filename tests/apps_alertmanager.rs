@@ -542,3 +542,25 @@ fn watcher_refuses_flags_it_cannot_honour() {
         assert!(stderr.contains(hint), "{extra:?}: {stderr}");
     }
 }
+
+/// Needs no Alertmanager: a join that reaches nothing names the cluster port to use.
+#[test]
+fn watcher_join_failure_names_the_cluster_port() {
+    let addr = || SocketAddr::new(LOOPBACK, free_port(LOOPBACK));
+    let out = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_memberlist"))
+            .args(["agent", "--app", "alertmanager", "--name", "w"])
+            .arg(format!("--bind={}", addr()))
+            .arg(format!("--rpc-addr={}", addr()))
+            .arg(format!("--join={}", addr())),
+        Duration::from_secs(30),
+    )
+    .expect("agent ran");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("joined no member"), "{stderr}");
+    assert!(
+        stderr.contains("--cluster.listen-address, port 9094 by default"),
+        "{stderr}"
+    );
+}

@@ -346,7 +346,9 @@ async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
                 return Err(match args.app {
                     Some(WatchApp::Alertmanager) => format!(
                         "{why}\n  --join wants an Alertmanager's cluster address (its \
-                         --cluster.listen-address, port {} by default), not its web API (9093)",
+                         --cluster.listen-address, port {} by default), not its web API (9093); \
+                         peers run with --cluster.tls-config speak TLS there, which the watcher \
+                         does not",
                         memberlist_interop::apps::alertmanager::CLUSTER_PORT
                     ),
                     None => why,
