@@ -3,7 +3,8 @@
 //! With `--serf` the agent serves serf's RPC on `--rpc-addr` (see
 //! `memberlist_interop::control`); the plain agent answers `memberlist members` on a
 //! port of its own (one JSON object per line in, one per line out), and tells a serf
-//! client that connects there that it is no Serf agent.
+//! client that connects there that it is no Serf agent. With `--app alertmanager` the plain
+//! agent watches an Alertmanager cluster (`super::app_watch`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
