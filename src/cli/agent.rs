@@ -3,7 +3,8 @@
 //! With `--serf` the agent serves serf's RPC on `--rpc-addr` (see
 //! `memberlist_interop::control`); the plain agent answers `memberlist members` on a
 //! port of its own (one JSON object per line in, one per line out), and tells a serf
-//! client that connects there that it is no Serf agent.
+//! client that connects there that it is no Serf agent. With `--app alertmanager` the plain
+//! agent watches an Alertmanager cluster (`super::app_watch`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ use memberlist_interop::control::messages::ResponseHeader;
 use memberlist_interop::control::{AuthToken, DEFAULT_RPC_ADDR};
 use memberlist_interop::node::{Config, Event, EventDelegate, Member, Memberlist, RuntimeError};
 
+use super::app_watch::{AgentDelegate, WatchApp, Watcher};
 use super::gossip::{resolve, Security};
 use super::join_hint::{join_failed, JoinedAs};
 use super::logging::{DiagnosticLog, Source};
@@ -111,6 +113,11 @@ pub struct Args {
     pub(super) config_dir: Vec<PathBuf>,
     #[command(flatten)]
     pub(super) serf: super::serf_agent::SerfArgs,
+    /// Join an application's cluster as a watcher and print its state as it replicates
+    /// (Alertmanager: silences and notification-log entries). The watcher shares no
+    /// state of its own.
+    #[arg(long, value_enum, value_name = "APP")]
+    pub(super) app: Option<WatchApp>,
 }
 
 impl Args {
@@ -255,6 +262,20 @@ fn apply_config_files(args: &mut Args) -> Result<(), String> {
 
 /// Flag values that cannot work, found before anything starts.
 fn check_flags(args: &Args) -> Result<(), String> {
+    if let (Some(WatchApp::Alertmanager), true) = (args.app, args.serf.serf) {
+        return Err(
+            "--app alertmanager watches an Alertmanager cluster, which speaks plain memberlist, \
+             not Serf: drop --serf"
+                .into(),
+        );
+    }
+    if args.app.is_some() && !args.meta.is_empty() {
+        return Err(
+            "--app watches a cluster without taking part in it; Alertmanager's peers carry no \
+             node meta: drop --meta"
+                .into(),
+        );
+    }
     if args.serf.serf {
         super::serf_agent::check_flags(args)?;
     } else {
@@ -306,6 +327,9 @@ async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
     let (peers, rpc, token) = peers_and_control(&args).await?;
     config.metrics = super::metrics::sinks(&args.metrics, super::metrics::Layers::Node).await?;
     let (delegate, mut events) = EventDelegate::new(config.retransmit_mult);
+    let (watch_tx, mut payloads) = mpsc::unbounded_channel();
+    let mut watcher = args.app.map(|_| Watcher::new(args.format));
+    let delegate = AgentDelegate::new(delegate, watcher.as_ref().map(|_| watch_tx));
     let (keyring, label) = (config.keyring.clone(), config.label.clone());
     let node = Memberlist::start(config, args.meta.clone().into_bytes(), delegate)
         .await
@@ -319,9 +343,17 @@ async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
         match node.join(peers.clone()).await {
             Ok(n) => log(format, json!({"event": "joined", "peers": n})),
             Err(RuntimeError::Join(e)) => {
-                return Err(
-                    join_failed(e.to_string(), &peers, keyring, label, JoinedAs::Plain).await,
-                )
+                let why = join_failed(e.to_string(), &peers, keyring, label, JoinedAs::Plain).await;
+                return Err(match args.app {
+                    Some(WatchApp::Alertmanager) => format!(
+                        "{why}\n  --join wants an Alertmanager's cluster address (its \
+                         --cluster.listen-address, port {} by default), not its web API (9093); \
+                         peers run with --cluster.tls-config speak TLS there, which the watcher \
+                         does not",
+                        memberlist_interop::apps::alertmanager::CLUSTER_PORT
+                    ),
+                    None => why,
+                });
             }
             Err(e) => return Err(e.to_string()),
         }
@@ -339,6 +371,11 @@ async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
     loop {
         tokio::select! {
             Some(e) = events.recv() => print_event(format, &e),
+            Some(p) = payloads.recv() => {
+                if let Some(w) = watcher.as_mut() {
+                    w.payload(p);
+                }
+            }
             _ = diag_tick.tick() => {
                 // The counters with the explanations, in one step: what they
                 // counted beyond the explanations is added to the suppressed lines.
@@ -372,6 +409,14 @@ async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
     node.shutdown().await.map_err(|e| e.to_string())?;
     while let Ok(e) = events.try_recv() {
         print_event(format, &e);
+    }
+    if let Some(w) = watcher.as_mut() {
+        while let Ok(p) = payloads.try_recv() {
+            w.payload(p);
+        }
+        if w.foreign() > 0 {
+            tracing::warn!(target: "agent", "{} payloads were not Alertmanager's", w.foreign());
+        }
     }
     Ok(())
 }
@@ -629,7 +674,7 @@ fn print_event(format: Format, e: &Event) {
 /// agent, instead of waiting for a line that never comes.
 async fn serve_rpc(
     listener: TcpListener,
-    node: Memberlist<EventDelegate>,
+    node: Memberlist<AgentDelegate>,
     token: Option<AuthToken>,
 ) {
     while let Ok((conn, _)) = listener.accept().await {
@@ -683,7 +728,7 @@ async fn refuse_serf_client(
     let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
 }
 
-async fn answer(node: &Memberlist<EventDelegate>, line: &str, token: Option<&AuthToken>) -> Value {
+async fn answer(node: &Memberlist<AgentDelegate>, line: &str, token: Option<&AuthToken>) -> Value {
     let req: Value = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) => return json!({"error": format!("bad request: {e}")}),

@@ -12,6 +12,7 @@ use rustc_hash::FxHashMap;
 use super::member::{Evidence, Member};
 use super::names::{ip, Names};
 use super::probes::{LateAck, Probe, Probes};
+use super::silences::Silences;
 use crate::inspect::{Body, Row};
 use crate::wire::{Accusation, Message, NodeState, StreamMessage};
 
@@ -28,6 +29,8 @@ pub struct Analysis {
     pub names: Names,
     pub members: FxHashMap<Arc<str>, Member>,
     pub probes: Probes,
+    /// How Alertmanager's silences spread, when the rows carry them.
+    pub silences: Silences,
     settled: Vec<Probe>,
     pub errors: BTreeMap<String, u64>,
     pub decrypt_failures: FxHashMap<SocketAddr, Failures>,
@@ -61,6 +64,7 @@ impl Analysis {
             Body::Packet(m) => self.packet(capture, r, m),
             Body::Stream(m) => self.stream(capture, r, m),
         }
+        self.silences.row(&self.names, r);
         self.probes.settle(t, &mut self.settled);
         self.drain_settled();
     }
@@ -163,6 +167,9 @@ impl Analysis {
                 if addr.is_some() {
                     m.addr = addr;
                 }
+                if let Some(p) = r.serf.as_ref().and_then(|s| s.get("product")) {
+                    m.product = Some(p.clone());
+                }
                 let meta = a.meta.as_deref().unwrap_or_default();
                 let text = || {
                     ev(format!(
@@ -212,7 +219,11 @@ impl Analysis {
                         self.names.learn(addr, &name);
                     }
                     if n.state == NodeState::Alive {
+                        let product = r.serf.as_ref().and_then(|s| s.get("products")?.get(&*name));
                         let m = self.member(&name);
+                        if let Some(p) = product {
+                            m.product = Some(p.clone());
+                        }
                         if addr.is_some() {
                             m.addr = addr;
                         }

@@ -141,6 +141,8 @@ pub struct Member {
     pub silences: VecDeque<(Duration, Duration)>,
     pub rtt: Rtts,
     pub coordinate: Option<serde_json::Value>,
+    /// Consul's or Nomad's reading of its latest Serf tags (`apps::product`).
+    pub product: Option<serde_json::Value>,
     /// Packets from the member's address no key opened: count, first, last.
     pub decrypt_failures: (u64, Option<Duration>, Option<Duration>),
     /// The member's own probes of others: sent, answered.
@@ -170,6 +172,7 @@ impl Member {
             silences: VecDeque::new(),
             rtt: Rtts::default(),
             coordinate: None,
+            product: None,
             decrypt_failures: (0, None, None),
             probes_sent: (0, 0),
             probed: (0, 0),

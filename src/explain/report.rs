@@ -13,6 +13,7 @@ use super::analysis::Analysis;
 use super::member::{Change, Evidence, Member, Outcome, State, Suspicion};
 use super::merge::CaptureInfo;
 use super::probes::{LateAck, Probe};
+use super::silences::SilenceReport;
 use super::verdict::{judge, Verdict};
 
 /// How far before a suspicion a failed probe is taken as part of its story.
@@ -62,6 +63,9 @@ pub struct Report {
     pub errors: BTreeMap<String, u64>,
     /// Decryption failures of packets from addresses no member name is known for.
     pub undecrypted_sources: BTreeMap<String, u64>,
+    /// Alertmanager's silences, as they spread (absent when the rows carry none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub silences: Vec<SilenceReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -142,6 +146,9 @@ pub struct MemberReport {
     pub rtt: Option<Rtt>,
     /// Serf's Vivaldi coordinate from the member's last ping ack.
     pub coordinate: Option<serde_json::Value>,
+    /// What its Serf tags say as Consul or Nomad read them (absent for other members).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product: Option<serde_json::Value>,
     pub decrypt_failures: Option<DecryptFailures>,
     /// Its own probes of others.
     pub probes: Counts,
@@ -280,6 +287,7 @@ fn member_report(m: &Member, origin: Duration) -> MemberReport {
             p99_ms: ms(p99),
         }),
         coordinate: m.coordinate.clone(),
+        product: m.product.clone(),
         decrypt_failures: (m.decrypt_failures.0 > 0).then_some(DecryptFailures {
             count: m.decrypt_failures.0,
             first: m.decrypt_failures.1,
@@ -312,6 +320,11 @@ impl Report {
             .map(|m| member_report(m, origin))
             .collect();
         members.sort_by(|x, y| x.name.cmp(&y.name));
+        let sending: Vec<(Arc<str>, Duration)> = members
+            .iter()
+            .filter_map(|m| Some((m.name.clone(), m.last_packet?)))
+            .collect();
+        let silences = a.silences.report(&a.names, &sending);
         Report {
             captures,
             rows: a.rows,
@@ -326,6 +339,7 @@ impl Report {
                 .iter()
                 .map(|(addr, f)| (addr.to_string(), f.0))
                 .collect(),
+            silences,
         }
     }
 
@@ -454,6 +468,9 @@ impl Report {
                     r.median_ms, r.p99_ms, r.pairs
                 );
             }
+            if let Some(p) = &m.product {
+                let _ = writeln!(o, "  {}", crate::apps::product::text(p));
+            }
             if let Some(c) = &m.coordinate {
                 let _ = writeln!(
                     o,
@@ -523,6 +540,57 @@ impl Report {
             o.push_str("\nrows that did not decode:\n");
             for (e, n) in &self.errors {
                 let _ = writeln!(o, "  {n} × {e}");
+            }
+        }
+        for s in &self.silences {
+            let _ = writeln!(
+                o,
+                "\nsilence {} {} by {:?} ({:?}): first seen at {} from {}",
+                s.id,
+                s.matchers,
+                s.created_by,
+                s.comment,
+                t(s.first_seen),
+                s.first_from
+            );
+            match (s.not_reached.len(), s.reached.last()) {
+                (0, Some(last)) => {
+                    let _ = writeln!(
+                        o,
+                        "  reached every other member ({}), the last {:.3} ms after it was first seen",
+                        s.reached.len(),
+                        last.after_ms
+                    );
+                }
+                (0, None) => o.push_str("  no copy to another member in the capture\n"),
+                (n, _) => {
+                    let _ = writeln!(
+                        o,
+                        "  reached {} of {} other members",
+                        s.reached.len(),
+                        s.reached.len() + n
+                    );
+                }
+            }
+            for r in &s.reached {
+                let _ = writeln!(
+                    o,
+                    "  reached {} at {} ({:.3} ms later, by {})",
+                    r.member,
+                    t(r.at),
+                    r.after_ms,
+                    r.via
+                );
+            }
+            for m in &s.not_reached {
+                let _ = writeln!(o, "  did not reach {m}");
+            }
+            if s.unattributed_copies > 0 {
+                let _ = writeln!(
+                    o,
+                    "  {} more copies in push/pull answers (to a dialer's port, no member named)",
+                    s.unattributed_copies
+                );
             }
         }
         o
