@@ -21,7 +21,9 @@ use memberlist_interop::control::errors::PLAIN_AGENT;
 use memberlist_interop::control::log_bus::{timestamp, LogBus};
 use memberlist_interop::control::messages::ResponseHeader;
 use memberlist_interop::control::{AuthToken, DEFAULT_RPC_ADDR};
-use memberlist_interop::node::{Config, Event, EventDelegate, Member, Memberlist, RuntimeError};
+use memberlist_interop::node::{
+    Config, Event, EventDelegate, Member, Memberlist, RuntimeError, Transport,
+};
 
 use super::gossip::{resolve, Security};
 use super::join_hint::{join_failed, JoinedAs};
@@ -37,6 +39,16 @@ pub enum Profile {
     Lan,
     Wan,
     Local,
+}
+
+/// `--transport`: how packets and streams travel.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TransportArg {
+    /// Memberlist's own: UDP packets and TCP streams on the bound port.
+    Memberlist,
+    /// grafana/dskit's TCP-only transport, to join a Loki, Mimir, Tempo or Cortex
+    /// cluster (their port 7946).
+    Dskit,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -64,6 +76,10 @@ pub struct Args {
     /// Timing profile, as Go's DefaultLANConfig, DefaultWANConfig, DefaultLocalConfig.
     #[arg(long, value_enum, default_value = "lan")]
     pub(super) profile: Profile,
+    /// How packets and streams travel: memberlist's UDP and TCP, or dskit's TCP-only
+    /// transport (Loki, Mimir, Tempo, Cortex).
+    #[arg(long, value_enum, default_value = "memberlist")]
+    pub(super) transport: TransportArg,
     /// Node meta to advertise (at most 512 bytes).
     #[arg(long, default_value = "")]
     pub(super) meta: String,
@@ -294,6 +310,10 @@ pub(super) fn config(args: &Args) -> Result<Config, String> {
     c.label = args.security.label()?;
     c.protocol_version = args.protocol;
     c.queue_check_interval = args.queue_check_interval;
+    c.transport = match args.transport {
+        TransportArg::Memberlist => Transport::Standard,
+        TransportArg::Dskit => Transport::Dskit,
+    };
     c.validate().map_err(|e| e.to_string())?;
     Ok(c)
 }
