@@ -4,7 +4,10 @@
 //! Everything here was read off the wire of dskit's `kv/memberlist` and `ring` packages
 //! (field numbers and types); the message types are our own.
 //!
-//! * Transport: every memberlist packet or stream gets a new TCP connection whose first
+//! `kv` is a member's side of the KV store (it reads the cluster's keys and never adds
+//! its own), `ring` the ring as dskit's clients see it.
+//!
+//! * Transport ([`crate::wire::dskit`]): every memberlist packet or stream gets a new TCP connection whose first
 //!   byte says which: 1, a packet (address length byte, the sender's advertised address,
 //!   the memberlist packet, then the packet's MD5 digest, up to the connection's end); 2, a
 //!   memberlist stream as usual. Memberlist itself never starts a dialer's stream with
@@ -14,6 +17,9 @@
 //! * The value of the `ringDesc` codec is snappy-compressed protobuf; a broadcast holds
 //!   only the instances that changed (an instance that left the ring is sent as `LEFT`),
 //!   a push/pull the whole ring.
+
+pub mod kv;
+pub mod ring;
 
 use std::collections::BTreeMap;
 use std::fmt;
