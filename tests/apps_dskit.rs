@@ -175,11 +175,15 @@ fn ring_capture(compression: &str) -> Vec<Value> {
     rows
 }
 
-/// Three members on free loopback ports, all seeing the whole ring (lzw, as dskit's default).
-fn three_members() -> (Vec<SocketAddr>, RingMember, RingMember, RingMember) {
-    let addrs: Vec<SocketAddr> = (0..3)
+/// Three free loopback addresses.
+fn three_addrs() -> Vec<SocketAddr> {
+    (0..3)
         .map(|_| SocketAddr::new(LOOPBACK, free_port(LOOPBACK)))
-        .collect();
+        .collect()
+}
+
+/// Three members on `addrs`, all seeing the whole ring (lzw, as dskit's default).
+fn three_members(addrs: &[SocketAddr]) -> (RingMember, RingMember, RingMember) {
     let a = RingMember::spawn("ing-a", addrs[0], "zone-a", 8, &[], "lzw");
     a.wait_ring(&BTreeMap::from([("ing-a", "ACTIVE")]), WAIT)
         .expect("ing-a registers");
@@ -196,7 +200,7 @@ fn three_members() -> (Vec<SocketAddr>, RingMember, RingMember, RingMember) {
         m.wait_members(&["ing-a", "ing-b", "ing-c"], WAIT)
             .expect("every member lists the others alive");
     }
-    (addrs, a, b, c)
+    (a, b, c)
 }
 
 /// `memberlist ring --join ADDR --format json` with `extra` flags: the JSON object.
@@ -239,7 +243,8 @@ fn states(ring: &Value) -> BTreeMap<String, String> {
 #[test]
 #[ignore = "needs interop/bin/dskitring (scripts/build-dskitring); run by .ci/apps"]
 fn ring_join_prints_dskits_own_view_and_leaves_cleanly() {
-    let (addrs, a, mut b, mut c) = three_members();
+    let addrs = three_addrs();
+    let (a, mut b, mut c) = three_members(&addrs);
 
     let ring = ring_json(addrs[1], "reader-1", &[]);
     assert_eq!(ring["key"], "ring");
@@ -323,7 +328,8 @@ fn ring_join_prints_dskits_own_view_and_leaves_cleanly() {
 #[test]
 #[ignore = "needs interop/bin/dskitring (scripts/build-dskitring); run by .ci/apps"]
 fn agent_over_dskits_transport_is_listed_alive_and_leaves_cleanly() {
-    let (addrs, a, b, c) = three_members();
+    let addrs = three_addrs();
+    let (a, b, c) = three_members(&addrs);
     let bind = SocketAddr::new(LOOPBACK, free_port(LOOPBACK));
     let rpc = SocketAddr::new(LOOPBACK, free_port(LOOPBACK));
     let mut agent = Command::new(env!("CARGO_BIN_EXE_memberlist"))
@@ -377,4 +383,121 @@ fn agent_over_dskits_transport_is_listed_alive_and_leaves_cleanly() {
             "the ring is theirs alone"
         );
     }
+}
+
+/// Unix time now, in seconds.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64()
+}
+
+/// `memberlist explain` on a recorded ring where ing-c is killed while ing-a and ing-b
+/// go on, then ing-b leaves: ing-c stopped heartbeating (its last heartbeat from before
+/// the kill, the others' heartbeats advancing after it), ing-b left, ing-a heartbeats.
+#[test]
+#[ignore = "needs interop/bin/dskitring (scripts/build-dskitring); run by .ci/apps"]
+fn explain_tells_which_instance_stopped_heartbeating() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let addrs = three_addrs();
+    let filter = addrs
+        .iter()
+        .map(|a| format!("tcp port {}", a.port()))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let capture = Recording::start(&dir.path().join("ring.pcap"), &filter);
+    let (a, mut b, mut c) = three_members(&addrs);
+    std::thread::sleep(Duration::from_secs(2));
+    let killed = unix_now();
+    c.kill();
+    // ing-a and ing-b heartbeat on (each second's worth of timestamps) and gossip it.
+    std::thread::sleep(Duration::from_secs(5));
+    let leaving = unix_now();
+    b.leave(WAIT);
+    a.wait_ring(
+        &BTreeMap::from([("ing-a", "ACTIVE"), ("ing-c", "ACTIVE")]),
+        WAIT,
+    )
+    .expect("ing-a sees ing-b leave");
+    let left = unix_now();
+    let pcap = capture.stop();
+
+    let out = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_memberlist"))
+            .arg("explain")
+            .arg(&pcap)
+            .args(["--format", "json"]),
+        Duration::from_secs(60),
+    )
+    .expect("explain runs");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "a JSON report ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let rings = report["rings"].as_array().expect("rings in the report");
+    assert_eq!(rings.len(), 1, "{rings:?}");
+    assert_eq!(rings[0]["key"], "ring");
+    let inst = |id: &str| {
+        rings[0]["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id)
+            .unwrap_or_else(|| panic!("{id} in {}", rings[0]))
+            .clone()
+    };
+    let secs = |v: &Value| v.as_str().expect("a time").parse::<f64>().expect("seconds");
+
+    let c = inst("ing-c");
+    assert_eq!(c["fate"], "stopped_heartbeating", "{c}");
+    assert_eq!(c["state"], "ACTIVE", "never unregistered: {c}");
+    assert_eq!(c["addr"], addrs[2].to_string());
+    // Its last heartbeat was written before the kill, at most two of its (one-second)
+    // timestamps earlier, and crossed the wire before the kill too.
+    let hb = c["last_heartbeat"].as_i64().unwrap();
+    assert!(
+        (killed.floor() as i64 - 2..=killed.floor() as i64).contains(&hb),
+        "last heartbeat {hb}, killed at {killed}"
+    );
+    let seen = secs(&c["last_heartbeat_seen"]);
+    assert!(
+        (killed - 2.0..=killed).contains(&seen),
+        "last heartbeat seen at {seen}, killed at {killed}"
+    );
+    assert_eq!(c["unhealthy_from"], hb + 60);
+
+    let b = inst("ing-b");
+    assert_eq!(b["fate"], "left", "{b}");
+    let left_at = b["state_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["state"] == "LEFT")
+        .map(|s| secs(&s["time"]))
+        .expect("ing-b's LEFT");
+    assert!(
+        (leaving..=left).contains(&left_at),
+        "LEFT seen at {left_at}, ing-b told to leave at {leaving}, gone by {left}"
+    );
+    // ing-b heartbeated on after ing-c stopped: what tells a dead instance from a quiet
+    // capture.
+    assert!(secs(&b["last_heartbeat_seen"]) > killed + 1.0, "{b}");
+    assert_eq!(inst("ing-a")["fate"], "heartbeating");
+
+    let text = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_memberlist"))
+            .arg("explain")
+            .arg(&pcap),
+        Duration::from_secs(60),
+    )
+    .expect("explain runs");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("ing-c") && l.contains("stopped heartbeating at")),
+        "{text}"
+    );
 }

@@ -12,6 +12,7 @@ use rustc_hash::FxHashMap;
 use super::member::{Evidence, Member};
 use super::names::{ip, Names};
 use super::probes::{Probe, Probes};
+use super::rings::Rings;
 use crate::inspect::{Body, Row};
 use crate::wire::{Accusation, Message, NodeState, StreamMessage};
 
@@ -34,6 +35,7 @@ pub struct Analysis {
     pub first: Option<Duration>,
     pub last: Option<Duration>,
     pub rows: u64,
+    pub rings: Rings,
 }
 
 impl Analysis {
@@ -49,6 +51,7 @@ impl Analysis {
         let t = r.time;
         self.first.get_or_insert(t);
         self.last = Some(self.last.map_or(t, |l| l.max(t)));
+        self.rings.row(r);
         let body = match &r.body {
             Ok(b) => b,
             Err(e) => return self.error(r, e),

@@ -4,7 +4,8 @@
 //! The captures are merged into one timeline (`merge`: clock offsets from packets seen
 //! on both ends, duplicates dropped), the rows folded into per-member aggregates and
 //! a bounded table of probes in flight (`analysis`, `member`, `probes`), and each
-//! suspicion's unanswered probes judged (`verdict`) into the `report`. Memory grows
+//! suspicion's unanswered probes judged (`verdict`) into the `report`; dskit's hash
+//! rings, when the gossip carries them, are followed per instance (`rings`). Memory grows
 //! with the number of members, not of packets. `html` draws the report as a page.
 
 pub mod analysis;
@@ -14,6 +15,7 @@ pub mod merge;
 pub mod names;
 pub mod probes;
 pub mod report;
+pub mod rings;
 pub mod rtt;
 pub mod verdict;
 
