@@ -16,6 +16,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use memberlist_interop::apps::{self, App, Carrier};
 use memberlist_interop::control::codec::encode;
 use memberlist_interop::control::errors::PLAIN_AGENT;
 use memberlist_interop::control::log_bus::{timestamp, LogBus};
@@ -331,6 +332,11 @@ async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
         .await
         .map_err(|e| gossip_error(&args, &e, keyring.as_ref(), label.as_ref()))?;
     let format = args.format;
+    // On dskit's transport user messages are its KV store's pairs: shown decoded.
+    let payloads = match args.transport {
+        TransportArg::Dskit => App::Dskit,
+        TransportArg::Memberlist => App::Raw,
+    };
     log(
         format,
         json!({"event": "started", "addr": node.local_addr().to_string(), "rpc": rpc.local_addr().map_or(args.rpc_addr(), |a| a).to_string()}),
@@ -358,7 +364,7 @@ async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
     let mut diag_log = DiagnosticLog::default();
     loop {
         tokio::select! {
-            Some(e) = events.recv() => print_event(format, &e),
+            Some(e) = events.recv() => print_event(format, payloads, &e),
             _ = diag_tick.tick() => {
                 // The counters with the explanations, in one step: what they
                 // counted beyond the explanations is added to the suppressed lines.
@@ -391,7 +397,7 @@ async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
     }
     node.shutdown().await.map_err(|e| e.to_string())?;
     while let Ok(e) = events.try_recv() {
-        print_event(format, &e);
+        print_event(format, payloads, &e);
     }
     Ok(())
 }
@@ -601,7 +607,7 @@ fn text_value(v: &Value) -> String {
     }
 }
 
-fn print_event(format: Format, e: &Event) {
+fn print_event(format: Format, payloads: App, e: &Event) {
     let (kind, m): (&str, &Member) = match e {
         Event::Join(m) => ("member-join", m),
         Event::Leave(m) => (
@@ -614,6 +620,13 @@ fn print_event(format: Format, e: &Event) {
         ),
         Event::Update(m) => ("member-update", m),
         Event::Message(payload) => {
+            if let Some(app) = apps::decode(payloads, None, Carrier::UserMessage, payload, false) {
+                let shown = match format {
+                    Format::Json => app,
+                    Format::Text => Value::String(apps::text(&app)),
+                };
+                return log(format, json!({"event": "user-message", "app": shown}));
+            }
             let text = String::from_utf8_lossy(payload);
             return log(format, json!({"event": "user-message", "payload": text}));
         }
