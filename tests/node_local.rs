@@ -142,3 +142,44 @@ async fn two_rust_members_over_dskits_transport_join_and_leave() {
     let Event::Leave(m) = e else { unreachable!() };
     assert_eq!(m.state, State::Left, "b left rather than died");
 }
+
+/// On dskit's transport a connection that is not dskit's (a plain memberlist stream) and
+/// a packet connection cut inside its sender's address are counted, and the member goes
+/// on.
+#[tokio::test]
+async fn bad_dskit_connections_are_counted() {
+    use memberlist_interop::node::Counter;
+    use tokio::io::AsyncWriteExt;
+
+    let mut c = config("a");
+    c.transport = Transport::Dskit;
+    let (d, _rx) = EventDelegate::new(c.retransmit_mult);
+    let a = Memberlist::start(c, Vec::new(), d).await.unwrap();
+    for bytes in [&[6u8, 0x81][..], &[1, 40, b'1', b'2']] {
+        let mut conn = tokio::net::TcpStream::connect(a.local_addr())
+            .await
+            .unwrap();
+        conn.write_all(bytes).await.unwrap();
+        conn.shutdown().await.unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let counts = a
+                .with(|m, _| {
+                    (
+                        m.stats().get(Counter::BadStreams),
+                        m.stats().get(Counter::BadPackets),
+                    )
+                })
+                .await
+                .unwrap();
+            if counts == (1, 1) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("one bad stream and one bad packet counted");
+    assert_eq!(a.with(|m, _| m.num_members()).await.unwrap(), 1);
+}

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use super::config::Config;
 use super::delegate::Delegate;
 use super::machine::{JoinId, Machine, NodeError, Output, StreamId, StreamRequest};
+use super::stats::Counter;
 use super::streams::StreamReply;
 use super::time::Time;
 use super::transport::Transport;
@@ -278,9 +279,13 @@ struct Inbound {
     answer: oneshot::Sender<Option<Vec<u8>>>,
 }
 
-/// A packet that came on a dskit packet connection: the sender's advertised address
-/// and the memberlist packet.
-type DskitPacket = (SocketAddr, Vec<u8>);
+/// What a dskit connection's task read before the machine could see it.
+enum DskitInput {
+    /// A packet connection's packet and the address its sender advertised.
+    Packet(SocketAddr, Vec<u8>),
+    /// A connection that did not frame as dskit's: counted and explained.
+    Bad(Counter, String),
+}
 
 /// The task's state: the machine and what it needs to carry out outputs.
 struct Shell<D> {
@@ -290,8 +295,8 @@ struct Shell<D> {
     udp: Option<UdpSocket>,
     replies: mpsc::UnboundedSender<Reply>,
     inbound: mpsc::UnboundedSender<Inbound>,
-    /// Packets read by dskit packet connections' tasks.
-    packets: mpsc::UnboundedSender<DskitPacket>,
+    /// Packets (and framing errors) read by dskit connections' tasks.
+    packets: mpsc::UnboundedSender<DskitInput>,
     transport: Transport,
     /// Our advertised `host:port` as dskit writes it in every packet connection.
     advertised: String,
@@ -321,7 +326,7 @@ impl<D: Delegate + Send + 'static> Shell<D> {
         mut jobs: mpsc::UnboundedReceiver<Job<D>>,
         mut replies: mpsc::UnboundedReceiver<Reply>,
         mut inbound: mpsc::UnboundedReceiver<Inbound>,
-        mut packets: mpsc::UnboundedReceiver<DskitPacket>,
+        mut packets: mpsc::UnboundedReceiver<DskitInput>,
     ) {
         let mut buf = vec![0u8; UDP_RECV_BUFFER];
         // One timer entry for the task's life, moved only when the machine's next
@@ -341,10 +346,15 @@ impl<D: Delegate + Send + 'static> Shell<D> {
                         self.machine.handle_packet(now, from, &buf[..n]);
                     }
                 }
-                Some((from, packet)) = packets.recv() => {
-                    let now = self.now();
-                    self.machine.handle_packet(now, from, &packet);
-                }
+                Some(input) = packets.recv() => match input {
+                    DskitInput::Packet(from, packet) => {
+                        let now = self.now();
+                        self.machine.handle_packet(now, from, &packet);
+                    }
+                    DskitInput::Bad(counter, detail) => {
+                        self.machine.count_transport_error(counter, || detail);
+                    }
+                },
                 r = tcp.accept() => {
                     if let Ok((conn, from)) = r {
                         self.accept(conn, from);
@@ -475,9 +485,21 @@ impl<D: Delegate + Send + 'static> Shell<D> {
                 match tokio::time::timeout(limit, conn.read_exact(&mut kind)).await {
                     Ok(Ok(_)) if kind[0] == dskit::STREAM => {}
                     Ok(Ok(_)) if kind[0] == dskit::PACKET => {
-                        return read_dskit_packet(conn, limit, packets).await;
+                        return read_dskit_packet(conn, from, limit, packets).await;
                     }
-                    // Not dskit's (dskit drops these too), or nothing came.
+                    // Not dskit's: dropped, as dskit drops it.
+                    Ok(Ok(_)) => {
+                        let detail = format!(
+                            "connection from {from} starts with byte {}, neither dskit's packet \
+                             ({}) nor stream ({}) marker: is it a plain memberlist member?",
+                            kind[0],
+                            dskit::PACKET,
+                            dskit::STREAM
+                        );
+                        let _ = packets.send(DskitInput::Bad(Counter::BadStreams, detail));
+                        return;
+                    }
+                    // Nothing came (a port check), or the connection failed.
                     _ => return,
                 }
             }
@@ -537,24 +559,37 @@ async fn serve_stream(
 /// damaged datagram would be; a digest mismatch is delivered, as dskit does.
 async fn read_dskit_packet(
     conn: TcpStream,
+    peer: SocketAddr,
     limit: Duration,
-    packets: mpsc::UnboundedSender<DskitPacket>,
+    packets: mpsc::UnboundedSender<DskitInput>,
 ) {
     let mut bytes = vec![dskit::PACKET];
-    let mut conn = conn.take(DSKIT_PACKET_BYTES as u64);
+    let mut conn = conn.take(DSKIT_PACKET_BYTES as u64 + 1);
     let read = conn.read_to_end(&mut bytes);
-    if !matches!(tokio::time::timeout(limit, read).await, Ok(Ok(_))) {
-        return;
-    }
-    let Ok(frame) = dskit::parse_packet(&bytes) else {
-        return;
+    let bad = |detail: String| DskitInput::Bad(Counter::BadPackets, detail);
+    let input = match tokio::time::timeout(limit, read).await {
+        Err(_) => bad(format!(
+            "dskit packet connection from {peer} still open after the TCP timeout"
+        )),
+        Ok(Err(e)) => bad(format!("dskit packet connection from {peer}: {e}")),
+        Ok(Ok(_)) if bytes.len() > DSKIT_PACKET_BYTES => bad(format!(
+            "dskit packet connection from {peer} is longer than {DSKIT_PACKET_BYTES} bytes"
+        )),
+        Ok(Ok(_)) => match dskit::parse_packet(&bytes) {
+            Err(e) => bad(format!("from {peer}: {e}")),
+            Ok(frame) => {
+                let text = String::from_utf8_lossy(frame.from);
+                match text.parse::<SocketAddr>() {
+                    Ok(from) => DskitInput::Packet(from, frame.packet.to_vec()),
+                    Err(_) => bad(format!(
+                        "dskit packet connection from {peer} names {text:?} as its sender, \
+                         not an IP:port"
+                    )),
+                }
+            }
+        },
     };
-    let from = std::str::from_utf8(frame.from)
-        .ok()
-        .and_then(|a| a.parse::<SocketAddr>().ok());
-    if let Some(from) = from {
-        let _ = packets.send((from, frame.packet.to_vec()));
-    }
+    let _ = packets.send(input);
 }
 
 /// The next datagram, or never on a transport without UDP.
