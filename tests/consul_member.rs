@@ -7,19 +7,24 @@
 //! `role=node` member in the catalog with a `serfHealth` check. So our agent, carrying
 //! the tags [`ConsulClient`] builds, must be listed alive by the server, registered in
 //! the catalog under its node ID with a passing check, and deregistered when it leaves;
-//! in an encrypted pool it must follow `consul keyring` rotations.
+//! in an encrypted pool it must follow `consul keyring` rotations. And a capture of the
+//! pool reads the server's and our client's tags as Consul's, in `decode` and `explain`.
 
 mod support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use memberlist_interop::serf::consul::{ConsulClient, SERF_PROTOCOL};
+use support::conform::conform;
 use support::consul::{ConsulAgent, ConsulOpts};
-use support::process::wait_bounded;
+use support::process::{run_bounded, wait_bounded};
 use support::rust_serf::{RustSerfAgent, WAIT};
+use support::tcpdump::Recording;
 
 /// Gossip keys of the size `consul keygen` makes.
 const KEY1: &str = "5K9OtfP7efFrNKe5WCQvXvnaXJ5cWP0SvXiwe0kkjM4=";
@@ -249,6 +254,54 @@ fn rust_agent_follows_consul_keyring_rotation_and_its_failure_is_detected() {
     wait_serf_health(&server, "rust1", "critical");
 }
 
+/// `memberlist conform --serf` passes every check against a Consul server's LAN pool,
+/// plain and encrypted, and the server lists the temporary member as left afterwards
+/// (a member with no `role` tag is neither a client nor a server to Consul, so its
+/// merge check lets it in and the catalog never sees it).
+#[test]
+#[ignore = "needs Consul: scripts/build-consul, then -- --ignored"]
+fn conform_passes_against_a_consul_server() {
+    for key in [None, Some(KEY1)] {
+        let mut opts = ConsulOpts::server("srv1");
+        if let Some(k) = key {
+            opts = opts.encrypt(k);
+        }
+        let server = ConsulAgent::spawn(opts);
+        let mut args = vec!["--serf"];
+        if let Some(k) = key {
+            args.extend(["--key", k]);
+        }
+        let run = conform(server.serf_lan_addr(), &args);
+        assert_eq!(run.exit, Some(0), "key {key:?}: {}", run.explain());
+        for (id, outcome) in run.outcomes() {
+            let want = if id == "encryption" && key.is_none() {
+                "n/a"
+            } else {
+                "pass"
+            };
+            assert_eq!(outcome, want, "{id} (key {key:?}): {}", run.explain());
+        }
+        assert!(
+            run.detail("serf-tags").contains("role=consul"),
+            "{}",
+            run.explain()
+        );
+        let temporary_left = |m: &Value| {
+            m["Name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("conform-"))
+                && m["Status"] == 3
+        };
+        server
+            .wait_get(
+                "/v1/agent/members",
+                |v| v.as_array().is_some_and(|ms| ms.iter().any(temporary_left)),
+                WAIT,
+            )
+            .unwrap_or_else(|e| panic!("key {key:?}: temporary member not left: {e}"));
+    }
+}
+
 /// Waits until the server's `serfHealth` check of `node` has `status`.
 fn wait_serf_health(server: &ConsulAgent, node: &str, status: &str) {
     server
@@ -263,4 +316,111 @@ fn wait_serf_health(server: &ConsulAgent, node: &str, status: &str) {
             WAIT,
         )
         .unwrap();
+}
+
+/// Consul's tags read for a person, from a capture of a real Consul server's LAN pool
+/// while our client joins: `decode` gives each member's reading beside its tags (JSON
+/// `product`/`products`, and text), and `explain` per member, each agreeing with the tags
+/// the server reports through its API.
+#[test]
+#[ignore = "needs Consul: scripts/build-consul, then -- --ignored"]
+fn consul_tags_are_explained_in_decode_and_explain() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ConsulAgent::spawn(ConsulOpts::server("srv1"));
+    let lan = server.serf_lan_addr();
+    let capture = Recording::start(
+        &dir.path().join("consul.pcap"),
+        &format!("port {}", lan.port()),
+    );
+    let theirs = tags_of(&server.members().unwrap()[0]["Tags"]);
+    let _agent = spawn(
+        "rust1",
+        lan,
+        &[
+            "--consul-client=dc1".to_owned(),
+            format!("--tag=build={}", theirs["build"]),
+        ],
+    );
+    server
+        .wait_member("rust1", |m| m["Status"] == 1, WAIT)
+        .unwrap();
+    // A push/pull or two and the join's broadcasts go by.
+    std::thread::sleep(Duration::from_secs(3));
+    let pcap = capture.stop();
+
+    let memberlist = |args: &[&str]| {
+        let out = run_bounded(
+            Command::new(env!("CARGO_BIN_EXE_memberlist"))
+                .args(args)
+                .arg(&pcap),
+            Duration::from_secs(60),
+        )
+        .expect("memberlist runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let rows: Vec<Value> = memberlist(&["decode", "--format", "json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let readings: Vec<(String, Value)> = rows
+        .iter()
+        .filter_map(|r| r.get("serf"))
+        .flat_map(|s| {
+            let one = s.get("product").map(|p| (String::new(), p.clone()));
+            let many = s["products"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(n, p)| (n.clone(), p.clone()));
+            one.into_iter().chain(many).collect::<Vec<_>>()
+        })
+        .collect();
+    let of = |node: &str, role: &str| {
+        readings
+            .iter()
+            .find(|(n, p)| n == node && p["role"] == role)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| panic!("a {role} reading of {node}: {readings:?}"))
+    };
+    let srv = of("srv1", "server");
+    let num = |t: &str| theirs[t].parse::<u64>().unwrap();
+    assert_eq!(srv["product"], "consul");
+    assert_eq!(srv["datacenter"], theirs["dc"].as_str());
+    assert_eq!(srv["node_id"], theirs["id"].as_str());
+    assert_eq!(srv["rpc_port"], num("port"));
+    assert_eq!(srv["protocol"], num("vsn"));
+    assert_eq!(srv["raft_protocol"], num("raft_vsn"));
+    assert_eq!(srv["version"], theirs["build"].split(':').next().unwrap());
+    assert!(srv.get("problems").is_none(), "{srv}");
+    let client = of("rust1", "client");
+    assert_eq!(client["datacenter"], "dc1");
+    assert!(client.get("problems").is_none(), "{client}");
+
+    let text = memberlist(&["decode"]);
+    assert!(text.contains("Consul server of datacenter dc1"), "{text}");
+    assert!(text.contains("Consul client of datacenter dc1"), "{text}");
+
+    let report: Value =
+        serde_json::from_str(&memberlist(&["explain", "--format", "json"])).unwrap();
+    let member = |name: &str| {
+        report["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("explain lists {name}: {report}"))
+    };
+    assert_eq!(member("srv1")["product"]["rpc_port"], num("port"));
+    assert_eq!(member("rust1")["product"]["role"], "client");
+    let text = memberlist(&["explain"]);
+    assert!(
+        text.contains("  Consul server of datacenter dc1, Consul "),
+        "{text}"
+    );
 }

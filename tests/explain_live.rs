@@ -1,7 +1,9 @@
 //! `memberlist explain` on captures this test records (tcpdump on loopback, as root)
 //! of real Go memberlist v0.7.0 nodes: a SIGKILLed member, a member whose inbound UDP
-//! is dropped by nftables while TCP works, and a member that switched to a key the
-//! others do not hold. Each scenario runs a few seconds of Go's local profile.
+//! is dropped by nftables while TCP works, a member that switched to a key the
+//! others do not hold, and a prober whose host delays what it receives (NFQUEUE and
+//! scripts/fault-delay, in a network namespace). Each scenario runs a few seconds of
+//! Go's local profile.
 
 mod support;
 
@@ -288,9 +290,16 @@ fn inbound_udp_dropped_while_tcp_works() {
                 .any(|h| h["nack"].is_string())),
         "a probe of v with a helper's nack and an answered TCP ping: {probes:#?}"
     );
-    // The others answered everyone.
+    // The others answered everyone: if anything, v missed their acks (its inbound UDP
+    // is dropped after the capture saw them).
     for other in ["a", "b"] {
-        assert!(verdicts(member(&report, other)).is_empty(), "{report:#}");
+        for x in verdicts(member(&report, other)) {
+            assert_eq!(x["kind"], "prober_health", "{report:#}");
+            assert!(x["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("only v missed the answers"));
+        }
     }
 }
 
@@ -435,13 +444,16 @@ struct Hosts {
 
 impl Hosts {
     fn new() -> Hosts {
+        // Tests run in parallel: each pair gets names and a subnet of its own.
+        static PAIRS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = PAIRS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let pid = std::process::id();
-        let names = [format!("mlx{pid}a"), format!("mlx{pid}b")];
+        let names = [format!("mlx{pid}-{n}a"), format!("mlx{pid}-{n}b")];
         let links = [
-            format!("mlx{}a", pid % 100_000),
-            format!("mlx{}b", pid % 100_000),
+            format!("mlx{}-{n}a", pid % 100_000),
+            format!("mlx{}-{n}b", pid % 100_000),
         ];
-        let net = [10, 200 + (pid % 50) as u8, (pid / 50 % 250) as u8];
+        let net = [10, 200 + (pid % 50) as u8, ((pid / 50 + n) % 250) as u8];
         let addrs = [
             Ipv4Addr::new(net[0], net[1], net[2], 1),
             Ipv4Addr::new(net[0], net[1], net[2], 2),
@@ -562,4 +574,178 @@ fn captures_from_two_hosts_merge() {
         c["suspicions"][0]["chain"]["verdict"]["kind"], "stopped_answering",
         "{c:#}"
     );
+}
+
+/// Holds every packet arriving on `link` in network namespace `netns` for
+/// MEAN ± JITTER ms: an iptables NFQUEUE rule (this kernel's nftables has no `queue`
+/// expression) hands them to scripts/fault-delay. Removed when dropped.
+struct InboundDelay {
+    netns: String,
+    link: String,
+    program: Child,
+}
+
+impl InboundDelay {
+    fn start(netns: &str, link: &str, mean_ms: u32, jitter_ms: u32) -> InboundDelay {
+        let rule = |op: &str| {
+            Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    netns,
+                    "iptables-legacy",
+                    op,
+                    "INPUT",
+                    "-i",
+                    link,
+                ])
+                .args(["-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass"])
+                .output()
+                .expect("iptables-legacy (apt-get install iptables)")
+        };
+        let out = rule("-A");
+        assert!(
+            out.status.success(),
+            "iptables-legacy: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fault-delay");
+        let mut program = Command::new("ip")
+            .args(["netns", "exec", netns, script, "0"])
+            .args([mean_ms.to_string(), jitter_ms.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("scripts/fault-delay (needs python3)");
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(program.stdout.as_mut().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        let delay = InboundDelay {
+            netns: netns.into(),
+            link: link.into(),
+            program,
+        };
+        assert_eq!(ready.trim(), "ready", "scripts/fault-delay did not start");
+        delay
+    }
+}
+
+impl Drop for InboundDelay {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.netns,
+                "iptables-legacy",
+                "-D",
+                "INPUT",
+                "-i",
+            ])
+            .args([
+                &self.link,
+                "-j",
+                "NFQUEUE",
+                "--queue-num",
+                "0",
+                "--queue-bypass",
+            ])
+            .status();
+        // SAFETY: signalling our own child by its pid; it releases what it holds.
+        unsafe { libc::kill(self.program.id() as i32, libc::SIGTERM) };
+        let _ = wait_bounded(&mut self.program, WAIT);
+    }
+}
+
+/// Lifeguard's slow prober: p's host holds every packet that reaches it for 600 ms
+/// (NFQUEUE), longer than p's probe timeout and base probe interval. Its pings of a
+/// and b are acked at once on the wire (each host captures its own interface, before
+/// the delay), but the acks reach p too late: p asks the other as helper, whose ping
+/// is answered and relayed (no nack), and p suspects members that are fine. explain
+/// must put that on p's health, not on a or b; and a and b's probes of p, answered
+/// 600 ms late while their helper nacked, on p being slow to answer.
+#[test]
+fn prober_whose_packets_are_delayed_is_blamed_on_itself() {
+    let hosts = Hosts::new();
+    let ports = [7946, 7947];
+    let dumps: Vec<Tcpdump> = (0..2)
+        .map(|i| {
+            Tcpdump::start_on(
+                &format!("delay{i}"),
+                Some(&hosts.names[i]),
+                &hosts.links[i],
+                &ports,
+            )
+        })
+        .collect();
+    let at = |i: usize, port| SocketAddr::new(IpAddr::V4(hosts.addrs[i]), port);
+    let on = |name, i: usize, port| node(name, port).bind(at(i, port)).netns(&hosts.names[i]);
+    let a = GoNode::spawn(on("a", 0, ports[0]));
+    let b = GoNode::spawn(on("b", 0, ports[1]).join(a.addr()));
+    let p = GoNode::spawn(on("p", 1, ports[0]).join(a.addr()));
+    for n in [&a, &b, &p] {
+        for name in ["a", "b", "p"] {
+            n.wait_member_state(name, "alive", WAIT).unwrap();
+        }
+    }
+    let delay = InboundDelay::start(&hosts.names[1], &hosts.links[1], 600, 50);
+    std::thread::sleep(Duration::from_secs(6));
+    drop(delay);
+    std::thread::sleep(Duration::from_millis(500));
+    let paths: Vec<PathBuf> = dumps.into_iter().map(Tcpdump::stop).collect();
+    // What the harness did, as p saw it: it gave up on members that were fine.
+    let suspected: Vec<String> = p
+        .log_lines()
+        .into_iter()
+        .filter(|l| l.contains("has failed, no acks received"))
+        .collect();
+    drop((a, b, p));
+    drop(hosts);
+    let (report, code, err) = explain(&paths[0], &[paths[1].to_str().unwrap()]);
+    for path in &paths {
+        std::fs::remove_file(path).ok();
+    }
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        suspected
+            .iter()
+            .any(|l| l.contains("Suspect a ") || l.contains("Suspect b ")),
+        "p never suspected a or b: {suspected:?}"
+    );
+    let mut blamed_on_p = 0;
+    for t in ["a", "b"] {
+        let m = member(&report, t);
+        for v in verdicts(m) {
+            assert_eq!(v["kind"], "prober_health", "{t} was blamed: {m:#}");
+            let text = v["text"].as_str().unwrap();
+            assert!(
+                text.starts_with(&format!(
+                    "only p missed the answers: {t} acked p's pings within"
+                )),
+                "{text}"
+            );
+            assert!(text.contains("which Lifeguard counts against p's own health score"));
+            blamed_on_p += 1;
+        }
+        for s in m["suspicions"].as_array().unwrap() {
+            if s["by"] == "p" {
+                assert_eq!(s["chain"]["verdict"]["kind"], "prober_health", "{s:#}");
+            }
+        }
+    }
+    assert!(blamed_on_p > 0, "{report:#}");
+    // a and b's pings of p were answered 600 ms late, after their probe timeout.
+    let p = member(&report, "p");
+    let on_p = verdicts(p);
+    assert!(!on_p.is_empty(), "{p:#}");
+    for v in on_p {
+        assert_eq!(v["kind"], "slow_to_answer", "{p:#}");
+        assert!(v["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("p answered late: its acks came"));
+    }
 }

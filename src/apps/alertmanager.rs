@@ -231,23 +231,10 @@ pub fn text(v: &Value) -> String {
     for p in parts {
         out.push_str(&format!(" | key={}", p["Key"].as_str().unwrap_or_default()));
         for s in p["Silences"].as_array().into_iter().flatten() {
-            let matchers: Vec<String> = s["Matchers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|m| {
-                    format!(
-                        "{}{}{:?}",
-                        m["Name"].as_str().unwrap_or_default(),
-                        m["Type"].as_str().unwrap_or_default(),
-                        m["Pattern"].as_str().unwrap_or_default()
-                    )
-                })
-                .collect();
             out.push_str(&format!(
-                " silence {} {{{}}} starts={} ends={} by={:?} comment={:?}",
+                " silence {} {} starts={} ends={} by={:?} comment={:?}",
                 s["Id"].as_str().unwrap_or_default(),
-                matchers.join(","),
+                matchers_text(s),
                 s["StartsAt"].as_str().unwrap_or_default(),
                 s["EndsAt"].as_str().unwrap_or_default(),
                 s["CreatedBy"].as_str().unwrap_or_default(),
@@ -268,4 +255,167 @@ pub fn text(v: &Value) -> String {
         }
     }
     out
+}
+
+/// Which replica of Alertmanager's states a silence or notification-log entry came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A broadcast part (a user message).
+    Gossip,
+    /// A peer's full state in a push/pull.
+    PushPull,
+}
+
+impl Via {
+    /// The name used in output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Via::Gossip => "gossip",
+            Via::PushPull => "push-pull",
+        }
+    }
+}
+
+/// A silence or notification-log entry a watcher had not seen in this form before.
+#[derive(Debug, Clone, PartialEq)]
+pub enum News {
+    /// A silence (as `part` decodes it), new or changed.
+    Silence(Value),
+    /// A notification-log entry (as `part` decodes it), new or changed.
+    Entry(Value),
+}
+
+/// What a watcher has seen of the cluster's states. Every push/pull repeats a peer's
+/// whole state and every broadcast reaches us several times, so a silence is news only
+/// when its ID is new or its content changed (an update or an expiry), and an entry only
+/// when its group and receiver are new or it was notified again. What Alertmanager itself
+/// has dropped (past its expiry, the end of its retention) is forgotten at each push/pull,
+/// so a long watch holds no more than the cluster does.
+#[derive(Debug, Default)]
+pub struct Seen {
+    silences: std::collections::HashMap<String, Value>,
+    entries: std::collections::HashMap<(String, String), Value>,
+}
+
+impl Seen {
+    /// The news in `payload`, a user message (`Via::Gossip`) or a push/pull state
+    /// (`Via::PushPull`); parts with keys other than `sil` and `nfl` carry none.
+    pub fn news(&mut self, via: Via, payload: &[u8]) -> Result<Vec<News>, PayloadError> {
+        let parts: Vec<Part> = match via {
+            Via::Gossip => vec![Part::decode(payload)
+                .map_err(|e| PayloadError(format!("not a cluster part: {e}")))?],
+            Via::PushPull => {
+                FullState::decode(payload)
+                    .map_err(|e| PayloadError(format!("not a cluster full state: {e}")))?
+                    .parts
+            }
+        };
+        if via == Via::PushPull {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            self.forget_expired(now);
+        }
+        let mut out = Vec::new();
+        for p in &parts {
+            let v = part(p)?;
+            for s in v["Silences"].as_array().into_iter().flatten() {
+                let id = s["Id"].as_str().unwrap_or_default().to_owned();
+                if self.silences.get(&id) != Some(s) {
+                    self.silences.insert(id, s.clone());
+                    out.push(News::Silence(s.clone()));
+                }
+            }
+            for e in v["Entries"].as_array().into_iter().flatten() {
+                let key = (
+                    e["GroupKey"].as_str().unwrap_or_default().to_owned(),
+                    e["Receiver"].to_string(),
+                );
+                if self.entries.get(&key) != Some(e) {
+                    self.entries.insert(key, e.clone());
+                    out.push(News::Entry(e.clone()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Drops what expired before `now` (Unix seconds); what has no expiry stays.
+    fn forget_expired(&mut self, now: f64) {
+        let live = |v: &Value| {
+            v["ExpiresAt"]
+                .as_str()
+                .and_then(|t| t.parse::<f64>().ok())
+                .is_none_or(|t| t > now)
+        };
+        self.silences.retain(|_, v| live(v));
+        self.entries.retain(|_, v| live(v));
+    }
+}
+
+/// A silence's matchers as Alertmanager writes them: `{name="value",other=~"re"}`.
+pub fn matchers_text(silence: &Value) -> String {
+    let m: Vec<String> = silence["Matchers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            format!(
+                "{}{}{:?}",
+                m["Name"].as_str().unwrap_or_default(),
+                m["Type"].as_str().unwrap_or_default(),
+                m["Pattern"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    format!("{{{}}}", m.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(comment: &str) -> Vec<u8> {
+        let s = MeshSilence {
+            silence: Some(Silence {
+                id: "s1".into(),
+                comment: comment.into(),
+                ..Default::default()
+            }),
+            expires_at: None,
+        };
+        let sil = Part {
+            key: "sil".into(),
+            data: s.encode_length_delimited_to_vec(),
+        };
+        let other = Part {
+            key: "someone-elses".into(),
+            data: vec![1, 2, 3],
+        };
+        FullState {
+            parts: vec![sil, other],
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn a_silence_is_news_once_and_again_when_it_changes() {
+        let mut seen = Seen::default();
+        let news = seen.news(Via::PushPull, &state("first")).unwrap();
+        assert!(matches!(&news[..], [News::Silence(s)] if s["Comment"] == "first"));
+        assert_eq!(seen.news(Via::PushPull, &state("first")).unwrap(), vec![]);
+        let news = seen.news(Via::PushPull, &state("edited")).unwrap();
+        assert!(matches!(&news[..], [News::Silence(s)] if s["Comment"] == "edited"));
+        // Zero bytes are an empty FullState (what a watcher sends): no news, no error.
+        assert_eq!(seen.news(Via::PushPull, &[]).unwrap(), vec![]);
+        assert!(seen.news(Via::Gossip, &[0xff, 0xff]).is_err());
+        // Once past its expiry Alertmanager drops it, and so does the watcher.
+        seen.forget_expired(0.0);
+        assert_eq!(seen.silences.len(), 1, "no expiry: kept");
+        seen.silences.get_mut("s1").unwrap()["ExpiresAt"] = json!("10.000000000");
+        seen.forget_expired(9.0);
+        assert_eq!(seen.silences.len(), 1);
+        seen.forget_expired(11.0);
+        assert!(seen.silences.is_empty());
+    }
 }

@@ -10,8 +10,11 @@
 #![warn(missing_docs)]
 
 pub mod alertmanager;
+pub mod consul;
 pub mod dskit;
 pub mod networkdb;
+pub mod nomad;
+pub mod product;
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;

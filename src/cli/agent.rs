@@ -3,7 +3,8 @@
 //! With `--serf` the agent serves serf's RPC on `--rpc-addr` (see
 //! `memberlist_interop::control`); the plain agent answers `memberlist members` on a
 //! port of its own (one JSON object per line in, one per line out), and tells a serf
-//! client that connects there that it is no Serf agent.
+//! client that connects there that it is no Serf agent. With `--app alertmanager` the plain
+//! agent watches an Alertmanager cluster (`super::app_watch`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ use memberlist_interop::node::{
     Config, Event, EventDelegate, Member, Memberlist, RuntimeError, Transport,
 };
 
+use super::app_watch::{AgentDelegate, WatchApp, Watcher};
 use super::gossip::{resolve, Security};
 use super::join_hint::{join_failed, JoinedAs};
 use super::logging::{DiagnosticLog, Source};
@@ -128,6 +130,11 @@ pub struct Args {
     pub(super) config_dir: Vec<PathBuf>,
     #[command(flatten)]
     pub(super) serf: super::serf_agent::SerfArgs,
+    /// Join an application's cluster as a watcher and print its state as it replicates
+    /// (Alertmanager: silences and notification-log entries). The watcher shares no
+    /// state of its own.
+    #[arg(long, value_enum, value_name = "APP")]
+    pub(super) app: Option<WatchApp>,
 }
 
 impl Args {
@@ -272,6 +279,27 @@ fn apply_config_files(args: &mut Args) -> Result<(), String> {
 
 /// Flag values that cannot work, found before anything starts.
 fn check_flags(args: &Args) -> Result<(), String> {
+    if let (Some(WatchApp::Alertmanager), true) = (args.app, args.serf.serf) {
+        return Err(
+            "--app alertmanager watches an Alertmanager cluster, which speaks plain memberlist, \
+             not Serf: drop --serf"
+                .into(),
+        );
+    }
+    if let (Some(WatchApp::Alertmanager), TransportArg::Dskit) = (args.app, args.transport) {
+        return Err(
+            "--app alertmanager watches an Alertmanager cluster, which speaks memberlist's own \
+             UDP and TCP, not dskit's transport: drop --transport dskit"
+                .into(),
+        );
+    }
+    if args.app.is_some() && !args.meta.is_empty() {
+        return Err(
+            "--app watches a cluster without taking part in it; Alertmanager's peers carry no \
+             node meta: drop --meta"
+                .into(),
+        );
+    }
     if args.serf.serf {
         super::serf_agent::check_flags(args)?;
     } else {
@@ -327,13 +355,16 @@ async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
     let (peers, rpc, token) = peers_and_control(&args).await?;
     config.metrics = super::metrics::sinks(&args.metrics, super::metrics::Layers::Node).await?;
     let (delegate, mut events) = EventDelegate::new(config.retransmit_mult);
+    let (watch_tx, mut payloads) = mpsc::unbounded_channel();
+    let mut watcher = args.app.map(|_| Watcher::new(args.format));
+    let delegate = AgentDelegate::new(delegate, watcher.as_ref().map(|_| watch_tx));
     let (keyring, label) = (config.keyring.clone(), config.label.clone());
     let node = Memberlist::start(config, args.meta.clone().into_bytes(), delegate)
         .await
         .map_err(|e| gossip_error(&args, &e, keyring.as_ref(), label.as_ref()))?;
     let format = args.format;
     // On dskit's transport user messages are its KV store's pairs: shown decoded.
-    let payloads = match args.transport {
+    let shown_app = match args.transport {
         TransportArg::Dskit => App::Dskit,
         TransportArg::Memberlist => App::Raw,
     };
@@ -345,9 +376,17 @@ async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
         match node.join(peers.clone()).await {
             Ok(n) => log(format, json!({"event": "joined", "peers": n})),
             Err(RuntimeError::Join(e)) => {
-                return Err(
-                    join_failed(e.to_string(), &peers, keyring, label, JoinedAs::Plain).await,
-                )
+                let why = join_failed(e.to_string(), &peers, keyring, label, JoinedAs::Plain).await;
+                return Err(match args.app {
+                    Some(WatchApp::Alertmanager) => format!(
+                        "{why}\n  --join wants an Alertmanager's cluster address (its \
+                         --cluster.listen-address, port {} by default), not its web API (9093); \
+                         peers run with --cluster.tls-config speak TLS there, which the watcher \
+                         does not",
+                        memberlist_interop::apps::alertmanager::CLUSTER_PORT
+                    ),
+                    None => why,
+                });
             }
             Err(e) => return Err(e.to_string()),
         }
@@ -364,7 +403,12 @@ async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
     let mut diag_log = DiagnosticLog::default();
     loop {
         tokio::select! {
-            Some(e) = events.recv() => print_event(format, payloads, &e),
+            Some(e) = events.recv() => print_event(format, shown_app, &e),
+            Some(p) = payloads.recv() => {
+                if let Some(w) = watcher.as_mut() {
+                    w.payload(p);
+                }
+            }
             _ = diag_tick.tick() => {
                 // The counters with the explanations, in one step: what they
                 // counted beyond the explanations is added to the suppressed lines.
@@ -397,7 +441,15 @@ async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
     }
     node.shutdown().await.map_err(|e| e.to_string())?;
     while let Ok(e) = events.try_recv() {
-        print_event(format, payloads, &e);
+        print_event(format, shown_app, &e);
+    }
+    if let Some(w) = watcher.as_mut() {
+        while let Ok(p) = payloads.try_recv() {
+            w.payload(p);
+        }
+        if w.foreign() > 0 {
+            tracing::warn!(target: "agent", "{} payloads were not Alertmanager's", w.foreign());
+        }
     }
     Ok(())
 }
@@ -607,7 +659,7 @@ fn text_value(v: &Value) -> String {
     }
 }
 
-fn print_event(format: Format, payloads: App, e: &Event) {
+fn print_event(format: Format, shown_app: App, e: &Event) {
     let (kind, m): (&str, &Member) = match e {
         Event::Join(m) => ("member-join", m),
         Event::Leave(m) => (
@@ -620,7 +672,7 @@ fn print_event(format: Format, payloads: App, e: &Event) {
         ),
         Event::Update(m) => ("member-update", m),
         Event::Message(payload) => {
-            if let Some(app) = apps::decode(payloads, None, Carrier::UserMessage, payload, false) {
+            if let Some(app) = apps::decode(shown_app, None, Carrier::UserMessage, payload, false) {
                 let shown = match format {
                     Format::Json => app,
                     Format::Text => Value::String(apps::text(&app)),
@@ -662,7 +714,7 @@ fn print_event(format: Format, payloads: App, e: &Event) {
 /// agent, instead of waiting for a line that never comes.
 async fn serve_rpc(
     listener: TcpListener,
-    node: Memberlist<EventDelegate>,
+    node: Memberlist<AgentDelegate>,
     token: Option<AuthToken>,
 ) {
     while let Ok((conn, _)) = listener.accept().await {
@@ -716,7 +768,7 @@ async fn refuse_serf_client(
     let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
 }
 
-async fn answer(node: &Memberlist<EventDelegate>, line: &str, token: Option<&AuthToken>) -> Value {
+async fn answer(node: &Memberlist<AgentDelegate>, line: &str, token: Option<&AuthToken>) -> Value {
     let req: Value = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) => return json!({"error": format!("bad request: {e}")}),

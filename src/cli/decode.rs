@@ -110,7 +110,14 @@ fn decode(args: &Args) -> Result<(Vec<Value>, bool), String> {
                     view::humanize(f);
                 }
                 let app = App::from(args.opts.app);
-                let serf = app.serf().then(|| serf_json::from_message(&m)).flatten();
+                let serf = app
+                    .serf()
+                    .then(|| serf_json::from_message(&m))
+                    .flatten()
+                    .map(|mut s| {
+                        apps::product::annotate(&mut s);
+                        s
+                    });
                 if let Message::User(p) = &m {
                     let carrier = Carrier::UserMessage;
                     if let Some(a) = apps::decode(app, None, carrier, p, serf.is_some()) {
@@ -262,7 +269,11 @@ fn decode_stream(
         let serf = app
             .serf()
             .then(|| serf_json::from_stream(&frame.message))
-            .flatten();
+            .flatten()
+            .map(|mut s| {
+                apps::product::annotate(&mut s);
+                s
+            });
         let payload = match &frame.message {
             StreamMessage::User { payload, .. } => Some((Carrier::UserMessage, payload)),
             StreamMessage::PushPull { user_state, .. } => Some((Carrier::UserState, user_state)),
@@ -493,7 +504,7 @@ pub(crate) fn text_line(row: &Value) -> String {
     let kind = row["type"].as_str().unwrap_or_default();
     let serf = row
         .get("serf")
-        .map(serf_json::text)
+        .map(|s| serf_json::text(s) + &apps::product::annotation_text(s))
         .or_else(|| row.get("app").map(apps::text));
     let failed = row.get("app").is_some_and(|a| a.get("error").is_some());
     if let Some(e) = row.get("error") {

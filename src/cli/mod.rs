@@ -1,6 +1,7 @@
 //! Subcommands of the `memberlist` binary, one module each.
 
 pub mod agent;
+pub mod app_watch;
 pub mod capture;
 pub mod columns;
 pub mod completions;

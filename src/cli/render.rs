@@ -410,7 +410,7 @@ pub fn text(out: &mut Vec<u8>, row: &Row) {
     out.extend_from_slice(body.type_name().as_bytes());
     out.push(b' ');
     let serf = serf_view(row)
-        .map(|s| serf_json::text(&s))
+        .map(|s| serf_json::text(&s) + &apps::product::annotation_text(&s))
         .or_else(|| row.app.as_deref().map(apps::text));
     let failed = row.app.as_ref().is_some_and(|a| a.get("error").is_some());
     match (payload(body), serf) {

@@ -141,6 +141,8 @@ pub struct Member {
     pub silences: VecDeque<(Duration, Duration)>,
     pub rtt: Rtts,
     pub coordinate: Option<serde_json::Value>,
+    /// Consul's or Nomad's reading of its latest Serf tags (`apps::product`).
+    pub product: Option<serde_json::Value>,
     /// Packets from the member's address no key opened: count, first, last.
     pub decrypt_failures: (u64, Option<Duration>, Option<Duration>),
     /// The member's own probes of others: sent, answered.
@@ -149,7 +151,7 @@ pub struct Member {
     pub probed: (u64, u64),
     pub failed: VecDeque<Probe>,
     pub failed_total: u64,
-    /// The last time the member acked each prober directly.
+    /// The last time the member acked each prober directly, within the probe timeout.
     pub acked: FxHashMap<Arc<str>, Duration>,
 }
 
@@ -170,6 +172,7 @@ impl Member {
             silences: VecDeque::new(),
             rtt: Rtts::default(),
             coordinate: None,
+            product: None,
             decrypt_failures: (0, None, None),
             probes_sent: (0, 0),
             probed: (0, 0),
@@ -341,6 +344,21 @@ impl Member {
             self.failed.pop_front();
         }
         self.failed.push_back(p);
+    }
+
+    /// Entries held (for the tests that check memory stays bounded).
+    #[cfg(test)]
+    pub fn retained(&self) -> usize {
+        let confirmations: usize = self.suspicions.iter().map(|s| s.confirmations.len()).sum();
+        let helpers: usize = self.failed.iter().map(|p| p.helpers.len()).sum();
+        self.changes.len()
+            + self.suspicions.len()
+            + confirmations
+            + self.silences.len()
+            + self.rtt.retained()
+            + self.failed.len()
+            + helpers
+            + self.acked.len()
     }
 
     pub fn acked_by(&mut self, prober: &Arc<str>, at: Duration) {

@@ -4,8 +4,9 @@
 //! The captures are merged into one timeline (`merge`: clock offsets from packets seen
 //! on both ends, duplicates dropped), the rows folded into per-member aggregates and
 //! a bounded table of probes in flight (`analysis`, `member`, `probes`), and each
-//! suspicion's unanswered probes judged (`verdict`) into the `report`; dskit's hash
-//! rings, when the gossip carries them, are followed per instance (`rings`). Memory grows
+//! suspicion's unanswered probes judged (`verdict`) into the `report`; Alertmanager's
+//! silences are followed from member to member (`silences`) and dskit's hash rings per
+//! instance (`rings`). Memory grows
 //! with the number of members, not of packets. `html` draws the report as a page.
 
 pub mod analysis;
@@ -17,6 +18,7 @@ pub mod probes;
 pub mod report;
 pub mod rings;
 pub mod rtt;
+pub mod silences;
 pub mod verdict;
 
 pub use report::Report;

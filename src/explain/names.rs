@@ -61,6 +61,12 @@ impl Names {
         self.ephemeral.insert(addr, n);
     }
 
+    /// Entries held (for the tests that check memory stays bounded).
+    #[cfg(test)]
+    pub fn retained(&self) -> usize {
+        self.by_addr.len() + self.ephemeral.len() + self.interned.len()
+    }
+
     pub fn of(&self, addr: &SocketAddr) -> Option<Arc<str>> {
         self.by_addr
             .get(addr)

@@ -12,8 +12,9 @@ use serde::{Serialize, Serializer};
 use super::analysis::Analysis;
 use super::member::{Change, Evidence, Member, Outcome, State, Suspicion};
 use super::merge::CaptureInfo;
-use super::probes::Probe;
+use super::probes::{LateAck, Probe};
 use super::rings::{self, RingReport};
+use super::silences::SilenceReport;
 use super::verdict::{judge, Verdict};
 
 /// How far before a suspicion a failed probe is taken as part of its story.
@@ -66,6 +67,9 @@ pub struct Report {
     /// grafana/dskit hash rings in the gossip: each instance's states and heartbeats.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rings: Vec<RingReport>,
+    /// Alertmanager's silences, as they spread (absent when the rows carry none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub silences: Vec<SilenceReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -106,6 +110,9 @@ pub struct Chain {
     /// Members whose own probes went unanswered.
     pub probers: Vec<Arc<str>>,
     pub unanswered: u64,
+    /// Of the unanswered probes, those whose direct ack was on the wire but came too
+    /// late for the prober (after its probe timeout) or went unheeded by it.
+    pub acked_too_late: u64,
     #[serde(serialize_with = "opt_time")]
     pub first_unanswered: Option<Duration>,
     /// From the first unanswered probe to the suspicion (or the last unanswered probe).
@@ -143,6 +150,9 @@ pub struct MemberReport {
     pub rtt: Option<Rtt>,
     /// Serf's Vivaldi coordinate from the member's last ping ack.
     pub coordinate: Option<serde_json::Value>,
+    /// What its Serf tags say as Consul or Nomad read them (absent for other members).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product: Option<serde_json::Value>,
     pub decrypt_failures: Option<DecryptFailures>,
     /// Its own probes of others.
     pub probes: Counts,
@@ -168,6 +178,7 @@ fn chain(m: &Member, failed: &[&Probe], until: Option<Duration>, origin: Duratio
     Chain {
         probers,
         unanswered: failed.len() as u64,
+        acked_too_late: failed.iter().filter(|p| p.late_ack.is_some()).count() as u64,
         first_unanswered: first,
         unanswered_for_ms: match (first, last) {
             (Some(f), Some(l)) => (l.saturating_sub(f).as_secs_f64() * 1e6).round() / 1e3,
@@ -204,20 +215,26 @@ fn member_report(m: &Member, origin: Duration) -> MemberReport {
         .collect();
     incarnations.sort_unstable();
     incarnations.dedup();
-    // Each failed probe belongs to the latest suspicion it could be part of.
+    // Each failed probe belongs to the first suspicion it could have led to, else (sent
+    // while the member was suspected) to the latest one still running then.
     let owner: Vec<Option<usize>> = m
         .failed
         .iter()
         .map(|p| {
-            m.suspicions.iter().rposition(|s| {
-                let end = match &s.outcome {
-                    Outcome::Open => None,
-                    Outcome::Refuted { at, .. }
-                    | Outcome::Dead { at, .. }
-                    | Outcome::Left { at } => Some(*at + LOOKAHEAD),
-                };
-                p.sent + LOOKBACK >= s.at && end.is_none_or(|e| p.sent <= e)
-            })
+            m.suspicions
+                .iter()
+                .position(|s| p.sent <= s.at && p.sent + LOOKBACK >= s.at)
+                .or_else(|| {
+                    m.suspicions.iter().rposition(|s| {
+                        let end = match &s.outcome {
+                            Outcome::Open => None,
+                            Outcome::Refuted { at, .. }
+                            | Outcome::Dead { at, .. }
+                            | Outcome::Left { at } => Some(*at + LOOKAHEAD),
+                        };
+                        p.sent >= s.at && end.is_none_or(|e| p.sent <= e)
+                    })
+                })
         })
         .collect();
     let covered: Vec<bool> = owner.iter().map(Option::is_some).collect();
@@ -274,6 +291,7 @@ fn member_report(m: &Member, origin: Duration) -> MemberReport {
             p99_ms: ms(p99),
         }),
         coordinate: m.coordinate.clone(),
+        product: m.product.clone(),
         decrypt_failures: (m.decrypt_failures.0 > 0).then_some(DecryptFailures {
             count: m.decrypt_failures.0,
             first: m.decrypt_failures.1,
@@ -307,6 +325,11 @@ impl Report {
             .map(|m| member_report(m, origin))
             .collect();
         members.sort_by(|x, y| x.name.cmp(&y.name));
+        let sending: Vec<(Arc<str>, Duration)> = members
+            .iter()
+            .filter_map(|m| Some((m.name.clone(), m.last_packet?)))
+            .collect();
+        let silences = a.silences.report(&a.names, &sending);
         Report {
             captures,
             rows: a.rows,
@@ -322,6 +345,7 @@ impl Report {
                 .map(|(addr, f)| (addr.to_string(), f.0))
                 .collect(),
             rings,
+            silences,
         }
     }
 
@@ -450,6 +474,9 @@ impl Report {
                     r.median_ms, r.p99_ms, r.pairs
                 );
             }
+            if let Some(p) = &m.product {
+                let _ = writeln!(o, "  {}", crate::apps::product::text(p));
+            }
             if let Some(c) = &m.coordinate {
                 let _ = writeln!(
                     o,
@@ -543,6 +570,57 @@ impl Report {
                 let _ = writeln!(o, "  {n} × {e}");
             }
         }
+        for s in &self.silences {
+            let _ = writeln!(
+                o,
+                "\nsilence {} {} by {:?} ({:?}): first seen at {} from {}",
+                s.id,
+                s.matchers,
+                s.created_by,
+                s.comment,
+                t(s.first_seen),
+                s.first_from
+            );
+            match (s.not_reached.len(), s.reached.last()) {
+                (0, Some(last)) => {
+                    let _ = writeln!(
+                        o,
+                        "  reached every other member ({}), the last {:.3} ms after it was first seen",
+                        s.reached.len(),
+                        last.after_ms
+                    );
+                }
+                (0, None) => o.push_str("  no copy to another member in the capture\n"),
+                (n, _) => {
+                    let _ = writeln!(
+                        o,
+                        "  reached {} of {} other members",
+                        s.reached.len(),
+                        s.reached.len() + n
+                    );
+                }
+            }
+            for r in &s.reached {
+                let _ = writeln!(
+                    o,
+                    "  reached {} at {} ({:.3} ms later, by {})",
+                    r.member,
+                    t(r.at),
+                    r.after_ms,
+                    r.via
+                );
+            }
+            for m in &s.not_reached {
+                let _ = writeln!(o, "  did not reach {m}");
+            }
+            if s.unattributed_copies > 0 {
+                let _ = writeln!(
+                    o,
+                    "  {} more copies in push/pull answers (to a dialer's port, no member named)",
+                    s.unattributed_copies
+                );
+            }
+        }
         o
     }
 }
@@ -575,9 +653,14 @@ fn chain_text(
 ) {
     let _ = writeln!(
         o,
-        "    {} unanswered probe{} by {}, the first at {}, {} ms {until}{}",
+        "    {} unanswered probe{}{} by {}, the first at {}, {} ms {until}{}",
         ch.unanswered,
         if ch.unanswered == 1 { "" } else { "s" },
+        match ch.acked_too_late {
+            0 => String::new(),
+            n if n == ch.unanswered => " (acked, but too late for the prober)".to_string(),
+            n => format!(" ({n} acked, but too late for the prober)"),
+        },
         if ch.probers.is_empty() {
             "helpers only".to_string()
         } else {
@@ -606,6 +689,19 @@ fn chain_text(
         );
         if let Some(r) = &p.on_behalf_of {
             let _ = write!(o, " for {r}");
+        }
+        match (p.acked, p.late_ack) {
+            (Some(a), Some(LateAck::Unheeded)) => {
+                let _ = write!(
+                    o,
+                    "; acked at {} but the prober did not get it in time",
+                    t(a)
+                );
+            }
+            (Some(a), Some(LateAck::Late)) => {
+                let _ = write!(o, "; acked late, at {}", t(a));
+            }
+            _ => {}
         }
         for h in &p.helpers {
             let _ = write!(o, "; through {} at {}: ", h.name, t(h.asked));

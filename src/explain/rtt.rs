@@ -43,6 +43,12 @@ impl Rtts {
         }
     }
 
+    /// Samples held (for the tests that check memory stays bounded).
+    #[cfg(test)]
+    pub fn retained(&self) -> usize {
+        self.samples.len()
+    }
+
     /// The median and 99th percentile in microseconds, if any pair was seen.
     pub fn quantiles(&self) -> Option<(u32, u32)> {
         if self.samples.is_empty() {

@@ -5,7 +5,10 @@
 //! pings through helpers (each answers with the target's relayed ack, or with a nack
 //! when its own ping also went unanswered) and, at the same time, a ping over TCP. The
 //! member is suspected only when all of them fail; a TCP ack alone keeps it alive
-//! and Go logs that UDP may be misconfigured.
+//! and Go logs that UDP may be misconfigured. A direct ack that reaches the prober
+//! late still counts until the probe interval (scaled by the prober's health score)
+//! runs out. When the helpers send no nacks for a failed probe, Lifeguard takes it as
+//! the prober's own fault and raises its health score, which slows its probing.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -14,7 +17,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::member::Member;
-use super::probes::Probe;
+use super::probes::{LateAck, Probe};
 use super::report::rel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -22,8 +25,11 @@ use super::report::rel;
 pub enum Kind {
     /// The member's packets could not be opened with any key given.
     DecryptFailure,
-    /// One prober alone got no answers while the member answered others.
+    /// One prober alone got no answers (or did not get them in time) while the
+    /// member answered.
     ProberHealth,
+    /// The member's acks came after its probers' probe timeouts.
+    SlowToAnswer,
     /// UDP probes failed while TCP pings worked.
     UdpOneWay,
     /// The member fell silent.
@@ -71,6 +77,31 @@ pub fn judge(m: &Member, failed: &[&Probe], until: Duration, origin: Duration) -
         .flat_map(|p| &p.helpers)
         .filter(|h| h.ack.is_some())
         .count();
+    let asked = failed.iter().filter(|p| !p.helpers.is_empty()).count();
+    let nacked = failed
+        .iter()
+        .any(|p| p.helpers.iter().any(|h| h.nack.is_some()));
+    let late = |kind| -> Vec<&Probe> {
+        failed
+            .iter()
+            .copied()
+            .filter(|p| p.late_ack == Some(kind))
+            .collect()
+    };
+    let unheeded = late(LateAck::Unheeded);
+    if let ([only], true) = (
+        &probers.iter().collect::<Vec<_>>()[..],
+        2 * unheeded.len() > failed.len(),
+    ) {
+        return missed_answers(
+            m,
+            only,
+            &unheeded,
+            failed.len(),
+            relayed > 0,
+            asked > 0 && !nacked,
+        );
+    }
     let tcp_tried = failed.iter().filter(|p| p.tcp.is_some()).count();
     let tcp_ok = failed
         .iter()
@@ -89,10 +120,6 @@ pub fn judge(m: &Member, failed: &[&Probe], until: Duration, origin: Duration) -
             .collect();
         others.sort_unstable();
         if !others.is_empty() {
-            let asked = failed.iter().filter(|p| !p.helpers.is_empty()).count();
-            let nacked = failed
-                .iter()
-                .any(|p| p.helpers.iter().any(|h| h.nack.is_some()));
             let helpers = match (relayed > 0, asked > 0 && !nacked) {
                 (true, _) => ", and helpers relayed its acks",
                 (false, true) => ", and the helpers sent no nacks (they reached it)",
@@ -106,6 +133,19 @@ pub fn judge(m: &Member, failed: &[&Probe], until: Duration, origin: Duration) -
                 ),
             };
         }
+    }
+    let slow = late(LateAck::Late);
+    if 2 * slow.len() > failed.len() {
+        let nackers = helpers_and_tcp(failed);
+        return Verdict {
+            kind: Kind::SlowToAnswer,
+            text: format!(
+                "{name} answered late: its acks came {} ms after the pings (median of {} of {} probes), after the probers had asked helpers{nackers}: {name}'s own health (it is slow to answer, or what reaches it is delayed)",
+                median_ms(slow.iter().filter_map(|p| Some(p.acked?.saturating_sub(p.sent)))),
+                slow.len(),
+                failed.len(),
+            ),
+        };
     }
     if tcp_ok > 0 {
         let sending = match silent {
@@ -139,6 +179,50 @@ pub fn judge(m: &Member, failed: &[&Probe], until: Duration, origin: Duration) -
             text: "probes went unanswered; the capture does not show why".into(),
         },
     }
+}
+
+/// `prober`'s probes of the member were acked on the wire, yet it asked helpers as
+/// though no ack had come: what reaches the prober is late (or lost).
+fn missed_answers(
+    m: &Member,
+    prober: &str,
+    unheeded: &[&Probe],
+    failed: usize,
+    relayed: bool,
+    no_nacks: bool,
+) -> Verdict {
+    let rtt = median_ms(
+        unheeded
+            .iter()
+            .filter_map(|p| Some(p.acked?.saturating_sub(p.sent))),
+    );
+    let gap = median_ms(
+        unheeded
+            .iter()
+            .filter_map(|p| Some(p.helpers.first()?.asked.saturating_sub(p.sent))),
+    );
+    let helpers = match (relayed, no_nacks) {
+        (true, true) => format!("; helpers relayed the acks and sent no nacks, which Lifeguard counts against {prober}'s own health score"),
+        (true, false) => "; helpers relayed the acks".to_string(),
+        (false, true) => format!("; the helpers sent no nacks, which Lifeguard counts against {prober}'s own health score"),
+        (false, false) => String::new(),
+    };
+    Verdict {
+        kind: Kind::ProberHealth,
+        text: format!(
+            "only {prober} missed the answers: {name} acked {prober}'s pings within {rtt} ms ({} of {failed} probes), yet {prober} asked helpers {gap} ms after the ping as though unanswered{helpers}: the prober's own health (the answers reach it late)",
+            unheeded.len(),
+            name = m.name,
+        ),
+    }
+}
+
+/// The median of some durations in milliseconds (three decimals).
+fn median_ms(d: impl Iterator<Item = Duration>) -> f64 {
+    let mut v: Vec<Duration> = d.collect();
+    v.sort_unstable();
+    v.get(v.len() / 2)
+        .map_or(0.0, |d| (d.as_secs_f64() * 1e6).round() / 1e3)
 }
 
 /// The member sent nothing from `quiet.0` until `quiet.1` (or the end).
@@ -219,6 +303,7 @@ mod tests {
             frame: 1,
             ping_seen: true,
             acked: None,
+            late_ack: None,
             on_behalf_of: None,
             helpers,
             tcp: tcp.map(|acked| TcpPing {
@@ -305,6 +390,53 @@ mod tests {
         assert!(v
             .text
             .starts_with("packets from t failed to decrypt with every key (7 of them"));
+    }
+
+    #[test]
+    fn acks_the_prober_missed_or_that_came_late() {
+        // t acked a's pings at once, yet a asked b 200 ms later; b relayed, no nack.
+        let unheeded = |at: u64| {
+            let mut p = probe("a", at, vec![helper("b", None)], Some(None));
+            p.acked = Some(ms(at + 1));
+            p.late_ack = Some(LateAck::Unheeded);
+            p.helpers[0].asked = ms(at + 200);
+            p.helpers[0].ack = Some(ms(at + 202));
+            p
+        };
+        let v = kind(&target(4000), &[unheeded(1000), unheeded(1800)]);
+        assert_eq!(v.kind, Kind::ProberHealth, "{}", v.text);
+        assert!(
+            v.text.starts_with(
+                "only a missed the answers: t acked a's pings within 1 ms (2 of 2 probes), yet a asked helpers 200 ms after the ping as though unanswered; helpers relayed the acks and sent no nacks, which Lifeguard counts against a's own health score"
+            ),
+            "{}",
+            v.text
+        );
+
+        // t's acks came 600 ms after the pings, after the helpers (who nacked) were asked.
+        let late = |prober: &str, at: u64| {
+            let mut p = probe(prober, at, vec![helper("c", Some(at + 400))], None);
+            p.acked = Some(ms(at + 600));
+            p.late_ack = Some(LateAck::Late);
+            p
+        };
+        let v = kind(&target(4000), &[late("a", 1000), late("b", 1100)]);
+        assert_eq!(v.kind, Kind::SlowToAnswer, "{}", v.text);
+        assert!(
+            v.text.starts_with(
+                "t answered late: its acks came 600 ms after the pings (median of 2 of 2 probes), after the probers had asked helpers; helper c sent nacks"
+            ),
+            "{}",
+            v.text
+        );
+        // One prober's late acks: the target's fault unless it acked others in time.
+        let v = kind(&target(4000), &[late("a", 1000), late("a", 1400)]);
+        assert_eq!(v.kind, Kind::SlowToAnswer, "{}", v.text);
+        let mut prompt = target(4000);
+        prompt.acked_by(&"b".into(), ms(1500));
+        let v = kind(&prompt, &[late("a", 1000), late("a", 1400)]);
+        assert_eq!(v.kind, Kind::ProberHealth, "{}", v.text);
+        assert!(v.text.starts_with("only a got no answers: t answered b"));
     }
 
     #[test]

@@ -566,7 +566,8 @@ impl Inspector {
                     .app()
                     .serf()
                     .then(|| serf_json::from_message(m))
-                    .flatten();
+                    .flatten()
+                    .map(with_product);
                 if let Message::User(p) = m {
                     r.app = apps.decode(hint, Carrier::UserMessage, p, r.serf.is_some());
                 }
@@ -818,6 +819,12 @@ fn stream_row_base(flow: &Flow) -> Row {
     }
 }
 
+/// Serf data with the reading of Consul's or Nomad's tags beside them.
+fn with_product(mut serf: Value) -> Value {
+    apps::product::annotate(&mut serf);
+    serf
+}
+
 fn stream_row(
     flow: &Flow,
     f: StreamFrame,
@@ -828,7 +835,8 @@ fn stream_row(
         .app()
         .serf()
         .then(|| serf_json::from_stream(&f.message))
-        .flatten();
+        .flatten()
+        .map(with_product);
     let hint = framing.as_ref().map(|_| App::Dskit);
     let payload = match &f.message {
         StreamMessage::User { payload, .. } => Some((Carrier::UserMessage, payload)),

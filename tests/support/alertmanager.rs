@@ -147,6 +147,15 @@ impl Peer {
             .map_err(|e| format!("POST {url}: {e}"))
     }
 
+    pub fn delete(&self, path: &str) -> Result<(), String> {
+        let url = format!("http://{}{path}", self.http);
+        Self::agent()
+            .delete(&url)
+            .call()
+            .map(drop)
+            .map_err(|e| format!("DELETE {url}: {e}"))
+    }
+
     /// Polls `path` until `pred` holds on its JSON.
     pub fn wait_get(&self, path: &str, pred: impl Fn(&Value) -> bool, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;
