@@ -33,6 +33,9 @@ enum Command {
     Members(cli::members::Args),
     /// Check that a member answers UDP and TCP pings, and say why not.
     Ping(cli::ping::Args),
+    /// Print a grafana/dskit cluster's hash ring (Loki, Mimir, Tempo) as its /ring page
+    /// would, from gossip alone: join over dskit's transport, read, leave.
+    Ring(cli::ring::Args),
     /// Run black-box conformance checks against a live member (exit 0: all passed).
     Conform(cli::conform::Args),
     /// Export the Go fixtures as test vectors, or check another decoder against them.
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => cli::agent::run(*args),
         Command::Members(args) => cli::members::run(args),
         Command::Ping(args) => cli::ping::run(args),
+        Command::Ring(args) => cli::ring::run(args),
         Command::Conform(args) => cli::conform::run(args),
         Command::Vectors(command) => cli::vectors::run(command),
         Command::Event(args) => cli::serf_cmds::event(args),

@@ -1,8 +1,10 @@
 // Command dskitring runs one member of a grafana/dskit hash ring kept in dskit's memberlist
 // KV store over dskit's own TCP transport (what Loki, Mimir, Tempo and Cortex run), so that
 // the inspector can be tested against the real wire. It prints one JSON line per ring change
-// it sees ({"event":"ring","instances":{ID:STATE}}) and, on SIGTERM, leaves the ring (the
-// instance is unregistered) and the memberlist cluster before exiting.
+// it sees ({"event":"ring","instances":{ID:STATE}}), one per change of the memberlist members
+// it counts alive ({"event":"members","id":ID,"members":[NAME...]}, read from dskit's own
+// memberlist status page) and, on SIGTERM, leaves the ring (the instance is unregistered) and
+// the memberlist cluster before exiting.
 //
 // Usage: dskitring -id NAME -bind 127.0.0.1:PORT [-join 127.0.0.1:PORT,...] [-zone Z] [-tokens N]
 //
@@ -15,6 +17,8 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/signal"
 	"sort"
@@ -122,6 +126,34 @@ func main() {
 		fmt.Println(string(line))
 		return true
 	})
+
+	// Report the memberlist members this member lists alive, whenever they change, as
+	// dskit's status page (its JSON form) gives them.
+	go func() {
+		status := memberlist.NewHTTPStatusHandler(kvs, nil)
+		last := ""
+		for range time.Tick(100 * time.Millisecond) {
+			req := httptest.NewRequest(http.MethodGet, "/memberlist", nil)
+			req.Header.Set("Accept", "application/json")
+			rec := httptest.NewRecorder()
+			status.ServeHTTP(rec, req)
+			var page struct {
+				SortedMembers []struct{ Name string }
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil {
+				continue
+			}
+			names := []string{}
+			for _, m := range page.SortedMembers {
+				names = append(names, m.Name)
+			}
+			line, _ := json.Marshal(map[string]interface{}{"event": "members", "id": *id, "members": names})
+			if string(line) != last {
+				last = string(line)
+				fmt.Println(last)
+			}
+		}
+	}()
 
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)

@@ -17,12 +17,15 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use memberlist_interop::apps::{self, App, Carrier};
 use memberlist_interop::control::codec::encode;
 use memberlist_interop::control::errors::PLAIN_AGENT;
 use memberlist_interop::control::log_bus::{timestamp, LogBus};
 use memberlist_interop::control::messages::ResponseHeader;
 use memberlist_interop::control::{AuthToken, DEFAULT_RPC_ADDR};
-use memberlist_interop::node::{Config, Event, EventDelegate, Member, Memberlist, RuntimeError};
+use memberlist_interop::node::{
+    Config, Event, EventDelegate, Member, Memberlist, RuntimeError, Transport,
+};
 
 use super::app_watch::{AgentDelegate, WatchApp, Watcher};
 use super::gossip::{resolve, Security};
@@ -39,6 +42,16 @@ pub enum Profile {
     Lan,
     Wan,
     Local,
+}
+
+/// `--transport`: how packets and streams travel.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TransportArg {
+    /// Memberlist's own: UDP packets and TCP streams on the bound port.
+    Memberlist,
+    /// grafana/dskit's TCP-only transport, to join a Loki, Mimir, Tempo or Cortex
+    /// cluster (their port 7946).
+    Dskit,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -66,6 +79,10 @@ pub struct Args {
     /// Timing profile, as Go's DefaultLANConfig, DefaultWANConfig, DefaultLocalConfig.
     #[arg(long, value_enum, default_value = "lan")]
     pub(super) profile: Profile,
+    /// How packets and streams travel: memberlist's UDP and TCP, or dskit's TCP-only
+    /// transport (Loki, Mimir, Tempo, Cortex).
+    #[arg(long, value_enum, default_value = "memberlist")]
+    pub(super) transport: TransportArg,
     /// Node meta to advertise (at most 512 bytes).
     #[arg(long, default_value = "")]
     pub(super) meta: String,
@@ -269,6 +286,13 @@ fn check_flags(args: &Args) -> Result<(), String> {
                 .into(),
         );
     }
+    if let (Some(WatchApp::Alertmanager), TransportArg::Dskit) = (args.app, args.transport) {
+        return Err(
+            "--app alertmanager watches an Alertmanager cluster, which speaks memberlist's own \
+             UDP and TCP, not dskit's transport: drop --transport dskit"
+                .into(),
+        );
+    }
     if args.app.is_some() && !args.meta.is_empty() {
         return Err(
             "--app watches a cluster without taking part in it; Alertmanager's peers carry no \
@@ -315,6 +339,10 @@ pub(super) fn config(args: &Args) -> Result<Config, String> {
     c.label = args.security.label()?;
     c.protocol_version = args.protocol;
     c.queue_check_interval = args.queue_check_interval;
+    c.transport = match args.transport {
+        TransportArg::Memberlist => Transport::Standard,
+        TransportArg::Dskit => Transport::Dskit,
+    };
     c.validate().map_err(|e| e.to_string())?;
     Ok(c)
 }
@@ -335,6 +363,11 @@ async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
         .await
         .map_err(|e| gossip_error(&args, &e, keyring.as_ref(), label.as_ref()))?;
     let format = args.format;
+    // On dskit's transport user messages are its KV store's pairs: shown decoded.
+    let shown_app = match args.transport {
+        TransportArg::Dskit => App::Dskit,
+        TransportArg::Memberlist => App::Raw,
+    };
     log(
         format,
         json!({"event": "started", "addr": node.local_addr().to_string(), "rpc": rpc.local_addr().map_or(args.rpc_addr(), |a| a).to_string()}),
@@ -370,7 +403,7 @@ async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
     let mut diag_log = DiagnosticLog::default();
     loop {
         tokio::select! {
-            Some(e) = events.recv() => print_event(format, &e),
+            Some(e) = events.recv() => print_event(format, shown_app, &e),
             Some(p) = payloads.recv() => {
                 if let Some(w) = watcher.as_mut() {
                     w.payload(p);
@@ -408,7 +441,7 @@ async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
     }
     node.shutdown().await.map_err(|e| e.to_string())?;
     while let Ok(e) = events.try_recv() {
-        print_event(format, &e);
+        print_event(format, shown_app, &e);
     }
     if let Some(w) = watcher.as_mut() {
         while let Ok(p) = payloads.try_recv() {
@@ -626,7 +659,7 @@ fn text_value(v: &Value) -> String {
     }
 }
 
-fn print_event(format: Format, e: &Event) {
+fn print_event(format: Format, shown_app: App, e: &Event) {
     let (kind, m): (&str, &Member) = match e {
         Event::Join(m) => ("member-join", m),
         Event::Leave(m) => (
@@ -639,6 +672,13 @@ fn print_event(format: Format, e: &Event) {
         ),
         Event::Update(m) => ("member-update", m),
         Event::Message(payload) => {
+            if let Some(app) = apps::decode(shown_app, None, Carrier::UserMessage, payload, false) {
+                let shown = match format {
+                    Format::Json => app,
+                    Format::Text => Value::String(apps::text(&app)),
+                };
+                return log(format, json!({"event": "user-message", "app": shown}));
+            }
             let text = String::from_utf8_lossy(payload);
             return log(format, json!({"event": "user-message", "payload": text}));
         }

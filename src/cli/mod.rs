@@ -18,6 +18,7 @@ pub mod members;
 pub mod metrics;
 pub mod ping;
 pub mod render;
+pub mod ring;
 pub mod rpc;
 pub mod rpc_args;
 pub mod serf_agent;

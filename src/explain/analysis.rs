@@ -12,6 +12,7 @@ use rustc_hash::FxHashMap;
 use super::member::{Evidence, Member};
 use super::names::{ip, Names};
 use super::probes::{LateAck, Probe, Probes};
+use super::rings::Rings;
 use super::silences::Silences;
 use crate::inspect::{Body, Row};
 use crate::wire::{Accusation, Message, NodeState, StreamMessage};
@@ -37,6 +38,7 @@ pub struct Analysis {
     pub first: Option<Duration>,
     pub last: Option<Duration>,
     pub rows: u64,
+    pub rings: Rings,
 }
 
 impl Analysis {
@@ -52,6 +54,7 @@ impl Analysis {
         let t = r.time;
         self.first.get_or_insert(t);
         self.last = Some(self.last.map_or(t, |l| l.max(t)));
+        self.rings.row(r);
         let body = match &r.body {
             Ok(b) => b,
             Err(e) => return self.error(r, e),

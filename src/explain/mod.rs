@@ -5,7 +5,8 @@
 //! on both ends, duplicates dropped), the rows folded into per-member aggregates and
 //! a bounded table of probes in flight (`analysis`, `member`, `probes`), and each
 //! suspicion's unanswered probes judged (`verdict`) into the `report`; Alertmanager's
-//! silences are followed from member to member (`silences`). Memory grows
+//! silences are followed from member to member (`silences`) and dskit's hash rings per
+//! instance (`rings`). Memory grows
 //! with the number of members, not of packets. `html` draws the report as a page.
 
 pub mod analysis;
@@ -15,6 +16,7 @@ pub mod merge;
 pub mod names;
 pub mod probes;
 pub mod report;
+pub mod rings;
 pub mod rtt;
 pub mod silences;
 pub mod verdict;

@@ -13,6 +13,7 @@ use super::analysis::Analysis;
 use super::member::{Change, Evidence, Member, Outcome, State, Suspicion};
 use super::merge::CaptureInfo;
 use super::probes::{LateAck, Probe};
+use super::rings::{self, RingReport};
 use super::silences::SilenceReport;
 use super::verdict::{judge, Verdict};
 
@@ -63,6 +64,9 @@ pub struct Report {
     pub errors: BTreeMap<String, u64>,
     /// Decryption failures of packets from addresses no member name is known for.
     pub undecrypted_sources: BTreeMap<String, u64>,
+    /// grafana/dskit hash rings in the gossip: each instance's states and heartbeats.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rings: Vec<RingReport>,
     /// Alertmanager's silences, as they spread (absent when the rows carry none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub silences: Vec<SilenceReport>,
@@ -313,6 +317,7 @@ impl Report {
         let cutoff = Duration::from_micros(timeout.map_or(1_000_000, |t| 2 * t as u64));
         a.finish(cutoff);
         let origin = a.first.unwrap_or_default();
+        let rings = a.rings.report(a.last.unwrap_or_default());
         let mut members: Vec<MemberReport> = a
             .members
             .values()
@@ -339,6 +344,7 @@ impl Report {
                 .iter()
                 .map(|(addr, f)| (addr.to_string(), f.0))
                 .collect(),
+            rings,
             silences,
         }
     }
@@ -536,6 +542,28 @@ impl Report {
                 let _ = writeln!(o, "    verdict: {}", ch.verdict.text);
             }
         }
+        let memberlist = |name: &str| {
+            let m = self.members.iter().find(|m| &*m.name == name)?;
+            let s = &m.suspicions.first()?.suspicion;
+            let mut out = format!("suspected it at {} ({})", t(s.at), s.by);
+            let dead = m
+                .suspicions
+                .iter()
+                .find_map(|s| match &s.suspicion.outcome {
+                    Outcome::Dead { at, by } => Some((*at, by)),
+                    _ => None,
+                });
+            if let Some((at, by)) = dead {
+                let _ = write!(out, " and declared it dead at {} ({by})", t(at));
+            }
+            Some(out)
+        };
+        o.push_str(&rings::text(
+            &self.rings,
+            origin,
+            self.last.unwrap_or_default(),
+            memberlist,
+        ));
         if !self.errors.is_empty() {
             o.push_str("\nrows that did not decode:\n");
             for (e, n) in &self.errors {

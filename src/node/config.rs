@@ -12,6 +12,7 @@ use thiserror::Error;
 
 use super::cidr::Cidr;
 use super::metrics::Metrics;
+use super::transport::Transport;
 use crate::wire::{Keyring, Label};
 
 /// Oldest protocol version this implementation speaks and understands.
@@ -102,6 +103,9 @@ pub struct Config {
     pub queue_check_interval: Duration,
     /// Where metrics go (Go's global go-metrics sink); none by default.
     pub metrics: Metrics,
+    /// How the shell carries packets and streams (Go's `Transport` object): memberlist's
+    /// UDP and TCP, or dskit's TCP-only one. The machine never looks at it.
+    pub transport: Transport,
 }
 
 /// Why a configuration was refused.
@@ -174,6 +178,7 @@ impl Config {
             cidrs_allowed: Vec::new(),
             queue_check_interval: Duration::from_secs(30),
             metrics: Metrics::default(),
+            transport: Transport::default(),
         }
     }
 

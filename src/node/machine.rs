@@ -22,7 +22,7 @@ use super::delegate::Delegate;
 use super::member::{ip_to_bytes, Member, Versions};
 use super::probe::{Probe, Relay};
 use super::queue::{BroadcastId, BroadcastQueue, NodeBroadcast};
-use super::stats::{Diagnostic, Stats};
+use super::stats::{Counter, Diagnostic, Stats};
 use super::streams::{JoinState, PendingStream};
 use super::suspicion::Suspicion;
 use super::time::Time;
@@ -236,6 +236,12 @@ impl<D: Delegate> Machine<D> {
     /// Counters of bad input and failed exchanges.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Counts bad input the shell's transport found in its own framing, before the
+    /// machine could see a packet or stream (dskit's packet connections).
+    pub fn count_transport_error(&mut self, counter: Counter, detail: impl FnOnce() -> String) {
+        self.stats.count(counter, detail);
     }
 
     /// The next thing to report about bad input or failed exchanges, oldest first.

@@ -38,6 +38,7 @@ pub mod stats;
 pub mod streams;
 pub mod suspicion;
 pub mod time;
+pub mod transport;
 
 pub use awareness::Awareness;
 pub use builder::Builder;
@@ -60,3 +61,4 @@ pub use stats::{Counter, Diagnostic, Stats};
 pub use streams::StreamReply;
 pub use suspicion::{confirmed_timeout, Confirm, Suspicion, SuspicionTimeouts};
 pub use time::Time;
+pub use transport::Transport;

@@ -1,5 +1,6 @@
 //! The tokio shell around [`Machine`]: one UDP socket and one TCP listener on the
-//! same port, a task that owns the machine, and a cloneable handle to talk to it.
+//! same port (or, on dskit's transport, the TCP listener alone), a task that owns the
+//! machine, and a cloneable handle to talk to it.
 //!
 //! The shell only moves bytes and time. It feeds datagrams, stream frames and timer
 //! expiries to the machine and carries out what the machine asks (send a datagram,
@@ -21,13 +22,22 @@ use tokio::time::Instant;
 use super::config::Config;
 use super::delegate::Delegate;
 use super::machine::{JoinId, Machine, NodeError, Output, StreamId, StreamRequest};
+use super::stats::Counter;
 use super::streams::StreamReply;
 use super::time::Time;
+use super::transport::Transport;
+use crate::wire::dskit;
 use crate::wire::{decode_frame, Decoded, Keyring, Label, LabelPolicy, Side, StreamConfig};
 use crate::wire::{StreamMessage, WireError};
 
 /// Largest datagram we read; Go's transport uses the same.
 const UDP_RECV_BUFFER: usize = 65_536;
+/// Largest dskit packet connection we read (dskit reads them whole, unbounded): its
+/// packets are memberlist's UDP-sized ones, so anything this long is not one.
+const DSKIT_PACKET_BYTES: usize = 1 << 20;
+/// How long a dskit packet connection may take to dial and write (dskit's default
+/// packet dial timeout).
+const DSKIT_PACKET_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest stream frame we buffer: Go's push/pull state limit plus room for framing.
 const MAX_STREAM_BYTES: usize = 48 * 1024 * 1024;
 /// Stream bytes decoded on the member's own task; longer ones are decoded on a
@@ -76,7 +86,7 @@ pub enum RuntimeError {
     #[error("{0}")]
     Io(#[from] io::Error),
     /// The UDP socket or TCP listener could not be bound: the port is taken, or the
-    /// address is not one of this host's.
+    /// address is not one of this host's. (On dskit's transport only TCP is bound.)
     #[error(
         "cannot listen on {addr} (UDP and TCP): {source}; pick another address or \
          port (port 0 picks a free one)"
@@ -121,7 +131,8 @@ impl<D: Delegate + Send + 'static> Memberlist<D> {
     /// Binds the sockets, creates the machine with `meta` and starts the task.
     pub async fn start(config: Config, meta: Vec<u8>, delegate: D) -> Result<Self, RuntimeError> {
         let addr = SocketAddr::new(config.bind_addr, config.bind_port);
-        let (udp, tcp) = bind(addr)
+        let transport = config.transport;
+        let (udp, tcp) = bind(addr, transport)
             .await
             .map_err(|source| RuntimeError::Bind { addr, source })?;
         let bound = tcp.local_addr()?;
@@ -145,6 +156,7 @@ impl<D: Delegate + Send + 'static> Memberlist<D> {
         let (jobs, job_rx) = mpsc::unbounded_channel();
         let (replies, reply_rx) = mpsc::unbounded_channel();
         let (inbound, inbound_rx) = mpsc::unbounded_channel();
+        let (packets, packets_rx) = mpsc::unbounded_channel();
         let shell = Shell {
             heavy_decodes: Arc::new(Semaphore::new(1)),
             heavy_queue: Arc::new(Semaphore::new(HEAVY_DECODE_QUEUE)),
@@ -153,10 +165,13 @@ impl<D: Delegate + Send + 'static> Memberlist<D> {
             udp,
             replies,
             inbound,
+            packets,
+            transport,
+            advertised: advertise.to_string(),
             joins: Vec::new(),
             stopped: false,
         };
-        tokio::spawn(shell.run(tcp, job_rx, reply_rx, inbound_rx));
+        tokio::spawn(shell.run(tcp, job_rx, reply_rx, inbound_rx, packets_rx));
         Ok(Memberlist {
             jobs,
             local_addr: advertise,
@@ -264,13 +279,27 @@ struct Inbound {
     answer: oneshot::Sender<Option<Vec<u8>>>,
 }
 
+/// What a dskit connection's task read before the machine could see it.
+enum DskitInput {
+    /// A packet connection's packet and the address its sender advertised.
+    Packet(SocketAddr, Vec<u8>),
+    /// A connection that did not frame as dskit's: counted and explained.
+    Bad(Counter, String),
+}
+
 /// The task's state: the machine and what it needs to carry out outputs.
 struct Shell<D> {
     machine: Machine<D>,
     epoch: Instant,
-    udp: UdpSocket,
+    /// `None` on dskit's transport, which carries packets over TCP.
+    udp: Option<UdpSocket>,
     replies: mpsc::UnboundedSender<Reply>,
     inbound: mpsc::UnboundedSender<Inbound>,
+    /// Packets (and framing errors) read by dskit connections' tasks.
+    packets: mpsc::UnboundedSender<DskitInput>,
+    transport: Transport,
+    /// Our advertised `host:port` as dskit writes it in every packet connection.
+    advertised: String,
     joins: Vec<(JoinId, oneshot::Sender<super::machine::JoinOutcome>)>,
     stopped: bool,
     /// One long stream frame decoded at a time, whatever the number of connections:
@@ -297,6 +326,7 @@ impl<D: Delegate + Send + 'static> Shell<D> {
         mut jobs: mpsc::UnboundedReceiver<Job<D>>,
         mut replies: mpsc::UnboundedReceiver<Reply>,
         mut inbound: mpsc::UnboundedReceiver<Inbound>,
+        mut packets: mpsc::UnboundedReceiver<DskitInput>,
     ) {
         let mut buf = vec![0u8; UDP_RECV_BUFFER];
         // One timer entry for the task's life, moved only when the machine's next
@@ -310,12 +340,21 @@ impl<D: Delegate + Send + 'static> Shell<D> {
                 timer.as_mut().reset(wake);
             }
             tokio::select! {
-                r = self.udp.recv_from(&mut buf) => {
+                r = recv_datagram(self.udp.as_ref(), &mut buf) => {
                     if let Ok((n, from)) = r {
                         let now = self.now();
                         self.machine.handle_packet(now, from, &buf[..n]);
                     }
                 }
+                Some(input) = packets.recv() => match input {
+                    DskitInput::Packet(from, packet) => {
+                        let now = self.now();
+                        self.machine.handle_packet(now, from, &packet);
+                    }
+                    DskitInput::Bad(counter, detail) => {
+                        self.machine.count_transport_error(counter, || detail);
+                    }
+                },
                 r = tcp.accept() => {
                     if let Ok((conn, from)) = r {
                         self.accept(conn, from);
@@ -353,10 +392,11 @@ impl<D: Delegate + Send + 'static> Shell<D> {
         self.machine.drive_delegate(now);
         while let Some(out) = self.machine.poll_output() {
             match out {
-                Output::Transmit(t) => {
+                Output::Transmit(t) => match &self.udp {
                     // Best effort, as UDP is: a failed send is a lost packet.
-                    let _ = self.udp.send_to(&t.packet, t.to).await;
-                }
+                    Some(udp) => _ = udp.send_to(&t.packet, t.to).await,
+                    None => self.send_dskit_packet(t.to, &t.packet),
+                },
                 Output::Stream(req) => self.dial(req),
                 Output::JoinDone(outcome) => {
                     if let Some(i) = self.joins.iter().position(|(id, _)| *id == outcome.id) {
@@ -381,8 +421,23 @@ impl<D: Delegate + Send + 'static> Shell<D> {
         }
     }
 
+    /// One packet on a connection of its own, as dskit sends it; as with UDP, a
+    /// packet that cannot be delivered is lost (dskit logs it).
+    fn send_dskit_packet(&self, to: SocketAddr, packet: &[u8]) {
+        // An address of a socket is far shorter than dskit's 255-byte limit.
+        let Ok(bytes) = dskit::build_packet(&self.advertised, packet) else {
+            return;
+        };
+        tokio::spawn(tokio::time::timeout(DSKIT_PACKET_TIMEOUT, async move {
+            let mut conn = TcpStream::connect(to).await?;
+            conn.write_all(&bytes).await?;
+            conn.shutdown().await
+        }));
+    }
+
     fn dial(&self, req: StreamRequest) {
         let reader = self.reader();
+        let marker = (self.transport == Transport::Dskit).then_some(dskit::STREAM);
         let deadline = self.instant(req.deadline);
         let replies = self.replies.clone();
         tokio::spawn(async move {
@@ -392,6 +447,11 @@ impl<D: Delegate + Send + 'static> Shell<D> {
                 let mut conn = TcpStream::connect(to)
                     .await
                     .map_err(|e| format!("connecting to {to}: {e}"))?;
+                if let Some(marker) = marker {
+                    conn.write_all(&[marker])
+                        .await
+                        .map_err(|e| format!("writing to {to}: {e}"))?;
+                }
                 conn.write_all(&req.bytes)
                     .await
                     .map_err(|e| format!("writing to {to}: {e}"))?;
@@ -412,47 +472,131 @@ impl<D: Delegate + Send + 'static> Shell<D> {
         });
     }
 
-    fn accept(&self, mut conn: TcpStream, from: SocketAddr) {
+    fn accept(&self, conn: TcpStream, from: SocketAddr) {
         let reader = self.reader();
         let inbound = self.inbound.clone();
+        let packets = self.packets.clone();
         let limit = self.machine.config().tcp_timeout;
+        let transport = self.transport;
         tokio::spawn(async move {
-            // A stream that stops short, or outlasts the TCP timeout (a slow-loris
-            // dialer), is a bad stream like one that does not decode: the machine
-            // counts it and answers with an error, as Go does.
-            let frame =
-                match tokio::time::timeout(limit, reader.read_frame(&mut conn, Side::Dialer)).await
-                {
-                    Ok(Ok(f)) => Ok(f),
-                    Ok(Err(ReadError::Wire(e))) => Err(e),
-                    // Nothing sent at all (a port check), or the connection failed.
-                    Ok(Err(ReadError::Closed { after: 0 } | ReadError::Io(_))) => return,
-                    Ok(Err(ReadError::Closed { .. })) => Err(WireError::Truncated(
-                        "stream frame (the dialer closed the connection before its end)",
-                    )),
-                    Err(_) => Err(WireError::Truncated(
-                        "stream frame (the TCP timeout passed before its end)",
-                    )),
-                };
-            let (answer, rx) = oneshot::channel();
-            if inbound
-                .send(Inbound {
-                    from,
-                    frame,
-                    answer,
-                })
-                .is_err()
-            {
-                return;
-            }
-            let reply = async {
-                if let Ok(Some(bytes)) = rx.await {
-                    let _ = conn.write_all(&bytes).await;
-                    let _ = conn.shutdown().await;
+            let mut conn = conn;
+            if transport == Transport::Dskit {
+                let mut kind = [0u8];
+                match tokio::time::timeout(limit, conn.read_exact(&mut kind)).await {
+                    Ok(Ok(_)) if kind[0] == dskit::STREAM => {}
+                    Ok(Ok(_)) if kind[0] == dskit::PACKET => {
+                        return read_dskit_packet(conn, from, limit, packets).await;
+                    }
+                    // Not dskit's: dropped, as dskit drops it.
+                    Ok(Ok(_)) => {
+                        let detail = format!(
+                            "connection from {from} starts with byte {}, neither dskit's packet \
+                             ({}) nor stream ({}) marker: is it a plain memberlist member?",
+                            kind[0],
+                            dskit::PACKET,
+                            dskit::STREAM
+                        );
+                        let _ = packets.send(DskitInput::Bad(Counter::BadStreams, detail));
+                        return;
+                    }
+                    // Nothing came (a port check), or the connection failed.
+                    _ => return,
                 }
-            };
-            let _ = tokio::time::timeout(limit, reply).await;
+            }
+            serve_stream(conn, from, reader, inbound, limit).await;
         });
+    }
+}
+
+/// Reads a stream frame from an accepted connection, hands it to the machine and
+/// writes back its answer.
+async fn serve_stream(
+    mut conn: TcpStream,
+    from: SocketAddr,
+    reader: FrameReader,
+    inbound: mpsc::UnboundedSender<Inbound>,
+    limit: Duration,
+) {
+    // A stream that stops short, or outlasts the TCP timeout (a slow-loris
+    // dialer), is a bad stream like one that does not decode: the machine
+    // counts it and answers with an error, as Go does.
+    let frame = match tokio::time::timeout(limit, reader.read_frame(&mut conn, Side::Dialer)).await
+    {
+        Ok(Ok(f)) => Ok(f),
+        Ok(Err(ReadError::Wire(e))) => Err(e),
+        // Nothing sent at all (a port check), or the connection failed.
+        Ok(Err(ReadError::Closed { after: 0 } | ReadError::Io(_))) => return,
+        Ok(Err(ReadError::Closed { .. })) => Err(WireError::Truncated(
+            "stream frame (the dialer closed the connection before its end)",
+        )),
+        Err(_) => Err(WireError::Truncated(
+            "stream frame (the TCP timeout passed before its end)",
+        )),
+    };
+    let (answer, rx) = oneshot::channel();
+    if inbound
+        .send(Inbound {
+            from,
+            frame,
+            answer,
+        })
+        .is_err()
+    {
+        return;
+    }
+    let reply = async {
+        if let Ok(Some(bytes)) = rx.await {
+            let _ = conn.write_all(&bytes).await;
+            let _ = conn.shutdown().await;
+        }
+    };
+    let _ = tokio::time::timeout(limit, reply).await;
+}
+
+/// The rest of a dskit packet connection (after its marker), up to its end: the packet
+/// goes to the machine as if it came from the address its sender advertised. A
+/// connection that is cut short, too long, or names no address is dropped, as a
+/// damaged datagram would be; a digest mismatch is delivered, as dskit does.
+async fn read_dskit_packet(
+    conn: TcpStream,
+    peer: SocketAddr,
+    limit: Duration,
+    packets: mpsc::UnboundedSender<DskitInput>,
+) {
+    let mut bytes = vec![dskit::PACKET];
+    let mut conn = conn.take(DSKIT_PACKET_BYTES as u64 + 1);
+    let read = conn.read_to_end(&mut bytes);
+    let bad = |detail: String| DskitInput::Bad(Counter::BadPackets, detail);
+    let input = match tokio::time::timeout(limit, read).await {
+        Err(_) => bad(format!(
+            "dskit packet connection from {peer} still open after the TCP timeout"
+        )),
+        Ok(Err(e)) => bad(format!("dskit packet connection from {peer}: {e}")),
+        Ok(Ok(_)) if bytes.len() > DSKIT_PACKET_BYTES => bad(format!(
+            "dskit packet connection from {peer} is longer than {DSKIT_PACKET_BYTES} bytes"
+        )),
+        Ok(Ok(_)) => match dskit::parse_packet(&bytes) {
+            Err(e) => bad(format!("from {peer}: {e}")),
+            Ok(frame) => {
+                let text = String::from_utf8_lossy(frame.from);
+                match text.parse::<SocketAddr>() {
+                    Ok(from) => DskitInput::Packet(from, frame.packet.to_vec()),
+                    Err(_) => bad(format!(
+                        "dskit packet connection from {peer} names {text:?} as its sender, \
+                         not an IP:port"
+                    )),
+                }
+            }
+        },
+    };
+    let _ = packets.send(input);
+}
+
+/// The next datagram, or never on a transport without UDP.
+async fn recv_datagram(udp: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+    match udp {
+        Some(udp) => udp.recv_from(buf).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -589,15 +733,22 @@ impl FrameReader {
     }
 }
 
-/// Binds TCP and UDP on the same port; with port 0, retries until both get one.
-async fn bind(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+/// Binds TCP and UDP on the same port; with port 0, retries until both get one. On
+/// dskit's transport, TCP alone.
+async fn bind(
+    addr: SocketAddr,
+    transport: Transport,
+) -> io::Result<(Option<UdpSocket>, TcpListener)> {
+    if transport == Transport::Dskit {
+        return Ok((None, TcpListener::bind(addr).await?));
+    }
     let port = addr.port();
     let mut last = None;
     for _ in 0..10 {
         let tcp = TcpListener::bind(addr).await?;
         let bound = tcp.local_addr()?;
         match UdpSocket::bind(bound).await {
-            Ok(udp) => return Ok((udp, tcp)),
+            Ok(udp) => return Ok((Some(udp), tcp)),
             Err(e) if port == 0 => last = Some(e),
             Err(e) => return Err(e),
         }

@@ -6,6 +6,7 @@
 pub mod compound;
 pub mod crc;
 pub mod crypto;
+pub mod dskit;
 pub mod error;
 pub mod gostring;
 pub mod json;

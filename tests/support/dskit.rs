@@ -19,8 +19,11 @@ pub struct RingMember {
     pub id: String,
     pub bind: SocketAddr,
     child: Child,
-    /// Its JSON lines: `{"event":"ring","instances":{ID: STATE}}` and `{"event":"stopped"}`.
+    /// Its JSON lines: `{"event":"ring","instances":{ID: STATE}}`,
+    /// `{"event":"members","members":[NAME..]}` and `{"event":"stopped"}`.
     pub log: Arc<LineLog<Value>>,
+    /// Its log (dskit's and memberlist's, logfmt).
+    pub stderr: Arc<LineLog<String>>,
 }
 
 impl RingMember {
@@ -49,18 +52,94 @@ impl RingMember {
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start dskitring");
         let log = LineLog::spawn(child.stdout.take().expect("stdout"), |l| {
             serde_json::from_str(&l).unwrap_or(Value::String(l))
         });
+        let stderr = LineLog::spawn(child.stderr.take().expect("stderr"), |l| l);
         RingMember {
             id: id.to_string(),
             bind,
             child,
             log,
+            stderr,
         }
+    }
+
+    /// Its latest view of the ring: instance ID to state.
+    pub fn ring_view(&self) -> BTreeMap<String, String> {
+        let last = self
+            .log
+            .snapshot()
+            .into_iter()
+            .rev()
+            .find(|e| e["event"] == "ring")
+            .expect("a ring event");
+        last["instances"]
+            .as_object()
+            .expect("instances")
+            .iter()
+            .map(|(id, s)| (id.clone(), s.as_str().expect("a state").to_string()))
+            .collect()
+    }
+
+    /// The memberlist members it lists alive now (its latest report, sorted names).
+    pub fn members(&self) -> Vec<String> {
+        self.log
+            .snapshot()
+            .into_iter()
+            .rev()
+            .find(|e| e["event"] == "members")
+            .and_then(|e| {
+                e["members"].as_array().map(|m| {
+                    m.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+            })
+            .unwrap_or_default()
+    }
+
+    /// Waits until the members it lists alive now are `want` (sorted names).
+    pub fn wait_members(&self, want: &[&str], timeout: Duration) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let now = self.members();
+            if now == want {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "{}: members never became {want:?} within {timeout:?}; they are {now:?}",
+                    self.id
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether it ever listed `name` among its memberlist members.
+    pub fn ever_listed(&self, name: &str) -> bool {
+        self.log.snapshot().iter().any(|e| {
+            e["event"] == "members"
+                && e["members"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|n| n == name))
+        })
+    }
+
+    /// Memberlist's log lines saying a probe of `name` failed (what a dead member gets,
+    /// and one that left cleanly never does).
+    pub fn failed_probes_of(&self, name: &str) -> Vec<String> {
+        let needle = format!("Suspect {name} has failed");
+        self.stderr
+            .snapshot()
+            .into_iter()
+            .filter(|l| l.contains(&needle))
+            .collect()
     }
 
     /// Waits until this member's view of the ring is `want` (instance ID to state).

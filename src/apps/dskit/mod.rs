@@ -4,7 +4,10 @@
 //! Everything here was read off the wire of dskit's `kv/memberlist` and `ring` packages
 //! (field numbers and types); the message types are our own.
 //!
-//! * Transport: every memberlist packet or stream gets a new TCP connection whose first
+//! `kv` is a member's side of the KV store (it reads the cluster's keys and never adds
+//! its own), `ring` the ring as dskit's clients see it.
+//!
+//! * Transport ([`crate::wire::dskit`]): every memberlist packet or stream gets a new TCP connection whose first
 //!   byte says which: 1, a packet (address length byte, the sender's advertised address,
 //!   the memberlist packet, then the packet's MD5 digest, up to the connection's end); 2, a
 //!   memberlist stream as usual. Memberlist itself never starts a dialer's stream with
@@ -15,19 +18,16 @@
 //!   only the instances that changed (an instance that left the ring is sent as `LEFT`),
 //!   a push/pull the whole ring.
 
+pub mod kv;
+pub mod ring;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
-use md5::{Digest, Md5};
 use prost::Message as _;
 use serde_json::{json, Map, Value};
 
-/// The first byte of a dskit connection that carries a packet.
-pub const PACKET: u8 = 1;
-/// The first byte of a dskit connection that carries a memberlist stream.
-pub const STREAM: u8 = 2;
-/// MD5's digest size, which ends every packet connection.
-const DIGEST: usize = 16;
+pub use crate::wire::dskit::{FrameError, PACKET, STREAM};
 
 /// What the first byte of a dialer's connection says it carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,50 +100,15 @@ pub fn framing_text(v: &Value) -> String {
     }
 }
 
-/// Why a dskit packet connection did not parse.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FrameError {
-    /// The connection ended inside the address.
-    TruncatedAddress,
-    /// Fewer bytes after the address than an MD5 digest.
-    NoDigest(usize),
-}
-
-impl fmt::Display for FrameError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FrameError::TruncatedAddress => {
-                write!(
-                    f,
-                    "dskit packet connection ended inside the sender's address"
-                )
-            }
-            FrameError::NoDigest(n) => write!(
-                f,
-                "dskit packet connection has {n} bytes after the address, fewer than its MD5 digest"
-            ),
-        }
-    }
-}
-
 /// A whole packet connection (first byte 1, up to its end): the framing and the memberlist
 /// packet it carries.
 pub fn packet(conn: &[u8]) -> Result<(Framing, &[u8]), FrameError> {
-    let rest = conn.get(1..).unwrap_or_default();
-    let (&len, rest) = rest.split_first().ok_or(FrameError::TruncatedAddress)?;
-    if rest.len() < len as usize {
-        return Err(FrameError::TruncatedAddress);
-    }
-    let (addr, rest) = rest.split_at(len as usize);
-    if rest.len() < DIGEST {
-        return Err(FrameError::NoDigest(rest.len()));
-    }
-    let (payload, digest) = rest.split_at(rest.len() - DIGEST);
+    let f = crate::wire::dskit::parse_packet(conn)?;
     let framing = Framing::Packet {
-        from: String::from_utf8_lossy(addr).into_owned(),
-        digest_ok: Md5::digest(payload).as_slice() == digest,
+        from: String::from_utf8_lossy(f.from).into_owned(),
+        digest_ok: f.digest_ok,
     };
-    Ok((framing, payload))
+    Ok((framing, f.packet))
 }
 
 /// The KV store's envelope: one key's value, encoded by the named codec.
