@@ -7,6 +7,7 @@
 pub mod alertmanager;
 pub mod conform;
 pub mod consul;
+pub mod decode;
 pub mod dskit;
 pub mod fake_peer;
 pub mod flood;
