@@ -1,4 +1,4 @@
-//! A tcpdump recording of loopback traffic, for tests that decode what real programs sent.
+//! A tcpdump recording of loopback traffic (or of an interface in a network namespace), for tests that decode what real programs sent.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -19,8 +19,30 @@ impl Recording {
     /// and returns once it says it is listening. Panics when tcpdump cannot start (it must
     /// be installed, and the test run as root).
     pub fn start(path: &Path, filter: &str) -> Recording {
-        let mut child = Command::new("tcpdump")
-            .args(["-i", "lo", "-U", "-n", "-s", "0", "-w"])
+        Self::spawn(Command::new("tcpdump"), "lo", path, filter)
+    }
+
+    /// [`Recording::start`] on `interface` of network namespace `netns`.
+    pub fn start_in(netns: &str, interface: &str, path: &Path, filter: &str) -> Recording {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", netns, "tcpdump"]);
+        Self::spawn(cmd, interface, path, filter)
+    }
+
+    fn spawn(mut tcpdump: Command, interface: &str, path: &Path, filter: &str) -> Recording {
+        let mut child = tcpdump
+            // Immediate mode: without it the last packets can wait in the kernel ring
+            // and be lost when tcpdump stops.
+            .args([
+                "-i",
+                interface,
+                "--immediate-mode",
+                "-U",
+                "-n",
+                "-s",
+                "0",
+                "-w",
+            ])
             .arg(path)
             .arg(filter)
             .stdin(Stdio::null())
@@ -38,7 +60,9 @@ impl Recording {
             }
         });
         rx.recv_timeout(Duration::from_secs(10))
-            .expect("tcpdump did not start listening on lo within 10 s");
+            .unwrap_or_else(|_| {
+                panic!("tcpdump did not start listening on {interface} within 10 s")
+            });
         Recording {
             child,
             path: path.to_path_buf(),
