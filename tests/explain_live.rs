@@ -78,6 +78,14 @@ impl Drop for Firewall {
     }
 }
 
+/// Drops the UDP to `port` in `chain` (`input`: after the capture saw it; `output`:
+/// before) for `how_long`.
+fn drop_udp_to_for(name: &str, chain: &str, port: u16, how_long: Duration) {
+    let fw = Firewall::new(name);
+    fw.drop_rule(chain, &format!("udp dport {port}"));
+    std::thread::sleep(how_long);
+}
+
 fn nft(args: &[&str]) {
     let out = Command::new("nft")
         .args(args)
@@ -142,6 +150,14 @@ fn explain(capture: &Path, args: &[&str]) -> (Value, i32, String) {
     (report, out.status.code().unwrap(), err)
 }
 
+/// Stops `capture`, explains it with `args` and removes the file.
+fn explain_recorded(capture: Recording, args: &[&str]) -> (Value, i32, String) {
+    let path = stop(capture);
+    let explained = explain(&path, args);
+    std::fs::remove_file(&path).ok();
+    explained
+}
+
 fn member<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["members"]
         .as_array()
@@ -173,9 +189,7 @@ fn sigkilled_member_stopped_answering_everyone() {
         n.wait_member_state("c", "dead", WAIT).unwrap();
     }
     std::thread::sleep(Duration::from_millis(300));
-    let path = stop(dump);
-    let (report, code, err) = explain(&path, &[]);
-    std::fs::remove_file(&path).ok();
+    let (report, code, err) = explain_recorded(dump, &[]);
     assert_eq!(code, 0, "{err}");
     let c = member(&report, "c");
     assert_eq!(c["state"], "dead", "{c:#}");
@@ -200,14 +214,9 @@ fn inbound_udp_dropped_while_tcp_works() {
     let ports = free_ports(3);
     let dump = record("udp", &ports);
     let _nodes = cluster_on(&["a", "b", "v"], &ports);
-    let fw = Firewall::new("udp");
-    fw.drop_rule("input", &format!("udp dport {}", ports[2]));
     // Several probe rounds of v by a and b (every 400 ms each, among two targets).
-    std::thread::sleep(Duration::from_secs(4));
-    drop(fw);
-    let path = stop(dump);
-    let (report, code, err) = explain(&path, &[]);
-    std::fs::remove_file(&path).ok();
+    drop_udp_to_for("udp", "input", ports[2], Duration::from_secs(4));
+    let (report, code, err) = explain_recorded(dump, &[]);
     assert_eq!(code, 0, "{err}");
     let v = member(&report, "v");
     let found = verdicts(v);
@@ -267,9 +276,7 @@ fn member_on_another_key_fails_to_decrypt() {
     }
     c.send_cmd(json!({"cmd": "remove-key", "key": k1})).unwrap();
     nodes[0].wait_member_state("c", "dead", WAIT).unwrap();
-    let path = stop(dump);
-    let (report, code, err) = explain(&path, &["--key", k1]);
-    std::fs::remove_file(&path).ok();
+    let (report, code, err) = explain_recorded(dump, &["--key", k1]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("packets no key opened (from c"), "{err}");
     let c = member(&report, "c");
@@ -297,13 +304,8 @@ fn slow_prober_is_blamed_on_itself() {
     let ports = free_ports(3);
     let dump = record("prober", &ports);
     let _nodes = cluster_on(&["a", "b", "p"], &ports);
-    let fw = Firewall::new("prober");
-    fw.drop_rule("output", &format!("udp dport {}", ports[2]));
-    std::thread::sleep(Duration::from_secs(4));
-    drop(fw);
-    let path = stop(dump);
-    let (report, code, err) = explain(&path, &[]);
-    std::fs::remove_file(&path).ok();
+    drop_udp_to_for("prober", "output", ports[2], Duration::from_secs(4));
+    let (report, code, err) = explain_recorded(dump, &[]);
     assert_eq!(code, 0, "{err}");
     let blamed: Vec<&str> = ["a", "b"]
         .into_iter()
@@ -351,9 +353,7 @@ fn partition_that_heals_ends_in_a_refutation() {
     drop(fw);
     a.wait_member_state("c", "alive", WAIT).unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    let path = stop(dump);
-    let (report, code, err) = explain(&path, &[]);
-    std::fs::remove_file(&path).ok();
+    let (report, code, err) = explain_recorded(dump, &[]);
     assert_eq!(code, 0, "{err}");
     let c = member(&report, "c");
     let s = &c["suspicions"][0];
