@@ -4,6 +4,7 @@
 // Each test crate compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod alertmanager;
 pub mod conform;
 pub mod consul;
