@@ -4,6 +4,8 @@
 //! fresh nonces, to a directory that `fixturegen verify` reads back with Go. Decoding goes
 //! through the crate's reference decoder, the one `memberlist vectors` answers with.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use memberlist_interop::conform::vectors::corpus::Input;
@@ -13,31 +15,7 @@ use memberlist_interop::wire::{
     MessageType, PacketOptions, SecretKey, Side, StreamOptions,
 };
 use serde_json::{json as j, Value};
-
-struct Fixture {
-    name: String,
-    bin: Vec<u8>,
-    side: Value,
-}
-
-fn load() -> Vec<Fixture> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let mut out: Vec<Fixture> = std::fs::read_dir(&dir)
-        .expect("fixtures dir")
-        .filter_map(|e| {
-            let p = e.ok()?.path();
-            (p.extension()? == "json").then_some(p)
-        })
-        .filter(|p| p.file_stem().unwrap() != "README")
-        .map(|p| Fixture {
-            name: p.file_stem().unwrap().to_string_lossy().into_owned(),
-            bin: std::fs::read(p.with_extension("bin")).unwrap(),
-            side: serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap(),
-        })
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
-}
+use support::fixtures::{load, Fixture};
 
 fn out_dir() -> PathBuf {
     let dir = std::env::var_os("RUST_FIXTURES_OUT")
@@ -247,7 +225,7 @@ fn check_encrypt(f: &Fixture) -> Result<Vec<u8>, String> {
 
 #[test]
 fn go_fixtures_decode_and_reencode_exactly() {
-    let fixtures = load();
+    let fixtures = load("fixtures");
     assert!(fixtures.len() > 200, "fixtures missing: {}", fixtures.len());
     let out = out_dir();
     let mut failures = Vec::new();

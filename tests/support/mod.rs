@@ -11,6 +11,7 @@ pub mod consul;
 pub mod decode;
 pub mod dskit;
 pub mod fake_peer;
+pub mod fixtures;
 pub mod flood;
 pub mod gonode;
 pub mod networkdb;
