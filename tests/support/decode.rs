@@ -45,3 +45,10 @@ pub fn rows_without_errors(pcap: &Path) -> (Vec<Value>, String) {
     assert!(out.status.success(), "status {:?}; {stderr}", out.status);
     (rows, stderr)
 }
+
+/// [`decode`] of a capture held in memory (written to a temporary file first).
+pub fn decode_capture(capture: &[u8], args: &[&str]) -> Output {
+    let file = tempfile::NamedTempFile::new().expect("a temporary file");
+    std::fs::write(file.path(), capture).expect("write the capture");
+    decode(file.path(), args)
+}
