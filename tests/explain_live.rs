@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use support::explain::{explain_json, member};
 use support::gonode::{GoNode, GoNodeOpts, Profile};
 use support::process::{free_port, wait_bounded};
 use support::tcpdump::Recording;
@@ -136,35 +137,12 @@ fn free_ports(n: usize) -> Vec<u16> {
     (0..n).map(|_| free_port(LOCALHOST)).collect()
 }
 
-fn explain(capture: &Path, args: &[&str]) -> (Value, i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_memberlist"))
-        .arg("explain")
-        .arg(capture)
-        .args(args)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    let err = String::from_utf8(out.stderr).unwrap();
-    let report = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text} {err}"));
-    (report, out.status.code().unwrap(), err)
-}
-
 /// Stops `capture`, explains it with `args` and removes the file.
 fn explain_recorded(capture: Recording, args: &[&str]) -> (Value, i32, String) {
     let path = stop(capture);
-    let explained = explain(&path, args);
+    let explained = explain_json(&[&[path.to_str().unwrap()], args].concat());
     std::fs::remove_file(&path).ok();
     explained
-}
-
-fn member<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == name)
-        .unwrap_or_else(|| panic!("no member {name} in {report:#}"))
 }
 
 /// Every verdict given about a member: its suspicions' and its other unanswered probes'.
@@ -479,8 +457,8 @@ fn captures_from_two_hosts_merge() {
     drop(nodes);
     drop(hosts);
     let (one, both) = (paths[0].clone(), paths[1].clone());
-    let (report, code, err) = explain(&one, &[both.to_str().unwrap()]);
-    let (alone, _, _) = explain(&one, &[]);
+    let (report, code, err) = explain_json(&[one.to_str().unwrap(), both.to_str().unwrap()]);
+    let (alone, _, _) = explain_json(&[one.to_str().unwrap()]);
     for p in &paths {
         std::fs::remove_file(p).ok();
     }
@@ -635,7 +613,8 @@ fn prober_whose_packets_are_delayed_is_blamed_on_itself() {
         .collect();
     drop(nodes);
     drop(hosts);
-    let (report, code, err) = explain(&paths[0], &[paths[1].to_str().unwrap()]);
+    let (report, code, err) =
+        explain_json(&[paths[0].to_str().unwrap(), paths[1].to_str().unwrap()]);
     for path in &paths {
         std::fs::remove_file(path).ok();
     }

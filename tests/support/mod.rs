@@ -10,6 +10,7 @@ pub mod conform;
 pub mod consul;
 pub mod decode;
 pub mod dskit;
+pub mod explain;
 pub mod fake_peer;
 pub mod fixtures;
 pub mod flood;
