@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use support::explain::{explain_json, member};
 use support::gonode::{GoNode, GoNodeOpts, Profile};
 use support::process::{free_port, wait_bounded};
-use support::tcpdump::Recording;
+use support::tcpdump::{Listen, Recording};
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const WAIT: Duration = Duration::from_secs(15);
@@ -31,9 +31,21 @@ fn port_filter(ports: &[u16]) -> String {
     filter.join(" or ")
 }
 
-/// tcpdump on loopback for the given ports.
+/// tcpdump for the given ports on `interface` of `netns` (`None`: this namespace), in
+/// immediate mode: without it the last second of packets waits in the kernel ring and
+/// is lost when tcpdump stops.
+fn record_on(name: &str, netns: Option<&str>, interface: &str, ports: &[u16]) -> Recording {
+    let listen = Listen {
+        netns,
+        interface,
+        immediate: true,
+    };
+    Recording::start_on(&listen, &pcap_path(name), &port_filter(ports))
+}
+
+/// [`record_on`] loopback.
 fn record(name: &str, ports: &[u16]) -> Recording {
-    Recording::start(&pcap_path(name), &port_filter(ports))
+    record_on(name, None, "lo", ports)
 }
 
 /// Stops the capture and returns its file. With `EXPLAIN_LIVE_KEEP=DIR` a copy is kept
@@ -436,12 +448,11 @@ fn captures_from_two_hosts_merge() {
     let port = 7946;
     let dumps: Vec<Recording> = (0..2)
         .map(|i| {
-            let path = pcap_path(&format!("host{i}"));
-            Recording::start_in(
-                &hosts.names[i],
+            record_on(
+                &format!("host{i}"),
+                Some(&hosts.names[i]),
                 &hosts.links[i],
-                &path,
-                &port_filter(&[port]),
+                &[port],
             )
         })
         .collect();
@@ -581,12 +592,11 @@ fn prober_whose_packets_are_delayed_is_blamed_on_itself() {
     let ports = [7946, 7947];
     let dumps: Vec<Recording> = (0..2)
         .map(|i| {
-            let path = pcap_path(&format!("delay{i}"));
-            Recording::start_in(
-                &hosts.names[i],
+            record_on(
+                &format!("delay{i}"),
+                Some(&hosts.names[i]),
                 &hosts.links[i],
-                &path,
-                &port_filter(&ports),
+                &ports,
             )
         })
         .collect();

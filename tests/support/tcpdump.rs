@@ -8,6 +8,27 @@ use std::time::Duration;
 
 use super::process::wait_bounded;
 
+/// Where and how tcpdump listens.
+pub struct Listen<'a> {
+    /// The network namespace to run in (`None`: this one).
+    pub netns: Option<&'a str>,
+    pub interface: &'a str,
+    /// tcpdump's immediate mode: each packet is handed over as it arrives, so the last
+    /// ones do not wait in the kernel buffer and get lost when tcpdump stops. Off for
+    /// [`Recording::start`]: the dskit ring capture test got TCP rows decoded as
+    /// "capture started mid-stream" with it on.
+    pub immediate: bool,
+}
+
+impl Listen<'_> {
+    /// `lo` of this namespace, packets buffered.
+    pub const LOOPBACK: Listen<'static> = Listen {
+        netns: None,
+        interface: "lo",
+        immediate: false,
+    };
+}
+
 /// tcpdump writing every packet on `lo` that matches a filter to a pcap file.
 pub struct Recording {
     child: Child,
@@ -19,30 +40,26 @@ impl Recording {
     /// and returns once it says it is listening. Panics when tcpdump cannot start (it must
     /// be installed, and the test run as root).
     pub fn start(path: &Path, filter: &str) -> Recording {
-        Self::spawn(Command::new("tcpdump"), "lo", path, filter)
+        Self::start_on(&Listen::LOOPBACK, path, filter)
     }
 
-    /// [`Recording::start`] on `interface` of network namespace `netns`.
-    pub fn start_in(netns: &str, interface: &str, path: &Path, filter: &str) -> Recording {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", netns, "tcpdump"]);
-        Self::spawn(cmd, interface, path, filter)
-    }
-
-    fn spawn(mut tcpdump: Command, interface: &str, path: &Path, filter: &str) -> Recording {
+    /// [`Recording::start`] where and how `listen` says.
+    pub fn start_on(listen: &Listen<'_>, path: &Path, filter: &str) -> Recording {
+        let mut tcpdump = match listen.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "tcpdump"]);
+                c
+            }
+            None => Command::new("tcpdump"),
+        };
+        let interface = listen.interface;
+        tcpdump.args(["-i", interface]);
+        if listen.immediate {
+            tcpdump.arg("--immediate-mode");
+        }
         let mut child = tcpdump
-            // Immediate mode: without it the last packets can wait in the kernel ring
-            // and be lost when tcpdump stops.
-            .args([
-                "-i",
-                interface,
-                "--immediate-mode",
-                "-U",
-                "-n",
-                "-s",
-                "0",
-                "-w",
-            ])
+            .args(["-U", "-n", "-s", "0", "-w"])
             .arg(path)
             .arg(filter)
             .stdin(Stdio::null())
