@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use support::alertmanager::{Peer, Webhook};
+use support::decode::rows_without_errors;
 use support::process::{free_port, run_bounded, wait_bounded, LineLog};
 use support::tcpdump::Recording;
 
@@ -71,22 +72,7 @@ fn alertmanager_capture_decodes_without_port_flags() {
         .join("alertmanager.pcap");
     let capture = Recording::start(&pcap_path, &filter);
     let webhook = Webhook::start();
-    let (d1, d2) = (dir.path().join("a"), dir.path().join("b"));
-    std::fs::create_dir_all(&d1).unwrap();
-    std::fs::create_dir_all(&d2).unwrap();
-    let a = Peer::spawn(&d1, addr(), c1, &[], webhook.addr);
-    let b = Peer::spawn(&d2, addr(), c2, &[c1], webhook.addr);
-    for p in [&a, &b] {
-        p.wait_get(
-            "/api/v2/status",
-            |v| {
-                v["cluster"]["peers"]
-                    .as_array()
-                    .is_some_and(|p| p.len() == 2)
-            },
-            WAIT,
-        );
-    }
+    let (a, b) = Peer::spawn_pair(dir.path(), (c1, c2), webhook.addr, WAIT);
 
     let silence = json!({
         "matchers": [{"name": "alertname", "value": "Muted", "isRegex": false, "isEqual": true}],
@@ -147,27 +133,7 @@ fn alertmanager_capture_decodes_without_port_flags() {
         .expect("write the scenario");
     }
 
-    let out = run_bounded(
-        Command::new(env!("CARGO_BIN_EXE_memberlist"))
-            .arg("decode")
-            .arg(&pcap)
-            .args(["--format", "json"]),
-        Duration::from_secs(60),
-    )
-    .expect("decode runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON row"))
-        .collect();
-    let errors: Vec<&Value> = rows.iter().filter(|r| r.get("error").is_some()).collect();
-    assert!(
-        errors.is_empty(),
-        "{} error rows, e.g. {}",
-        errors.len(),
-        errors[0]
-    );
-    assert!(out.status.success(), "{stderr}");
+    let (rows, stderr) = rows_without_errors(&pcap);
     assert!(stderr.contains(&c1.port().to_string()), "{stderr}");
 
     let (mut broadcasts, mut states) = (Vec::new(), Vec::new());
@@ -268,22 +234,7 @@ fn watcher_prints_what_the_peers_report_and_leaves() {
     );
     let capture = Recording::start(&dir.path().join("watch.pcap"), &filter);
     let webhook = Webhook::start();
-    let (d1, d2) = (dir.path().join("a"), dir.path().join("b"));
-    std::fs::create_dir_all(&d1).unwrap();
-    std::fs::create_dir_all(&d2).unwrap();
-    let a = Peer::spawn(&d1, addr(), c1, &[], webhook.addr);
-    let b = Peer::spawn(&d2, addr(), c2, &[c1], webhook.addr);
-    for p in [&a, &b] {
-        p.wait_get(
-            "/api/v2/status",
-            |v| {
-                v["cluster"]["peers"]
-                    .as_array()
-                    .is_some_and(|p| p.len() == 2)
-            },
-            WAIT,
-        );
-    }
+    let (a, b) = Peer::spawn_pair(dir.path(), (c1, c2), webhook.addr, WAIT);
 
     let mut watcher = Command::new(env!("CARGO_BIN_EXE_memberlist"))
         .args(["agent", "--app", "alertmanager", "--format", "json"])
@@ -443,7 +394,7 @@ fn watcher_prints_what_the_peers_report_and_leaves() {
         .collect();
     let pcap = capture.stop();
     explain_tells_how_the_silence_spread(&pcap, &id, &names[1], &[&names[0], "rust-watcher"]);
-    let log = std::fs::read_to_string(d1.join("alertmanager.log")).unwrap();
+    let log = std::fs::read_to_string(dir.path().join("a/alertmanager.log")).unwrap();
     assert!(
         !log.contains("unknown state key") && !log.contains("merge remote state"),
         "the watcher put nothing in their state: {log}"

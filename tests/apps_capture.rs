@@ -8,11 +8,12 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use support::decode::{decode, json_rows};
 use support::dskit::check_ring;
 use support::process::run_bounded;
 
@@ -20,24 +21,6 @@ fn capture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("testdata/captures")
         .join(name)
-}
-
-fn decode(pcap: &Path, args: &[&str]) -> Output {
-    run_bounded(
-        Command::new(env!("CARGO_BIN_EXE_memberlist"))
-            .arg("decode")
-            .arg(pcap)
-            .args(args),
-        Duration::from_secs(60),
-    )
-    .expect("decode runs")
-}
-
-fn json_rows(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON row"))
-        .collect()
 }
 
 /// The scenario's member addresses (ing-a, ing-b, ing-c) and start time.

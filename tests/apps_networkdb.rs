@@ -7,13 +7,13 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use support::decode::rows_without_errors;
 use support::networkdb::NdbNode;
-use support::process::{free_port, run_bounded};
+use support::process::free_port;
 use support::tcpdump::Recording;
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -117,27 +117,7 @@ fn networkdb_capture_decodes_without_port_flags() {
         .expect("write the scenario");
     }
 
-    let out = run_bounded(
-        Command::new(env!("CARGO_BIN_EXE_memberlist"))
-            .arg("decode")
-            .arg(&pcap)
-            .args(["--format", "json"]),
-        Duration::from_secs(60),
-    )
-    .expect("decode runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON row"))
-        .collect();
-    let errors: Vec<&Value> = rows.iter().filter(|r| r.get("error").is_some()).collect();
-    assert!(
-        errors.is_empty(),
-        "{} error rows, e.g. {}",
-        errors.len(),
-        errors[0]
-    );
-    assert!(out.status.success(), "status {:?}; {stderr}", out.status);
+    let (rows, stderr) = rows_without_errors(&pcap);
     for a in &addrs {
         assert!(stderr.contains(&a.port().to_string()), "{stderr}");
     }

@@ -9,6 +9,7 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
+use support::decode::decode;
 use support::process::run_bounded;
 use support::tcpdump::Recording;
 
@@ -36,16 +37,7 @@ fn tls_on_a_gossip_port_is_named_on_stderr() {
     std::thread::sleep(Duration::from_millis(300));
     let pcap = capture.stop();
 
-    let decode = |args: &[&str]| {
-        run_bounded(
-            Command::new(env!("CARGO_BIN_EXE_memberlist"))
-                .arg("decode")
-                .arg(&pcap)
-                .args(args),
-            Duration::from_secs(30),
-        )
-        .expect("decode runs")
-    };
+    let decode = |args: &[&str]| decode(&pcap, args);
     let port_arg = port.to_string();
     let out = decode(&["--port", &port_arg]);
     let stderr = String::from_utf8_lossy(&out.stderr);

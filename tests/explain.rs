@@ -1,13 +1,15 @@
 //! `memberlist explain` on the bundled captures (what `NAME.json` says happened) and on
 //! captures cut from them as if recorded on two hosts with different clocks.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use memberlist_interop::inspect::net::{self, Segment};
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use serde_json::Value;
+use support::explain::{explain, explain_json, member};
 
 fn captures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/captures")
@@ -21,37 +23,6 @@ fn scenario(name: &str) -> Value {
 fn micros(t: &str) -> u64 {
     let (s, us) = t.split_once('.').unwrap();
     s.parse::<u64>().unwrap() * 1_000_000 + us.parse::<u64>().unwrap()
-}
-
-/// Runs `memberlist explain ARGS`: the report (JSON when asked), the exit code, stderr.
-fn explain(args: &[&str]) -> (String, i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_memberlist"))
-        .arg("explain")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        String::from_utf8(out.stdout).unwrap(),
-        out.status.code().unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-fn explain_json(args: &[&str]) -> (Value, i32, String) {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let (out, code, err) = explain(&all);
-    let report = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
-    (report, code, err)
-}
-
-fn member<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == name)
-        .unwrap_or_else(|| panic!("no member {name} in {report:#}"))
 }
 
 /// The frames of a capture for which `keep(src port, dst port)` holds, their times

@@ -10,82 +10,53 @@ mod support;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use support::explain::{explain_json, member};
 use support::gonode::{GoNode, GoNodeOpts, Profile};
-use support::process::{free_port, wait_bounded, LineLog};
+use support::process::{free_port, wait_bounded};
+use support::tcpdump::{Listen, Recording};
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const WAIT: Duration = Duration::from_secs(15);
 
-/// tcpdump on loopback for the given ports, writing a pcap; stopped with SIGINT.
-struct Tcpdump {
-    child: Child,
-    path: PathBuf,
-    stderr: Arc<LineLog<String>>,
+/// Where the capture of scenario `name` goes.
+fn pcap_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("explain-live-{}-{name}.pcap", std::process::id()))
 }
 
-impl Tcpdump {
-    fn start(name: &str, ports: &[u16]) -> Tcpdump {
-        Self::start_on(name, None, "lo", ports)
-    }
-
-    /// tcpdump on `interface` of network namespace `netns` (or of this one).
-    fn start_on(name: &str, netns: Option<&str>, interface: &str, ports: &[u16]) -> Tcpdump {
-        let path =
-            std::env::temp_dir().join(format!("explain-live-{}-{name}.pcap", std::process::id()));
-        let filter: Vec<String> = ports.iter().map(|p| format!("port {p}")).collect();
-        let mut cmd = match netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, "tcpdump"]);
-                c
-            }
-            None => Command::new("tcpdump"),
-        };
-        let mut child = cmd
-            // Immediate mode: without it the last second of packets waits in the
-            // kernel ring and is lost when tcpdump stops.
-            .args(["-i", interface, "--immediate-mode", "-U", "-s", "0", "-w"])
-            .arg(&path)
-            .arg(filter.join(" or "))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tcpdump (apt-get install tcpdump; the test runs as root)");
-        let stderr = LineLog::spawn(child.stderr.take().unwrap(), |l| l);
-        stderr
-            .wait_for(|l| l.contains("listening on"), WAIT)
-            .unwrap_or_else(|e| panic!("tcpdump did not start: {e}: {:?}", stderr.tail(5)));
-        Tcpdump {
-            child,
-            path,
-            stderr,
-        }
-    }
-
-    /// Stops the capture and returns its file. With `EXPLAIN_LIVE_KEEP=DIR` a copy is
-    /// kept there, to look at by hand.
-    fn stop(mut self) -> PathBuf {
-        // SAFETY: signalling our own child by its pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        wait_bounded(&mut self.child, WAIT)
-            .unwrap_or_else(|e| panic!("tcpdump did not stop: {e}: {:?}", self.stderr.tail(5)));
-        if let Some(dir) = std::env::var_os("EXPLAIN_LIVE_KEEP") {
-            let name = self.path.file_name().expect("file name");
-            std::fs::copy(&self.path, Path::new(&dir).join(name)).expect("keep the capture");
-        }
-        self.path.clone()
-    }
+fn port_filter(ports: &[u16]) -> String {
+    let filter: Vec<String> = ports.iter().map(|p| format!("port {p}")).collect();
+    filter.join(" or ")
 }
 
-impl Drop for Tcpdump {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// tcpdump for the given ports on `interface` of `netns` (`None`: this namespace), in
+/// immediate mode: without it the last second of packets waits in the kernel ring and
+/// is lost when tcpdump stops.
+fn record_on(name: &str, netns: Option<&str>, interface: &str, ports: &[u16]) -> Recording {
+    let listen = Listen {
+        netns,
+        interface,
+        immediate: true,
+    };
+    Recording::start_on(&listen, &pcap_path(name), &port_filter(ports))
+}
+
+/// [`record_on`] loopback.
+fn record(name: &str, ports: &[u16]) -> Recording {
+    record_on(name, None, "lo", ports)
+}
+
+/// Stops the capture and returns its file. With `EXPLAIN_LIVE_KEEP=DIR` a copy is kept
+/// there, to look at by hand.
+fn stop(capture: Recording) -> PathBuf {
+    let path = capture.stop();
+    if let Some(dir) = std::env::var_os("EXPLAIN_LIVE_KEEP") {
+        let name = path.file_name().expect("file name");
+        std::fs::copy(&path, Path::new(&dir).join(name)).expect("keep the capture");
     }
+    path
 }
 
 /// An nftables table of this test's own, deleted when dropped. Its `input` chain
@@ -120,6 +91,14 @@ impl Drop for Firewall {
     }
 }
 
+/// Drops the UDP to `port` in `chain` (`input`: after the capture saw it; `output`:
+/// before) for `how_long`.
+fn drop_udp_to_for(name: &str, chain: &str, port: u16, how_long: Duration) {
+    let fw = Firewall::new(name);
+    fw.drop_rule(chain, &format!("udp dport {port}"));
+    std::thread::sleep(how_long);
+}
+
 fn nft(args: &[&str]) {
     let out = Command::new("nft")
         .args(args)
@@ -142,48 +121,40 @@ fn node(name: &str, port: u16) -> GoNodeOpts {
         .pushpull_interval(Duration::from_secs(3))
 }
 
+/// Members `names` on fresh loopback ports, all joined and alive; and their ports.
 fn cluster(names: &[&str], key: Option<&str>) -> (Vec<GoNode>, Vec<u16>) {
-    let ports: Vec<u16> = names.iter().map(|_| free_port(LOCALHOST)).collect();
-    let mut nodes: Vec<GoNode> = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        let mut o = node(name, ports[i]);
-        if let Some(k) = key {
-            o = o.key(k);
-        }
-        if let Some(first) = nodes.first() {
-            o = o.join(first.addr());
-        }
-        nodes.push(GoNode::spawn(o));
-    }
-    for n in &nodes {
-        for name in names {
-            n.wait_member_state(name, "alive", WAIT).unwrap();
-        }
-    }
-    (nodes, ports)
-}
-
-fn explain(capture: &Path, args: &[&str]) -> (Value, i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_memberlist"))
-        .arg("explain")
-        .arg(capture)
-        .args(args)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    let err = String::from_utf8(out.stderr).unwrap();
-    let report = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text} {err}"));
-    (report, out.status.code().unwrap(), err)
-}
-
-fn member<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["members"]
-        .as_array()
-        .unwrap()
+    let ports = free_ports(names.len());
+    let opts = names
         .iter()
-        .find(|m| m["name"] == name)
-        .unwrap_or_else(|| panic!("no member {name} in {report:#}"))
+        .zip(&ports)
+        .map(|(name, &port)| match key {
+            Some(k) => node(name, port).key(k),
+            None => node(name, port),
+        })
+        .collect();
+    (GoNode::spawn_joined(opts, WAIT), ports)
+}
+
+/// Members `names` on `ports` of loopback, all joined and alive.
+fn cluster_on(names: &[&str], ports: &[u16]) -> Vec<GoNode> {
+    let opts = names
+        .iter()
+        .zip(ports)
+        .map(|(name, &port)| node(name, port))
+        .collect();
+    GoNode::spawn_joined(opts, WAIT)
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    (0..n).map(|_| free_port(LOCALHOST)).collect()
+}
+
+/// Stops `capture`, explains it with `args` and removes the file.
+fn explain_recorded(capture: Recording, args: &[&str]) -> (Value, i32, String) {
+    let path = stop(capture);
+    let explained = explain_json(&[&[path.to_str().unwrap()], args].concat());
+    std::fs::remove_file(&path).ok();
+    explained
 }
 
 /// Every verdict given about a member: its suspicions' and its other unanswered probes'.
@@ -200,24 +171,15 @@ fn verdicts(m: &Value) -> Vec<&Value> {
 
 #[test]
 fn sigkilled_member_stopped_answering_everyone() {
-    let names = ["a", "b", "c"];
-    let ports: Vec<u16> = names.iter().map(|_| free_port(LOCALHOST)).collect();
-    let dump = Tcpdump::start("kill", &ports);
-    let a = GoNode::spawn(node("a", ports[0]));
-    let b = GoNode::spawn(node("b", ports[1]).join(a.addr()));
-    let mut c = GoNode::spawn(node("c", ports[2]).join(a.addr()));
-    for n in [&a, &b, &c] {
-        for name in names {
-            n.wait_member_state(name, "alive", WAIT).unwrap();
-        }
+    let ports = free_ports(3);
+    let dump = record("kill", &ports);
+    let mut nodes = cluster_on(&["a", "b", "c"], &ports);
+    nodes[2].kill();
+    for n in &nodes[..2] {
+        n.wait_member_state("c", "dead", WAIT).unwrap();
     }
-    c.kill();
-    a.wait_member_state("c", "dead", WAIT).unwrap();
-    b.wait_member_state("c", "dead", WAIT).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let path = dump.stop();
-    let (report, code, err) = explain(&path, &[]);
-    std::fs::remove_file(&path).ok();
+    let (report, code, err) = explain_recorded(dump, &[]);
     assert_eq!(code, 0, "{err}");
     let c = member(&report, "c");
     assert_eq!(c["state"], "dead", "{c:#}");
@@ -239,25 +201,12 @@ fn sigkilled_member_stopped_answering_everyone() {
 
 #[test]
 fn inbound_udp_dropped_while_tcp_works() {
-    let names = ["a", "b", "v"];
-    let ports: Vec<u16> = names.iter().map(|_| free_port(LOCALHOST)).collect();
-    let dump = Tcpdump::start("udp", &ports);
-    let a = GoNode::spawn(node("a", ports[0]));
-    let b = GoNode::spawn(node("b", ports[1]).join(a.addr()));
-    let v = GoNode::spawn(node("v", ports[2]).join(a.addr()));
-    for n in [&a, &b, &v] {
-        for name in names {
-            n.wait_member_state(name, "alive", WAIT).unwrap();
-        }
-    }
-    let fw = Firewall::new("udp");
-    fw.drop_rule("input", &format!("udp dport {}", ports[2]));
+    let ports = free_ports(3);
+    let dump = record("udp", &ports);
+    let _nodes = cluster_on(&["a", "b", "v"], &ports);
     // Several probe rounds of v by a and b (every 400 ms each, among two targets).
-    std::thread::sleep(Duration::from_secs(4));
-    drop(fw);
-    let path = dump.stop();
-    let (report, code, err) = explain(&path, &[]);
-    std::fs::remove_file(&path).ok();
+    drop_udp_to_for("udp", "input", ports[2], Duration::from_secs(4));
+    let (report, code, err) = explain_recorded(dump, &[]);
     assert_eq!(code, 0, "{err}");
     let v = member(&report, "v");
     let found = verdicts(v);
@@ -308,7 +257,7 @@ fn member_on_another_key_fails_to_decrypt() {
     let k1 = "5K9OtfjHyJrPV9hXxFhnyQ==";
     let k2 = "ZWTL5SkqYDaxtLxe2GE8rw==";
     let (nodes, ports) = cluster(&["a", "b", "c"], Some(k1));
-    let dump = Tcpdump::start("key", &ports);
+    let dump = record("key", &ports);
     // Let the capture see every member's packets first (names and addresses).
     std::thread::sleep(Duration::from_millis(1500));
     let c = &nodes[2];
@@ -317,9 +266,7 @@ fn member_on_another_key_fails_to_decrypt() {
     }
     c.send_cmd(json!({"cmd": "remove-key", "key": k1})).unwrap();
     nodes[0].wait_member_state("c", "dead", WAIT).unwrap();
-    let path = dump.stop();
-    let (report, code, err) = explain(&path, &["--key", k1]);
-    std::fs::remove_file(&path).ok();
+    let (report, code, err) = explain_recorded(dump, &["--key", k1]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("packets no key opened (from c"), "{err}");
     let c = member(&report, "c");
@@ -344,24 +291,11 @@ fn member_on_another_key_fails_to_decrypt() {
 /// other member meanwhile: the verdict blames the prober's own health.
 #[test]
 fn slow_prober_is_blamed_on_itself() {
-    let names = ["a", "b", "p"];
-    let ports: Vec<u16> = names.iter().map(|_| free_port(LOCALHOST)).collect();
-    let dump = Tcpdump::start("prober", &ports);
-    let a = GoNode::spawn(node("a", ports[0]));
-    let b = GoNode::spawn(node("b", ports[1]).join(a.addr()));
-    let p = GoNode::spawn(node("p", ports[2]).join(a.addr()));
-    for n in [&a, &b, &p] {
-        for name in names {
-            n.wait_member_state(name, "alive", WAIT).unwrap();
-        }
-    }
-    let fw = Firewall::new("prober");
-    fw.drop_rule("output", &format!("udp dport {}", ports[2]));
-    std::thread::sleep(Duration::from_secs(4));
-    drop(fw);
-    let path = dump.stop();
-    let (report, code, err) = explain(&path, &[]);
-    std::fs::remove_file(&path).ok();
+    let ports = free_ports(3);
+    let dump = record("prober", &ports);
+    let _nodes = cluster_on(&["a", "b", "p"], &ports);
+    drop_udp_to_for("prober", "output", ports[2], Duration::from_secs(4));
+    let (report, code, err) = explain_recorded(dump, &[]);
     assert_eq!(code, 0, "{err}");
     let blamed: Vec<&str> = ["a", "b"]
         .into_iter()
@@ -390,19 +324,16 @@ fn slow_prober_is_blamed_on_itself() {
 /// it was declared dead meanwhile, comes back alive).
 #[test]
 fn partition_that_heals_ends_in_a_refutation() {
-    let names = ["a", "b", "c"];
-    let ports: Vec<u16> = names.iter().map(|_| free_port(LOCALHOST)).collect();
-    let dump = Tcpdump::start("partition", &ports);
+    let ports = free_ports(3);
+    let dump = record("partition", &ports);
     // A longer suspicion (SuspicionMult 4): dead only after several seconds.
-    let slow = |n: &str, port| node(n, port).suspicion_mult(4);
-    let a = GoNode::spawn(slow("a", ports[0]));
-    let b = GoNode::spawn(slow("b", ports[1]).join(a.addr()));
-    let c = GoNode::spawn(slow("c", ports[2]).join(a.addr()));
-    for n in [&a, &b, &c] {
-        for name in names {
-            n.wait_member_state(name, "alive", WAIT).unwrap();
-        }
-    }
+    let opts = ["a", "b", "c"]
+        .iter()
+        .zip(&ports)
+        .map(|(n, &port)| node(n, port).suspicion_mult(4))
+        .collect();
+    let nodes = GoNode::spawn_joined(opts, WAIT);
+    let a = &nodes[0];
     let fw = Firewall::new("partition");
     let c_port = ports[2];
     fw.drop_rule("output", &format!("udp dport {c_port}"));
@@ -412,9 +343,7 @@ fn partition_that_heals_ends_in_a_refutation() {
     drop(fw);
     a.wait_member_state("c", "alive", WAIT).unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    let path = dump.stop();
-    let (report, code, err) = explain(&path, &[]);
-    std::fs::remove_file(&path).ok();
+    let (report, code, err) = explain_recorded(dump, &[]);
     assert_eq!(code, 0, "{err}");
     let c = member(&report, "c");
     let s = &c["suspicions"][0];
@@ -517,9 +446,9 @@ fn ip(args: &[&str]) {
 fn captures_from_two_hosts_merge() {
     let hosts = Hosts::new();
     let port = 7946;
-    let dumps: Vec<Tcpdump> = (0..2)
+    let dumps: Vec<Recording> = (0..2)
         .map(|i| {
-            Tcpdump::start_on(
+            record_on(
                 &format!("host{i}"),
                 Some(&hosts.names[i]),
                 &hosts.links[i],
@@ -528,29 +457,19 @@ fn captures_from_two_hosts_merge() {
         })
         .collect();
     let at = |i: usize| SocketAddr::new(IpAddr::V4(hosts.addrs[i]), port);
-    let a = GoNode::spawn(node("a", port).bind(at(0)).netns(&hosts.names[0]));
-    let mut c = GoNode::spawn(
-        node("c", port)
-            .bind(at(1))
-            .netns(&hosts.names[1])
-            .join(a.addr()),
-    );
-    for n in [&a, &c] {
-        for name in ["a", "c"] {
-            n.wait_member_state(name, "alive", WAIT).unwrap();
-        }
-    }
+    let on = |name, i: usize| node(name, port).bind(at(i)).netns(&hosts.names[i]);
+    let mut nodes = GoNode::spawn_joined(vec![on("a", 0), on("c", 1)], WAIT);
     // Probes both ways before the kill, for the offset.
     std::thread::sleep(Duration::from_millis(1500));
-    c.kill();
-    a.wait_member_state("c", "dead", WAIT).unwrap();
+    nodes[1].kill();
+    nodes[0].wait_member_state("c", "dead", WAIT).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let paths: Vec<PathBuf> = dumps.into_iter().map(Tcpdump::stop).collect();
-    drop(a);
+    let paths: Vec<PathBuf> = dumps.into_iter().map(stop).collect();
+    drop(nodes);
     drop(hosts);
     let (one, both) = (paths[0].clone(), paths[1].clone());
-    let (report, code, err) = explain(&one, &[both.to_str().unwrap()]);
-    let (alone, _, _) = explain(&one, &[]);
+    let (report, code, err) = explain_json(&[one.to_str().unwrap(), both.to_str().unwrap()]);
+    let (alone, _, _) = explain_json(&[one.to_str().unwrap()]);
     for p in &paths {
         std::fs::remove_file(p).ok();
     }
@@ -671,9 +590,9 @@ impl Drop for InboundDelay {
 fn prober_whose_packets_are_delayed_is_blamed_on_itself() {
     let hosts = Hosts::new();
     let ports = [7946, 7947];
-    let dumps: Vec<Tcpdump> = (0..2)
+    let dumps: Vec<Recording> = (0..2)
         .map(|i| {
-            Tcpdump::start_on(
+            record_on(
                 &format!("delay{i}"),
                 Some(&hosts.names[i]),
                 &hosts.links[i],
@@ -683,28 +602,29 @@ fn prober_whose_packets_are_delayed_is_blamed_on_itself() {
         .collect();
     let at = |i: usize, port| SocketAddr::new(IpAddr::V4(hosts.addrs[i]), port);
     let on = |name, i: usize, port| node(name, port).bind(at(i, port)).netns(&hosts.names[i]);
-    let a = GoNode::spawn(on("a", 0, ports[0]));
-    let b = GoNode::spawn(on("b", 0, ports[1]).join(a.addr()));
-    let p = GoNode::spawn(on("p", 1, ports[0]).join(a.addr()));
-    for n in [&a, &b, &p] {
-        for name in ["a", "b", "p"] {
-            n.wait_member_state(name, "alive", WAIT).unwrap();
-        }
-    }
+    let nodes = GoNode::spawn_joined(
+        vec![
+            on("a", 0, ports[0]),
+            on("b", 0, ports[1]),
+            on("p", 1, ports[0]),
+        ],
+        WAIT,
+    );
     let delay = InboundDelay::start(&hosts.names[1], &hosts.links[1], 600, 50);
     std::thread::sleep(Duration::from_secs(6));
     drop(delay);
     std::thread::sleep(Duration::from_millis(500));
-    let paths: Vec<PathBuf> = dumps.into_iter().map(Tcpdump::stop).collect();
+    let paths: Vec<PathBuf> = dumps.into_iter().map(stop).collect();
     // What the harness did, as p saw it: it gave up on members that were fine.
-    let suspected: Vec<String> = p
+    let suspected: Vec<String> = nodes[2]
         .log_lines()
         .into_iter()
         .filter(|l| l.contains("has failed, no acks received"))
         .collect();
-    drop((a, b, p));
+    drop(nodes);
     drop(hosts);
-    let (report, code, err) = explain(&paths[0], &[paths[1].to_str().unwrap()]);
+    let (report, code, err) =
+        explain_json(&[paths[0].to_str().unwrap(), paths[1].to_str().unwrap()]);
     for path in &paths {
         std::fs::remove_file(path).ok();
     }

@@ -1,41 +1,21 @@
 //! Every fixture in `fixtures/` was produced by Go (see fixtures/README.md). For each:
 //! our decoder must yield exactly what the sidecar says, and our encoder must give back
 //! Go's bytes exactly (reusing the nonce Go drew). We also write our own encodings, with
-//! fresh nonces, to a directory that `fixturegen verify` reads back with Go.
+//! fresh nonces, to a directory that `fixturegen verify` reads back with Go. Decoding goes
+//! through the crate's reference decoder, the one `memberlist vectors` answers with.
+
+mod support;
 
 use std::path::{Path, PathBuf};
 
+use memberlist_interop::conform::vectors::corpus::Input;
+use memberlist_interop::conform::vectors::reference::{self, OneMessage};
 use memberlist_interop::wire::{
-    self, build_packet, build_stream, crypto, decode_complete, json, lzw, peel_packet_owned,
-    Encryption, EncryptionVersion, Keyring, Label, LabelPolicy, Message, MessageType, PacketConfig,
-    PacketOptions, PushPullHeader, SecretKey, Side, StreamConfig, StreamOptions, UserMsgHeader,
+    build_packet, build_stream, crypto, lzw, Encryption, EncryptionVersion, Keyring, Label,
+    MessageType, PacketOptions, SecretKey, Side, StreamOptions,
 };
 use serde_json::{json as j, Value};
-
-struct Fixture {
-    name: String,
-    bin: Vec<u8>,
-    side: Value,
-}
-
-fn load() -> Vec<Fixture> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let mut out: Vec<Fixture> = std::fs::read_dir(&dir)
-        .expect("fixtures dir")
-        .filter_map(|e| {
-            let p = e.ok()?.path();
-            (p.extension()? == "json").then_some(p)
-        })
-        .filter(|p| p.file_stem().unwrap() != "README")
-        .map(|p| Fixture {
-            name: p.file_stem().unwrap().to_string_lossy().into_owned(),
-            bin: std::fs::read(p.with_extension("bin")).unwrap(),
-            side: serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap(),
-        })
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
-}
+use support::fixtures::{load, Fixture};
 
 fn out_dir() -> PathBuf {
     let dir = std::env::var_os("RUST_FIXTURES_OUT")
@@ -45,31 +25,22 @@ fn out_dir() -> PathBuf {
     dir
 }
 
-fn keyring(side: &Value) -> Option<Keyring> {
-    let keys: Vec<SecretKey> = side["keys"]
-        .as_array()?
-        .iter()
-        .map(|k| SecretKey::from_base64(k.as_str().unwrap()).unwrap())
-        .collect();
-    let mut it = keys.into_iter();
-    Some(Keyring::with_keys(it.next()?, it))
+/// What the crate's reference decoder needs besides the bytes, from the sidecar.
+fn input(side: &Value) -> Input {
+    serde_json::from_value(side.clone()).expect("sidecar holds keys and label")
 }
 
 /// A ring whose primary is the key that encrypted the fixture, to re-encrypt with it.
 fn sealing_ring(side: &Value) -> Option<Keyring> {
-    let ring = keyring(side)?;
     let i = side["key_index"].as_u64()? as usize;
-    Some(Keyring::new(ring.keys()[i].clone()))
+    let key = side["keys"].get(i)?.as_str()?;
+    Some(Keyring::new(SecretKey::from_base64(key).unwrap()))
 }
 
 fn version(side: &Value) -> Option<EncryptionVersion> {
     side["encryption_version"]
         .as_u64()
         .map(|v| EncryptionVersion::try_from(v as u8).unwrap())
-}
-
-fn layer_names(layers: &[MessageType]) -> Value {
-    layers.iter().map(|t| t.name()).collect()
 }
 
 fn nonce_at(bin: &[u8], at: usize) -> [u8; 12] {
@@ -88,32 +59,33 @@ fn same_as_go(ours: &[u8], go: &[u8]) -> Result<(), String> {
     ))
 }
 
-fn check_message(f: &Fixture) -> Result<Vec<u8>, String> {
-    let want = &f.side["message"];
-    let (t, body) = f.bin.split_first().unwrap();
-    let mut r = wire::msgpack::Reader::new(body);
-    let mut again = vec![*t];
-    let got = match MessageType::try_from(*t).unwrap() {
-        // Header-only fixtures of the stream messages.
-        MessageType::PushPull => {
-            let h = PushPullHeader::read(&mut r).map_err(|e| e.to_string())?;
-            h.encode(&mut again);
-            j!({"type": "push_pull", "fields": json::push_pull_header(&h)})
+/// The decoded form must hold what the sidecar says under each of `keys`.
+fn same_as_sidecar(got: &Value, side: &Value, keys: &[&str]) -> Result<(), String> {
+    for &k in keys {
+        if got[k] != side[k] {
+            return Err(format!("{k}: decoded {}\n  sidecar {}", got[k], side[k]));
         }
-        MessageType::User => {
-            let h = UserMsgHeader::read(&mut r).map_err(|e| e.to_string())?;
-            h.encode(&mut again);
-            j!({"type": "user", "fields": json::user_msg_header(&h)})
-        }
-        _ => {
-            let m = Message::decode(&f.bin).map_err(|e| e.to_string())?;
-            again = m.to_bytes();
-            json::message(&m)
-        }
-    };
-    if &got != want {
-        return Err(format!("decoded {got}\n  sidecar {want}"));
     }
+    Ok(())
+}
+
+fn check_message(f: &Fixture) -> Result<Vec<u8>, String> {
+    let m = reference::read_message(&f.bin)?;
+    same_as_sidecar(&j!({ "message": m.to_json() }), &f.side, &["message"])?;
+    let again = match &m {
+        // Header-only fixtures of the stream messages.
+        OneMessage::PushPull(h) => {
+            let mut again = vec![MessageType::PushPull as u8];
+            h.encode(&mut again);
+            again
+        }
+        OneMessage::User(h) => {
+            let mut again = vec![MessageType::User as u8];
+            h.encode(&mut again);
+            again
+        }
+        OneMessage::Whole(m) => m.to_bytes(),
+    };
     if f.side["reencode"] != Value::Bool(false) {
         same_as_go(&again, &f.bin)?;
     }
@@ -121,62 +93,31 @@ fn check_message(f: &Fixture) -> Result<Vec<u8>, String> {
 }
 
 fn check_packet(f: &Fixture) -> Result<Vec<u8>, String> {
-    let ring = keyring(&f.side);
-    let cfg = PacketConfig {
-        label: LabelPolicy::Any,
-        keyring: ring.as_ref(),
-        verify_incoming: true,
-    };
-    let p = peel_packet_owned(&f.bin, &cfg).map_err(|e| e.to_string())?;
-    let mut messages = Vec::new();
-    let mut encoded = Vec::new();
-    let mut top: Vec<MessageType> = Vec::new();
-    for (layers, m) in &p.messages {
-        let m = m.as_ref().map_err(|e| format!("part failed: {e}"))?;
-        let mut v = json::message(m);
-        v["layers"] = layer_names(layers.as_slice());
-        messages.push(v);
-        encoded.push(m.to_bytes());
-        if top.len() < layers.as_slice().len() {
-            top = layers.as_slice().to_vec();
-        }
-    }
-    if p.messages.is_empty() {
-        top = [
-            (!p.label.is_empty()).then_some(MessageType::HasLabel),
-            p.decrypted.map(|_| MessageType::Encrypt),
-            p.crc.then_some(MessageType::HasCrc),
-            Some(MessageType::Compound),
-        ]
-        .into_iter()
-        .flatten()
+    let (p, got) = reference::open_packet(&input(&f.side), &f.bin)?;
+    same_as_sidecar(
+        &got,
+        &f.side,
+        &[
+            "label",
+            "layers",
+            "messages",
+            "encryption_version",
+            "key_index",
+        ],
+    )?;
+    // open_packet fails on a part that does not decode, so every part is here.
+    let encoded: Vec<Vec<u8>> = p
+        .messages
+        .iter()
+        .filter_map(|(_, m)| m.as_ref().ok().map(|m| m.to_bytes()))
         .collect();
-    }
-    let got = j!({
-        "label": String::from_utf8_lossy(&p.label),
-        "layers": layer_names(&top),
-        "messages": messages,
-        "encryption_version": p.decrypted.map(|(v, _)| v as u8),
-    });
-    for k in ["label", "layers", "messages", "encryption_version"] {
-        if got[k] != f.side[k] {
-            return Err(format!("{k}: decoded {}\n  sidecar {}", got[k], f.side[k]));
-        }
-    }
-    if let Some((_, key)) = p.decrypted {
-        if Some(key as u64) != f.side["key_index"].as_u64() {
-            return Err(format!(
-                "opened with key {key}, sidecar says {}",
-                f.side["key_index"]
-            ));
-        }
-    }
     // Rebuild with the same layers: Go's bytes exactly, then ours with a fresh nonce.
     let label = (!p.label.is_empty()).then(|| Label::new(p.label.clone()).unwrap());
+    let compress = reference::outer_layers(&p).contains(&MessageType::Compress);
     let seal = sealing_ring(&f.side);
     let build = |nonce: Option<[u8; 12]>| {
         let opts = PacketOptions {
-            compress: top.contains(&MessageType::Compress),
+            compress,
             crc: p.crc,
             encryption: seal.as_ref().map(|r| Encryption {
                 keyring: r,
@@ -194,50 +135,15 @@ fn check_packet(f: &Fixture) -> Result<Vec<u8>, String> {
 }
 
 fn check_stream(f: &Fixture) -> Result<Vec<u8>, String> {
-    let ring = keyring(&f.side);
-    let side = if f.side["direction"] == "dialer" {
-        Side::Dialer
-    } else {
-        Side::Acceptor
-    };
-    let label_text = f.side["label"].as_str().unwrap_or_default();
-    let label = Label::parse_optional(label_text).unwrap();
-    let policy = match side {
-        Side::Dialer => LabelPolicy::Any,
-        Side::Acceptor => LabelPolicy::Expect(label.as_ref()),
-    };
-    let cfg = StreamConfig {
-        label: policy,
-        keyring: ring.as_ref(),
-        verify_incoming: true,
-        side,
-    };
-    let frame = decode_complete(&f.bin, &cfg).map_err(|e| e.to_string())?;
-    if frame.consumed != f.bin.len() {
-        return Err(format!(
-            "frame used {} of {} bytes",
-            frame.consumed,
-            f.bin.len()
-        ));
-    }
-    let got_layers: Vec<&str> = [
-        (!frame.label.is_empty()).then_some("has_label"),
-        frame.decrypted.map(|_| "encrypt"),
-        frame.compressed.then_some("compress"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let got = j!({
-        "layers": got_layers,
-        "message": json::stream_message(&frame.message),
-        "encryption_version": frame.decrypted.map(|(v, _)| v as u8),
-    });
-    for k in ["layers", "message", "encryption_version"] {
-        if got[k] != f.side[k] {
-            return Err(format!("{k}: decoded {}\n  sidecar {}", got[k], f.side[k]));
-        }
-    }
+    let input = input(&f.side);
+    let (frame, got) = reference::open_stream(&input, &f.bin)?;
+    same_as_sidecar(
+        &got,
+        &f.side,
+        &["layers", "message", "encryption_version", "key_index"],
+    )?;
+    let side = reference::stream_side(&input)?;
+    let label = Label::parse_optional(&input.label).unwrap();
     let seal = sealing_ring(&f.side);
     let build = |nonce: Option<[u8; 12]>| {
         let opts = StreamOptions {
@@ -319,7 +225,7 @@ fn check_encrypt(f: &Fixture) -> Result<Vec<u8>, String> {
 
 #[test]
 fn go_fixtures_decode_and_reencode_exactly() {
-    let fixtures = load();
+    let fixtures = load("fixtures");
     assert!(fixtures.len() > 200, "fixtures missing: {}", fixtures.len());
     let out = out_dir();
     let mut failures = Vec::new();

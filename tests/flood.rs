@@ -20,10 +20,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -33,11 +32,10 @@ use memberlist_interop::wire::{
     decode_complete, Keyring, Label, LabelPolicy, SecretKey, Side, StreamConfig, StreamMessage,
 };
 use regex_lite::Regex;
-use serde_json::Value;
 
+use support::agent::Agent;
 use support::flood::{tcp_ping, Flood, FloodOpts, RssWatch, Rtts, Target, UdpProber};
 use support::gonode::{GoNode, GoNodeOpts};
-use support::process::{free_port, LineLog};
 use support::serf::{SerfAgent, SerfBinary, SerfOpts};
 
 const KEY: &str = "EBESExQVFhcYGRobHB0eHw==";
@@ -72,51 +70,7 @@ fn knob(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Our agent, its stderr collected; killed when dropped.
-struct Agent {
-    child: Child,
-    /// A `--serf` agent serves serf's RPC, whose `stats` has serf's sections only.
-    serf: bool,
-    bind: SocketAddr,
-    rpc: SocketAddr,
-    stderr: Arc<LineLog<String>>,
-}
-
 impl Agent {
-    fn spawn(name: &str, join: SocketAddr, extra: &[&str]) -> Agent {
-        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        let bind = SocketAddr::new(ip, free_port(ip));
-        let rpc = SocketAddr::new(ip, free_port(ip));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_memberlist"))
-            .args(["agent", "--name", name])
-            .arg(format!("--bind={bind}"))
-            .arg(format!("--rpc-addr={rpc}"))
-            .arg(format!("--join={join}"))
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start memberlist agent");
-        let stderr = LineLog::spawn(child.stderr.take().expect("stderr"), |l| l);
-        Agent {
-            child,
-            serf: extra.contains(&"--serf"),
-            bind,
-            rpc,
-            stderr,
-        }
-    }
-
-    fn control(&self, cmd: &str) -> Value {
-        let mut conn = TcpStream::connect(self.rpc).expect("control address");
-        conn.set_read_timeout(Some(WAIT)).ok();
-        writeln!(conn, "{{\"cmd\":\"{cmd}\"}}").expect("ask");
-        let mut line = String::new();
-        BufReader::new(conn).read_line(&mut line).expect("reply");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{cmd} reply {line:?}: {e}"))
-    }
-
     /// A bad-input counter of a plain agent; `None` for a Serf agent, whose RPC
     /// `stats` keeps serf's shape (its counting shows in the log's summaries).
     fn counter(&self, name: &str) -> Option<u64> {
@@ -156,13 +110,6 @@ impl Agent {
             );
             thread::sleep(Duration::from_millis(100));
         }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

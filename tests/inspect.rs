@@ -2,6 +2,8 @@
 //! streams split into reordered, retransmitted segments, in pcap and pcapng, on
 //! Ethernet, Linux SLL and raw IP; and damaged captures.
 
+mod support;
+
 use std::borrow::Cow;
 use std::process::Command;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::DataLink;
 use serde_json::Value;
+use support::decode::decode_capture;
 
 fn fixture(name: &str) -> (Vec<u8>, Value) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
@@ -118,18 +121,7 @@ fn pcap(frames: &[Vec<u8>], link: DataLink) -> Vec<u8> {
 }
 
 fn run(capture: &[u8], args: &[&str]) -> (Vec<Value>, i32, String) {
-    let path = std::env::temp_dir().join(format!(
-        "inspect-{}-{}.pcap",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::write(&path, capture).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_memberlist"))
-        .args(["decode", path.to_str().unwrap(), "--format", "json"])
-        .args(args)
-        .output()
-        .unwrap();
-    std::fs::remove_file(&path).ok();
+    let out = decode_capture(capture, &[&["--format", "json"], args].concat());
     let rows = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -140,12 +132,6 @@ fn run(capture: &[u8], args: &[&str]) -> (Vec<Value>, i32, String) {
         out.status.code().unwrap(),
         String::from_utf8(out.stderr).unwrap(),
     )
-}
-
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::SeqCst)
 }
 
 #[test]
@@ -496,18 +482,7 @@ fn fragmented_udp_is_reassembled() {
 
 /// The text form of a capture: stdout and exit status.
 fn run_text(capture: &[u8], args: &[&str]) -> (String, i32) {
-    let path = std::env::temp_dir().join(format!(
-        "inspect-text-{}-{}.pcap",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::write(&path, capture).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_memberlist"))
-        .args(["decode", path.to_str().unwrap()])
-        .args(args)
-        .output()
-        .unwrap();
-    std::fs::remove_file(&path).ok();
+    let out = decode_capture(capture, args);
     (
         String::from_utf8(out.stdout).unwrap(),
         out.status.code().unwrap(),

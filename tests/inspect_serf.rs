@@ -4,8 +4,9 @@
 //! ack payload, Serf's state as the push/pull user state), next to non-Serf payloads
 //! that must keep their raw bytes.
 
+mod support;
+
 use std::borrow::Cow;
-use std::process::Command;
 use std::time::Duration;
 
 use etherparse::PacketBuilder;
@@ -14,6 +15,7 @@ use memberlist_interop::wire::{
 };
 use pcap_file::pcap::{PcapPacket, PcapWriter};
 use serde_json::{json, Value};
+use support::decode::decode_capture;
 
 fn serf_fixture(name: &str) -> Vec<u8> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/serf");
@@ -121,18 +123,7 @@ fn capture() -> Vec<u8> {
 }
 
 fn decode(args: &[&str]) -> String {
-    let path = std::env::temp_dir().join(format!(
-        "inspect-serf-{}-{}.pcap",
-        std::process::id(),
-        args.len()
-    ));
-    std::fs::write(&path, capture()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_memberlist"))
-        .args(["decode", path.to_str().unwrap()])
-        .args(args)
-        .output()
-        .unwrap();
-    std::fs::remove_file(&path).ok();
+    let out = decode_capture(&capture(), args);
     assert!(
         out.status.success(),
         "{}",

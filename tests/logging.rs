@@ -5,75 +5,30 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use regex_lite::Regex;
 use serde_json::Value;
 
+use support::agent::Agent;
 use support::gonode::{GoNode, GoNodeOpts, Profile};
-use support::process::{free_port, LineLog};
 
 const KEY: &str = "EBESExQVFhcYGRobHB0eHw==";
 const WAIT: Duration = Duration::from_secs(30);
 
-/// Our agent with its stderr collected; killed when dropped.
-struct Agent {
-    child: Child,
-    bind: SocketAddr,
-    rpc: SocketAddr,
-    log: Arc<LineLog<String>>,
-}
-
 impl Agent {
-    fn spawn(name: &str, join: SocketAddr, extra: &[&str]) -> Agent {
-        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        let bind = SocketAddr::new(ip, free_port(ip));
-        let rpc = SocketAddr::new(ip, free_port(ip));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_memberlist"))
-            .args(["agent", "--name", name, "--profile", "local", "--key", KEY])
-            .arg(format!("--bind={bind}"))
-            .arg(format!("--rpc-addr={rpc}"))
-            .arg(format!("--join={join}"))
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start memberlist agent");
-        let log = LineLog::spawn(child.stderr.take().expect("stderr"), |l| l);
-        Agent {
-            child,
-            bind,
-            rpc,
-            log,
-        }
-    }
-
     fn wait_line(&self, re: &Regex) -> String {
-        self.log
+        self.stderr
             .wait_for(|l| re.is_match(l), WAIT)
             .unwrap_or_else(|e| panic!("no log line matching {re}: {e}"))
     }
 
     /// The agent's counters, from its control address.
     fn counter(&self, name: &str) -> u64 {
-        let mut conn = TcpStream::connect(self.rpc).expect("control address");
-        conn.write_all(b"{\"cmd\":\"stats\"}\n").expect("ask stats");
-        let mut line = String::new();
-        BufReader::new(conn).read_line(&mut line).expect("stats");
-        let v: Value = serde_json::from_str(&line).expect("stats json");
-        v["counters"][name].as_u64().unwrap_or(0)
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.control("stats")["counters"][name]
+            .as_u64()
+            .unwrap_or(0)
     }
 }
 
@@ -97,7 +52,7 @@ fn junk(to: SocketAddr, n: usize) {
 fn the_same_events_log_lines_that_grep_like_memberlists() {
     let go = GoNode::spawn(go_node("go-1"));
     let mut victim = GoNode::spawn(go_node("victim").join(go.addr()));
-    let ours = Agent::spawn("rust-1", go.addr(), &[]);
+    let ours = Agent::spawn("rust-1", go.addr(), &["--profile", "local", "--key", KEY]);
     go.wait_members(
         |m| m.iter().filter(|m| m.state == "alive").count() == 3,
         WAIT,
@@ -137,7 +92,7 @@ fn the_same_events_log_lines_that_grep_like_memberlists() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let shown = ours
-        .log
+        .stderr
         .snapshot()
         .iter()
         .filter(|l| decrypt.is_match(l))
@@ -145,7 +100,7 @@ fn the_same_events_log_lines_that_grep_like_memberlists() {
     assert!(
         (1..=10).contains(&shown),
         "{shown} decrypt lines for 100 packets: {:?}",
-        ours.log.snapshot()
+        ours.stderr.snapshot()
     );
     let counted = ours.counter("bad_packets") - before;
     assert_eq!(counted, 100, "every bad packet is counted");
@@ -154,11 +109,23 @@ fn the_same_events_log_lines_that_grep_like_memberlists() {
 #[test]
 fn log_json_and_log_level() {
     let go = GoNode::spawn(go_node("go-1"));
-    let ours = Agent::spawn("rust-1", go.addr(), &["--log-json", "--log-level", "err"]);
+    let ours = Agent::spawn(
+        "rust-1",
+        go.addr(),
+        &[
+            "--profile",
+            "local",
+            "--key",
+            KEY,
+            "--log-json",
+            "--log-level",
+            "err",
+        ],
+    );
     go.wait_members(|m| m.len() == 2, WAIT).expect("joined");
     junk(ours.bind, 1);
     let line = ours
-        .log
+        .stderr
         .wait_for(|l| l.contains("Decrypt packet failed"), WAIT)
         .expect("a decrypt error line");
     let v: Value = serde_json::from_str(&line).expect("a JSON log line");
@@ -169,11 +136,11 @@ fn log_json_and_log_level() {
         .is_some_and(|m| m.starts_with("Decrypt packet failed")));
     // --log-level err: the debug and info lines of the join are not there.
     assert!(
-        ours.log
+        ours.stderr
             .snapshot()
             .iter()
             .all(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v["level"] == "ERROR")),
         "{:?}",
-        ours.log.snapshot()
+        ours.stderr.snapshot()
     );
 }

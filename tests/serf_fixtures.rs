@@ -5,34 +5,13 @@
 //! give back Go's bytes. Where Go wrote a map with several entries (random order), the
 //! sidecar holds Go's sorted encoding (`canonical`) and ours must equal that instead.
 
+mod support;
+
 use std::path::Path;
 
 use memberlist_interop::serf::{json, Coordinate, Filter, MetaForm, SerfMessage, Tags};
 use serde_json::Value;
-
-struct Fixture {
-    name: String,
-    bin: Vec<u8>,
-    side: Value,
-}
-
-fn load() -> Vec<Fixture> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/serf");
-    let mut out: Vec<Fixture> = std::fs::read_dir(&dir)
-        .expect("fixtures/serf")
-        .filter_map(|e| {
-            let p = e.ok()?.path();
-            (p.extension()? == "json").then_some(p)
-        })
-        .map(|p| Fixture {
-            name: p.file_stem().unwrap().to_string_lossy().into_owned(),
-            bin: std::fs::read(p.with_extension("bin")).unwrap(),
-            side: serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap(),
-        })
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
-}
+use support::fixtures::{load, Fixture};
 
 /// The bytes our encoder must produce: Go's own, or Go's sorted ones when Go's map
 /// order made its bytes random.
@@ -106,7 +85,7 @@ fn same(a: &Value, b: &Value) -> bool {
 
 #[test]
 fn every_serf_fixture_decodes_to_its_sidecar_and_reencodes_to_go_bytes() {
-    let fixtures = load();
+    let fixtures = load("fixtures/serf");
     assert!(
         fixtures.len() >= 70,
         "only {} serf fixtures",
@@ -121,7 +100,7 @@ fn every_serf_fixture_decodes_to_its_sidecar_and_reencodes_to_go_bytes() {
 
 #[test]
 fn fixtures_cover_every_message_type_and_both_origins() {
-    let fixtures = load();
+    let fixtures = load("fixtures/serf");
     let types: std::collections::BTreeSet<&str> = fixtures
         .iter()
         .filter_map(|f| f.side["message"]["type"].as_str())
@@ -150,7 +129,10 @@ fn fixtures_cover_every_message_type_and_both_origins() {
 
 #[test]
 fn every_prefix_of_every_message_fixture_fails_without_panicking() {
-    for f in load().iter().filter(|f| f.side["kind"] == "message") {
+    for f in load("fixtures/serf")
+        .iter()
+        .filter(|f| f.side["kind"] == "message")
+    {
         // A relay's tail and any bytes after a body are not checked by Go either, so
         // only prefixes that cut into the first msgpack value must fail.
         let min_ok = f.bin.len() - SerfMessage::decode(&f.bin).map(|_| 0).unwrap();
@@ -168,7 +150,7 @@ fn mutated_fixtures_never_panic_and_round_trip() {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5e4f);
     let mut decoded = 0;
-    for f in load() {
+    for f in load("fixtures/serf") {
         for _ in 0..300 {
             let mut b = f.bin.clone();
             for _ in 0..rng.gen_range(1..4) {

@@ -8,13 +8,12 @@
 
 mod support;
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use support::process::{free_port, wait_bounded, LineLog};
+use support::agent::Agent;
+use support::process::wait_bounded;
 use support::rust_serf::{RustSerfAgent as RustAgent, WAIT};
 use support::serf::{SerfAgent, SerfBinary, SerfOpts};
 const KEY1: &str = "5K9OtfP7efFrNKe5WCQvXvnaXJ5cWP0SvXiwe0kkjM4=";
@@ -230,24 +229,14 @@ fn encrypted_rotation_scenario(opts: &dyn Fn(&str) -> SerfOpts) {
 /// `_serf_conflict` query), is in the minority, and stops.
 fn name_conflict_scenario(opts: &dyn Fn(&str) -> SerfOpts) {
     let agents = cluster(opts, opts("s1"));
-    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_memberlist"))
-        .args(["agent", "--serf", "--name", "s2"])
-        .arg(format!("--bind=127.0.0.1:{}", free_port(ip)))
-        .arg(format!("--rpc-addr=127.0.0.1:{}", free_port(ip)))
-        .arg(format!("--join={}", agents[0].bind_addr()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start memberlist agent");
-    let stderr = LineLog::spawn(child.stderr.take().expect("stderr"), |l| l);
-    let status = wait_bounded(&mut child, WAIT).unwrap();
+    let mut s2 = Agent::spawn("s2", agents[0].bind_addr(), &["--serf"]);
+    let status = wait_bounded(&mut s2.child, WAIT).unwrap();
     assert!(!status.success());
-    stderr
+    s2.stderr
         .wait_for(|l| l.contains("lost a name conflict"), WAIT)
         .unwrap();
-    assert!(stderr
+    assert!(s2
+        .stderr
         .snapshot()
         .iter()
         .any(|l| l.contains("minority in name conflict resolution")));

@@ -3,7 +3,6 @@
 //! (`memberlist decode --vector`) matches every vector, and a deliberately wrong
 //! decoder, a broken one and one that declines Serf are each reported as such.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -21,20 +20,11 @@ fn memberlist(args: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), text)
 }
 
-/// Every `NAME.bin` with a `NAME.json` sidecar in `dir`, by name.
-fn fixtures(dir: &Path, prefix: &str) -> Vec<(String, Vec<u8>)> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| {
-            let p = e.unwrap().path();
-            let bin = std::fs::read(p.with_extension("bin")).ok()?;
-            (p.extension()? == "json").then(|| {
-                (
-                    format!("{prefix}{}", p.file_stem().unwrap().to_string_lossy()),
-                    bin,
-                )
-            })
-        })
+/// Go's fixtures in `dir`, as (vector name, bytes): the name is `prefix` + the file stem.
+fn fixtures(dir: &str, prefix: &str) -> Vec<(String, Vec<u8>)> {
+    support::fixtures::load(dir)
+        .into_iter()
+        .map(|f| (format!("{prefix}{}", f.name), f.bin))
         .collect()
 }
 
@@ -48,9 +38,8 @@ fn export() -> tempfile::TempDir {
 #[test]
 fn the_export_holds_every_fixture_with_its_versions() {
     let dir = export();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let mut want = fixtures(&root, "");
-    want.extend(fixtures(&root.join("serf"), "serf/"));
+    let mut want = fixtures("fixtures", "");
+    want.extend(fixtures("fixtures/serf", "serf/"));
     want.sort();
     let text = std::fs::read_to_string(dir.path().join("vectors.jsonl")).unwrap();
     let mut got: Vec<(String, Vec<u8>)> = text
@@ -121,34 +110,25 @@ fn our_decoder_matches_every_vector_and_wrong_ones_are_reported() {
     );
 
     // A decoder that prints no JSON, and one that exits without output.
-    let (code, text) = memberlist(&[
-        "vectors",
-        "check",
-        corpus,
-        "--only",
-        "lzw_one",
-        "--decoder",
-        "echo nope",
-    ]);
-    assert_eq!(code, Some(1), "{text}");
-    assert!(
-        text.contains("mismatch lzw_one: the output is not a JSON object: \"nope\""),
-        "{text}"
-    );
-    let (code, text) = memberlist(&[
-        "vectors",
-        "check",
-        corpus,
-        "--only",
-        "lzw_one",
-        "--decoder",
-        "exit 3",
-    ]);
-    assert_eq!(code, Some(1), "{text}");
-    assert!(
-        text.contains("the decoder failed: exited with exit status: 3"),
-        "{text}"
-    );
+    for (decoder, says) in [
+        (
+            "echo nope",
+            "mismatch lzw_one: the output is not a JSON object: \"nope\"",
+        ),
+        ("exit 3", "the decoder failed: exited with exit status: 3"),
+    ] {
+        let (code, text) = memberlist(&[
+            "vectors",
+            "check",
+            corpus,
+            "--only",
+            "lzw_one",
+            "--decoder",
+            decoder,
+        ]);
+        assert_eq!(code, Some(1), "{decoder}: {text}");
+        assert!(text.contains(says), "{decoder}: {text}");
+    }
 
     // A memberlist-only decoder declines the Serf vectors; that is not a mismatch.
     let memberlist_only = format!(

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::product::{int, present, TagMap};
+use super::product::{int, present, problems_text, TagMap};
 
 /// Consul's feature flags (`ft_*` tags) by name, as its servers advertise them.
 const FEATURES: [(&str, &str); 2] = [("fs", "federation states"), ("si", "service intentions")];
@@ -184,9 +184,7 @@ pub fn text(v: &Value) -> String {
         let f: Vec<&str> = f.iter().filter_map(Value::as_str).collect();
         out.push_str(&format!(", features: {}", f.join(", ")));
     }
-    for p in v["problems"].as_array().into_iter().flatten() {
-        out.push_str(&format!("; {}", p.as_str().unwrap_or_default()));
-    }
+    out.push_str(&problems_text(v));
     out
 }
 
@@ -194,12 +192,7 @@ pub fn text(v: &Value) -> String {
 mod tests {
     use super::*;
 
-    fn tags(pairs: &[(&str, &str)]) -> TagMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::apps::product::tag_map as tags;
 
     #[test]
     fn a_server_reads_as_consul_writes_it() {

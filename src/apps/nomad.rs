@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::product::{int, present, TagMap};
+use super::product::{int, present, problems_text, TagMap};
 
 /// The reading of a member's tags when they are a Nomad server's (`role=nomad`).
 pub fn explain(tags: &TagMap) -> Option<Value> {
@@ -111,9 +111,7 @@ pub fn text(v: &Value) -> String {
     if !s("redundancy_zone").is_empty() {
         out.push_str(&format!(", redundancy zone {}", s("redundancy_zone")));
     }
-    for p in v["problems"].as_array().into_iter().flatten() {
-        out.push_str(&format!("; {}", p.as_str().unwrap_or_default()));
-    }
+    out.push_str(&problems_text(v));
     out
 }
 
@@ -121,12 +119,7 @@ pub fn text(v: &Value) -> String {
 mod tests {
     use super::*;
 
-    fn tags(pairs: &[(&str, &str)]) -> TagMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::apps::product::tag_map as tags;
 
     /// The tags a Nomad server sets in its Serf config (nomad/server.go, setupSerf).
     #[test]

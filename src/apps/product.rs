@@ -44,6 +44,25 @@ pub(super) fn int(tags: &TagMap, tag: &str) -> Result<Option<u64>, String> {
         .transpose()
 }
 
+/// The `; problem` suffixes a reading's text ends with.
+pub(super) fn problems_text(v: &Value) -> String {
+    v["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| format!("; {}", p.as_str().unwrap_or_default()))
+        .collect()
+}
+
+/// Tags from `(name, value)` pairs, for the products' unit tests.
+#[cfg(test)]
+pub(super) fn tag_map(pairs: &[(&str, &str)]) -> TagMap {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// A flag tag: set by being there, whatever its value.
 pub(super) fn present(tags: &TagMap, tag: &str) -> bool {
     tags.contains_key(tag)

@@ -339,7 +339,6 @@ mod tests {
     use std::borrow::Cow;
 
     use super::*;
-    use crate::inspect::RowLayers;
     use crate::wire::{AckResp, Alive, IndirectPingReq, Ping};
 
     const MEMBERS: u8 = 4;
@@ -354,18 +353,8 @@ mod tests {
 
     fn row(frame: u64, time: Duration, src: u8, dst: u8, m: Message<'static>) -> Row {
         Row {
-            frame,
-            time,
-            src: addr(src),
-            dst: addr(dst),
-            transport: "udp",
-            layers: RowLayers::new(),
-            label: None,
-            key: None,
             body: Ok(Body::Packet(m)),
-            serf: None,
-            app: None,
-            framing: None,
+            ..Row::bare(frame, time, addr(src), addr(dst), "udp")
         }
     }
 

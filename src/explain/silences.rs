@@ -184,7 +184,6 @@ pub struct Reach {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inspect::RowLayers;
     use serde_json::json;
 
     fn addr(port: u16) -> SocketAddr {
@@ -200,18 +199,9 @@ mod tests {
                           "CreatedBy": "me", "Comment": "c"}],
         }});
         Row {
-            frame: secs,
-            time: Duration::from_secs(secs),
-            src: addr(src),
-            dst: addr(dst),
-            transport: "udp",
-            layers: RowLayers::new(),
-            label: None,
-            key: None,
             body: Err("not needed here".into()),
-            serf: None,
             app: Some(Arc::new(app)),
-            framing: None,
+            ..Row::bare(secs, Duration::from_secs(secs), addr(src), addr(dst), "udp")
         }
     }
 

@@ -149,6 +149,31 @@ pub struct Row {
 }
 
 impl Row {
+    /// A row for `frame` from `src` to `dst`, with nothing read from it yet: no layers,
+    /// label, key, Serf or application data, and an empty error as its body.
+    pub fn bare(
+        frame: u64,
+        time: Duration,
+        src: SocketAddr,
+        dst: SocketAddr,
+        transport: &'static str,
+    ) -> Row {
+        Row {
+            frame,
+            time,
+            src,
+            dst,
+            transport,
+            layers: RowLayers::new(),
+            label: None,
+            key: None,
+            body: Err(String::new()),
+            serf: None,
+            app: None,
+            framing: None,
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         let mut v = json!({
             "frame": self.frame,
@@ -478,20 +503,7 @@ impl Inspector {
         payload: &[u8],
         rows: &mut Vec<Row>,
     ) {
-        let base = Row {
-            frame: frame.number,
-            time: frame.time,
-            src,
-            dst,
-            transport: "udp",
-            layers: RowLayers::new(),
-            label: None,
-            key: None,
-            body: Err(String::new()),
-            serf: None,
-            app: None,
-            framing: None,
-        };
+        let base = Row::bare(frame.number, frame.time, src, dst, "udp");
         // A capture mixes encrypted and plain traffic: only a version byte (0 or 1)
         // after the label can start an encrypted packet, and a plain ping or indirect
         // ping starts the same way, so those get both readings.
@@ -803,20 +815,7 @@ impl Inspector {
 }
 
 fn stream_row_base(flow: &Flow) -> Row {
-    Row {
-        frame: flow.last_frame,
-        time: flow.last_time,
-        src: flow.src,
-        dst: flow.dst,
-        transport: "tcp",
-        layers: RowLayers::new(),
-        label: None,
-        key: None,
-        body: Err(String::new()),
-        serf: None,
-        app: None,
-        framing: None,
-    }
+    Row::bare(flow.last_frame, flow.last_time, flow.src, flow.dst, "tcp")
 }
 
 /// Serf data with the reading of Consul's or Nomad's tags beside them.

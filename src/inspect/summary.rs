@@ -215,23 +215,18 @@ impl Serialize for Timeline<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inspect::RowLayers;
     use crate::wire::{Accusation, Alive};
 
     fn row(secs: u64, m: Message<'static>) -> Row {
         Row {
-            frame: secs,
-            time: Duration::from_secs(secs),
-            src: "127.0.0.1:7946".parse().unwrap(),
-            dst: "127.0.0.2:7946".parse().unwrap(),
-            transport: "udp",
-            layers: RowLayers::new(),
-            label: None,
-            key: None,
             body: Ok(Body::Packet(m)),
-            serf: None,
-            app: None,
-            framing: None,
+            ..Row::bare(
+                secs,
+                Duration::from_secs(secs),
+                "127.0.0.1:7946".parse().unwrap(),
+                "127.0.0.2:7946".parse().unwrap(),
+                "udp",
+            )
         }
     }
 

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::process::free_port;
+
 const BINARY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/bin/alertmanager");
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -117,6 +119,35 @@ impl Peer {
             cluster,
             child,
         }
+    }
+
+    /// Two peers under `dir` (in `a/` and `b/`), their clusters on `c1` and `c2` (the
+    /// second joining the first) and their APIs on free loopback ports; returns once both
+    /// list two cluster peers.
+    pub fn spawn_pair(
+        dir: &Path,
+        (c1, c2): (SocketAddr, SocketAddr),
+        webhook: SocketAddr,
+        timeout: Duration,
+    ) -> (Peer, Peer) {
+        let api = || SocketAddr::new(c1.ip(), free_port(c1.ip()));
+        let (d1, d2) = (dir.join("a"), dir.join("b"));
+        std::fs::create_dir_all(&d1).unwrap();
+        std::fs::create_dir_all(&d2).unwrap();
+        let a = Peer::spawn(&d1, api(), c1, &[], webhook);
+        let b = Peer::spawn(&d2, api(), c2, &[c1], webhook);
+        for p in [&a, &b] {
+            p.wait_get(
+                "/api/v2/status",
+                |v| {
+                    v["cluster"]["peers"]
+                        .as_array()
+                        .is_some_and(|p| p.len() == 2)
+                },
+                timeout,
+            );
+        }
+        (a, b)
     }
 
     fn agent() -> ureq::Agent {

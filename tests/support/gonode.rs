@@ -333,6 +333,25 @@ impl GoNode {
         Ok(node)
     }
 
+    /// Spawns one node per `opts`, every one after the first joining the first, and waits
+    /// until each sees every one alive.
+    pub fn spawn_joined(opts: Vec<GoNodeOpts>, timeout: Duration) -> Vec<GoNode> {
+        let mut nodes: Vec<GoNode> = Vec::new();
+        for o in opts {
+            let o = match nodes.first() {
+                Some(first) => o.join(first.addr()),
+                None => o,
+            };
+            nodes.push(GoNode::spawn(o));
+        }
+        for n in &nodes {
+            for m in &nodes {
+                n.wait_member_state(m.name(), "alive", timeout).unwrap();
+            }
+        }
+        nodes
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -4,11 +4,15 @@
 // Each test crate compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod alertmanager;
 pub mod conform;
 pub mod consul;
+pub mod decode;
 pub mod dskit;
+pub mod explain;
 pub mod fake_peer;
+pub mod fixtures;
 pub mod flood;
 pub mod gonode;
 pub mod networkdb;

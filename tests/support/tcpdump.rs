@@ -1,4 +1,4 @@
-//! A tcpdump recording of loopback traffic, for tests that decode what real programs sent.
+//! A tcpdump recording of loopback traffic (or of an interface in a network namespace), for tests that decode what real programs sent.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -7,6 +7,27 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::process::wait_bounded;
+
+/// Where and how tcpdump listens.
+pub struct Listen<'a> {
+    /// The network namespace to run in (`None`: this one).
+    pub netns: Option<&'a str>,
+    pub interface: &'a str,
+    /// tcpdump's immediate mode: each packet is handed over as it arrives, so the last
+    /// ones do not wait in the kernel buffer and get lost when tcpdump stops. Off for
+    /// [`Recording::start`]: the dskit ring capture test got TCP rows decoded as
+    /// "capture started mid-stream" with it on.
+    pub immediate: bool,
+}
+
+impl Listen<'_> {
+    /// `lo` of this namespace, packets buffered.
+    pub const LOOPBACK: Listen<'static> = Listen {
+        netns: None,
+        interface: "lo",
+        immediate: false,
+    };
+}
 
 /// tcpdump writing every packet on `lo` that matches a filter to a pcap file.
 pub struct Recording {
@@ -19,8 +40,26 @@ impl Recording {
     /// and returns once it says it is listening. Panics when tcpdump cannot start (it must
     /// be installed, and the test run as root).
     pub fn start(path: &Path, filter: &str) -> Recording {
-        let mut child = Command::new("tcpdump")
-            .args(["-i", "lo", "-U", "-n", "-s", "0", "-w"])
+        Self::start_on(&Listen::LOOPBACK, path, filter)
+    }
+
+    /// [`Recording::start`] where and how `listen` says.
+    pub fn start_on(listen: &Listen<'_>, path: &Path, filter: &str) -> Recording {
+        let mut tcpdump = match listen.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "tcpdump"]);
+                c
+            }
+            None => Command::new("tcpdump"),
+        };
+        let interface = listen.interface;
+        tcpdump.args(["-i", interface]);
+        if listen.immediate {
+            tcpdump.arg("--immediate-mode");
+        }
+        let mut child = tcpdump
+            .args(["-U", "-n", "-s", "0", "-w"])
             .arg(path)
             .arg(filter)
             .stdin(Stdio::null())
@@ -38,7 +77,9 @@ impl Recording {
             }
         });
         rx.recv_timeout(Duration::from_secs(10))
-            .expect("tcpdump did not start listening on lo within 10 s");
+            .unwrap_or_else(|_| {
+                panic!("tcpdump did not start listening on {interface} within 10 s")
+            });
         Recording {
             child,
             path: path.to_path_buf(),

@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use crate::serf::{json as serf_json, Coordinate, Filter, MetaForm, SerfMessage, Tags};
 use crate::wire::{
     crypto, decode_complete, json, lzw, msgpack::Reader, peel_packet_owned, Keyring, Label,
-    LabelPolicy, Message, MessageType, PacketConfig, PushPullHeader, SecretKey, Side, StreamConfig,
-    UserMsgHeader,
+    LabelPolicy, Message, MessageType, PacketConfig, PeeledPacket, PushPullHeader, SecretKey, Side,
+    StreamConfig, StreamFrame, UserMsgHeader,
 };
 
 use super::corpus::{Input, Kind};
@@ -61,25 +61,55 @@ fn layer_names(layers: &[MessageType]) -> Value {
     layers.iter().map(|t| t.name()).collect()
 }
 
-/// One message; the stream-only push/pull and user message as their headers alone.
-fn message(bytes: &[u8]) -> Result<Value, String> {
+/// One message as the decoder protocol reads it.
+pub enum OneMessage<'a> {
+    /// Push/pull is stream-only: its header alone, without the states that follow.
+    PushPull(PushPullHeader),
+    /// The user message is stream-only too: its header alone.
+    User(UserMsgHeader),
+    /// Any other message, whole.
+    Whole(Message<'a>),
+}
+
+impl OneMessage<'_> {
+    /// The corpus' JSON form of the message.
+    pub fn to_json(&self) -> Value {
+        match self {
+            OneMessage::PushPull(h) => {
+                json!({"type": "push_pull", "fields": json::push_pull_header(h)})
+            }
+            OneMessage::User(h) => json!({"type": "user", "fields": json::user_msg_header(h)}),
+            OneMessage::Whole(m) => json::message(m),
+        }
+    }
+}
+
+/// Reads one message (type byte + body) from `bytes`.
+pub fn read_message(bytes: &[u8]) -> Result<OneMessage<'_>, String> {
     let (&t, body) = bytes.split_first().ok_or("empty message")?;
     let mut r = Reader::new(body);
-    let m = match MessageType::try_from(t).map_err(|e| e.to_string())? {
+    Ok(match MessageType::try_from(t).map_err(|e| e.to_string())? {
         MessageType::PushPull => {
-            let h = PushPullHeader::read(&mut r).map_err(|e| e.to_string())?;
-            json!({"type": "push_pull", "fields": json::push_pull_header(&h)})
+            OneMessage::PushPull(PushPullHeader::read(&mut r).map_err(|e| e.to_string())?)
         }
         MessageType::User => {
-            let h = UserMsgHeader::read(&mut r).map_err(|e| e.to_string())?;
-            json!({"type": "user", "fields": json::user_msg_header(&h)})
+            OneMessage::User(UserMsgHeader::read(&mut r).map_err(|e| e.to_string())?)
         }
-        _ => json::message(&Message::decode(bytes).map_err(|e| e.to_string())?),
-    };
-    Ok(json!({ "message": m }))
+        _ => OneMessage::Whole(Message::decode(bytes).map_err(|e| e.to_string())?),
+    })
+}
+
+fn message(bytes: &[u8]) -> Result<Value, String> {
+    Ok(json!({ "message": read_message(bytes)?.to_json() }))
 }
 
 fn packet(input: &Input, bytes: &[u8]) -> Result<Value, String> {
+    open_packet(input, bytes).map(|(_, v)| v)
+}
+
+/// Peels a packet with the input's keys, any label; every part must decode. Returns the
+/// peeled packet and its decoded form.
+pub fn open_packet(input: &Input, bytes: &[u8]) -> Result<(PeeledPacket, Value), String> {
     let ring = keyring(input)?;
     let cfg = PacketConfig {
         label: LabelPolicy::Any,
@@ -88,12 +118,28 @@ fn packet(input: &Input, bytes: &[u8]) -> Result<Value, String> {
     };
     let p = peel_packet_owned(bytes, &cfg).map_err(|e| e.to_string())?;
     let mut messages = Vec::new();
-    let mut top: Vec<MessageType> = Vec::new();
     for (layers, m) in &p.messages {
         let m = m.as_ref().map_err(|e| format!("a part failed: {e}"))?;
         let mut v = json::message(m);
         v["layers"] = layer_names(layers.as_slice());
         messages.push(v);
+    }
+    let mut out = json!({
+        "label": String::from_utf8_lossy(&p.label),
+        "layers": layer_names(&outer_layers(&p)),
+        "messages": messages,
+        "encryption_version": p.decrypted.map(|(v, _)| v as u8),
+    });
+    if let Some((_, key)) = p.decrypted {
+        out["key_index"] = json!(key);
+    }
+    Ok((p, out))
+}
+
+/// The layers around a packet's most deeply wrapped message, outermost first.
+pub fn outer_layers(p: &PeeledPacket) -> Vec<MessageType> {
+    let mut top: Vec<MessageType> = Vec::new();
+    for (layers, _) in &p.messages {
         if top.len() < layers.as_slice().len() {
             top = layers.as_slice().to_vec();
         }
@@ -111,30 +157,30 @@ fn packet(input: &Input, bytes: &[u8]) -> Result<Value, String> {
         .flatten()
         .collect();
     }
-    let mut out = json!({
-        "label": String::from_utf8_lossy(&p.label),
-        "layers": layer_names(&top),
-        "messages": messages,
-        "encryption_version": p.decrypted.map(|(v, _)| v as u8),
-    });
-    if let Some((_, key)) = p.decrypted {
-        out["key_index"] = json!(key);
-    }
-    Ok(out)
+    top
 }
 
 fn stream(input: &Input, bytes: &[u8]) -> Result<Value, String> {
+    open_stream(input, bytes).map(|(_, v)| v)
+}
+
+/// Which end of the connection wrote a stream vector's bytes.
+pub fn stream_side(input: &Input) -> Result<Side, String> {
+    match input.direction.as_deref() {
+        Some("dialer") => Ok(Side::Dialer),
+        Some("acceptor") => Ok(Side::Acceptor),
+        other => Err(format!(
+            "a stream needs direction dialer or acceptor, not {other:?}"
+        )),
+    }
+}
+
+/// Decodes the one frame that must make up all of `bytes`. Returns the frame and its
+/// decoded form.
+pub fn open_stream<'a>(input: &Input, bytes: &'a [u8]) -> Result<(StreamFrame<'a>, Value), String> {
     let ring = keyring(input)?;
     let label = Label::parse_optional(&input.label).map_err(|e| e.to_string())?;
-    let side = match input.direction.as_deref() {
-        Some("dialer") => Side::Dialer,
-        Some("acceptor") => Side::Acceptor,
-        other => {
-            return Err(format!(
-                "a stream needs direction dialer or acceptor, not {other:?}"
-            ))
-        }
-    };
+    let side = stream_side(input)?;
     let cfg = StreamConfig {
         // The dialer's label is on the wire; the acceptor's is only the AAD.
         label: match side {
@@ -169,7 +215,7 @@ fn stream(input: &Input, bytes: &[u8]) -> Result<Value, String> {
     if let Some((_, key)) = frame.decrypted {
         out["key_index"] = json!(key);
     }
-    Ok(out)
+    Ok((frame, out))
 }
 
 fn encrypted(input: &Input, bytes: &[u8]) -> Result<Value, String> {
