@@ -1,8 +1,9 @@
 //! The sans-I/O machine in a deterministic simulated network (one process, one
 //! clock): convergence of 1,000 members, no false deaths under 20% loss, failure
-//! detection within the suspicion bound, and a healed partition re-merging.
+//! detection within the suspicion bound, a healed partition re-merging, and a join
+//! through both sides of a healed partition.
 //!
-//! A debug build runs these several times slower, so they are ignored by a plain
+//! A debug build runs the long ones several times slower, so they are ignored by a plain
 //! `cargo test`; `.ci/run` runs them in a release build.
 
 use std::time::Duration;
@@ -163,4 +164,47 @@ fn a_healed_partition_merges_again() {
         .expect("the halves did not merge again");
     eprintln!("split took {split:?}, re-merge {healed:?}");
     assert!(s.now() > Time::ZERO);
+}
+
+/// A member that joins through both sides of a healed partition (whose sides have
+/// long forgotten each other) syncs with one after the other, as Go's `Join` does:
+/// its push/pull with the second side already carries the first side's members, who
+/// are news there at once instead of waiting to be gossiped across.
+#[test]
+fn a_join_through_both_sides_of_a_healed_partition_hands_the_first_to_the_second() {
+    let n = 20;
+    let mut s = sim(n + 1, 5);
+    let bridge = n;
+    s.set_side(bridge, 2);
+    for i in 1..n {
+        s.join(i, 0);
+    }
+    s.run_until_true(Duration::from_millis(500), Duration::from_secs(30), |s| {
+        (0..n).all(|i| alive_view(s, i) == n)
+    })
+    .expect("no convergence before the partition");
+    let minority: Vec<usize> = (0..n).filter(|i| i % 3 == 1).collect();
+    for &i in &minority {
+        s.set_side(i, 1);
+    }
+    // Long enough for each side to declare the other dead and then reap it.
+    s.run_for(Duration::from_secs(120));
+    for i in 0..=bridge {
+        s.set_side(i, 0);
+    }
+    assert!(
+        (0..n).all(|i| s.nodes[i].machine.num_members() < n),
+        "the sides did not forget each other"
+    );
+    s.join_through(bridge, &[minority[0], 0]);
+    s.run_for(Duration::from_millis(50));
+    let majority_seed = &s.nodes[0].machine;
+    for &i in &minority {
+        let name = format!("node-{i}");
+        assert_eq!(
+            majority_seed.member(&name).map(|m| m.state),
+            Some(State::Alive),
+            "{name} did not come with the join"
+        );
+    }
 }

@@ -20,6 +20,9 @@ use crate::wire::{
 #[derive(Debug)]
 pub(super) struct Probe {
     target: String,
+    /// The target's incarnation when the probe started: a failed probe accuses it at
+    /// this one, as Go does, so a refutation heard meanwhile makes the verdict stale.
+    incarnation: u32,
     seq: u32,
     sent: Time,
     /// End of the direct stage (`probe_timeout` after sending).
@@ -148,6 +151,7 @@ impl<D: Delegate> Machine<D> {
         }
         self.probe = Some(Probe {
             target,
+            incarnation: node.incarnation,
             seq,
             sent: now,
             direct_until: Some(now + self.config.probe_timeout),
@@ -255,14 +259,12 @@ impl<D: Delegate> Machine<D> {
             self.stats.count(Counter::FailedProbes, || {
                 format!("Suspect {} has failed, no acks received", p.target)
             });
-            if let Some(node) = self.member(&p.target) {
-                let s = Accusation {
-                    incarnation: node.incarnation,
-                    node: p.target.clone().into(),
-                    from: self.config.name.clone().into(),
-                };
-                self.suspect_node(&s, now);
-            }
+            let s = Accusation {
+                incarnation: p.incarnation,
+                node: p.target.clone().into(),
+                from: self.config.name.clone().into(),
+            };
+            self.suspect_node(&s, now);
         }
         self.advance_probe(now);
     }
@@ -392,4 +394,69 @@ fn reply_addr(addr: &[u8], port: u16) -> Option<SocketAddr> {
         return None;
     }
     ip_from_bytes(addr).map(|ip| SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::Duration;
+
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::node::config::Config;
+    use crate::node::delegate::NoDelegate;
+    use crate::wire::Alive;
+
+    fn member() -> Machine<NoDelegate> {
+        let mut config = Config::local();
+        config.name = "a".into();
+        config.disable_tcp_pings = true;
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7946);
+        Machine::new(
+            config,
+            addr,
+            Vec::new(),
+            NoDelegate,
+            StdRng::seed_from_u64(7),
+            Time::ZERO,
+        )
+        .unwrap()
+    }
+
+    fn alive(m: &Machine<NoDelegate>, name: &str, incarnation: u32) -> Alive<'static> {
+        Alive {
+            incarnation,
+            node: name.to_owned().into(),
+            addr: Some(vec![127, 0, 0, 2].into()),
+            port: 7946,
+            meta: Some(Vec::new().into()),
+            vsn: Some(m.local_versions().to_vsn().to_vec().into()),
+        }
+    }
+
+    /// Go suspects a member that missed its probe at the incarnation the probe started
+    /// with. A refutation heard while the probe ran answers that accusation already, so
+    /// the late verdict is stale and must not start a new suspicion (which the member,
+    /// unaware of it, would have to refute a second time, under loss perhaps too late).
+    #[test]
+    fn a_refutation_during_the_probe_answers_its_verdict() {
+        let mut m = member();
+        let now = Time::ZERO;
+        let b = alive(&m, "b", 1);
+        m.alive_node(&b, false, now);
+        let start = m.next_probe;
+        m.handle_timeout(start);
+        assert_eq!(m.probe.as_ref().map(|p| p.target.as_str()), Some("b"));
+        // While the ping goes unanswered, b refutes an accusation made elsewhere.
+        let refuted = alive(&m, "b", 2);
+        m.alive_node(&refuted, false, start + Duration::from_millis(100));
+        m.handle_timeout(start + m.config.probe_timeout);
+        m.handle_timeout(start + m.config.probe_interval);
+        assert!(m.probe.is_none(), "the probe has ended");
+        let b = m.member("b").unwrap();
+        assert_eq!((b.state, b.incarnation), (State::Alive, 2));
+        assert!(!m.suspicions.contains_key("b"));
+    }
 }

@@ -197,7 +197,7 @@ impl<D: Delegate + Send + 'static> Memberlist<D> {
         rx.await.map_err(|_| RuntimeError::Shutdown)
     }
 
-    /// Joins through the given members (Go's `Join`): a push/pull with each. Returns
+    /// Joins through the given members (Go's `Join`): a push/pull with each in turn. Returns
     /// how many answered; an error only when none did ([`JoinError`] says why each
     /// failed). An empty list joins nobody and is not an error.
     pub async fn join(&self, peers: Vec<SocketAddr>) -> Result<usize, RuntimeError> {

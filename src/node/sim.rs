@@ -156,9 +156,15 @@ impl<D: Delegate> Sim<D> {
 
     /// Node `i` joins through node `via`.
     pub fn join(&mut self, i: usize, via: usize) {
-        let to = self.nodes[via].addr;
+        self.join_through(i, &[via]);
+    }
+
+    /// Node `i` joins through each of `via`, one after the other (one join with a
+    /// list of peers, as an agent started with several join addresses does).
+    pub fn join_through(&mut self, i: usize, via: &[usize]) {
+        let to: Vec<_> = via.iter().map(|&v| self.nodes[v].addr).collect();
         let now = self.now;
-        self.nodes[i].machine.join(now, &[to]);
+        self.nodes[i].machine.join(now, &to);
         self.after_input(i);
     }
 

@@ -8,6 +8,7 @@
 //! [`Machine::stream_config`]) and writes back whatever
 //! [`Machine::handle_inbound_stream`] returns.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use super::delegate::{Delegate, Refusal};
@@ -36,10 +37,13 @@ pub(super) enum PendingStream {
     Reliable,
 }
 
-/// A join in progress: peers still to answer, and the results so far.
+/// A join in progress: the peers not tried yet, and the results so far. Go's `Join`
+/// syncs with one peer after the other, so each push/pull carries what the ones
+/// before it taught us: a member joining two sides of a healed partition hands the
+/// second side the first side's members, who are news there, and spread by gossip.
 #[derive(Debug, Default)]
 pub(super) struct JoinState {
-    remaining: usize,
+    next: VecDeque<SocketAddr>,
     joined: usize,
     errors: Vec<String>,
 }
@@ -152,30 +156,38 @@ impl<D: Delegate> Machine<D> {
             .set(&metrics::SIZE_LOCAL, None, bytes as f32);
     }
 
-    /// Joins a cluster through the given members: a push/pull with each (Go's
-    /// `Join`). The outcome comes as [`Output::JoinDone`].
+    /// Joins a cluster through the given members: a push/pull with each in turn,
+    /// the next once the previous one ended (Go's `Join`). The outcome comes as
+    /// [`Output::JoinDone`].
     pub fn join(&mut self, now: Time, peers: &[SocketAddr]) -> JoinId {
         let id = JoinId(self.next_join);
         self.next_join += 1;
-        if peers.is_empty() {
-            self.push_output(Output::JoinDone(JoinOutcome {
-                id,
-                joined: 0,
-                errors: Vec::new(),
-            }));
-            return id;
-        }
         self.joins.insert(
             id,
             JoinState {
-                remaining: peers.len(),
+                next: peers.iter().copied().collect(),
                 ..JoinState::default()
             },
         );
-        for &peer in peers {
-            self.start_push_pull(now, peer, Some(id));
-        }
+        self.join_next(now, id);
         id
+    }
+
+    /// Starts the join's next push/pull, or reports the join done when no peer is
+    /// left to try.
+    fn join_next(&mut self, now: Time, id: JoinId) {
+        let Some(state) = self.joins.get_mut(&id) else {
+            return;
+        };
+        if let Some(peer) = state.next.pop_front() {
+            self.start_push_pull(now, peer, Some(id));
+        } else if let Some(done) = self.joins.remove(&id) {
+            self.push_output(Output::JoinDone(JoinOutcome {
+                id,
+                joined: done.joined,
+                errors: done.errors,
+            }));
+        }
     }
 
     /// Sends our state to `to` and expects its state back; `join` marks a join's
@@ -256,7 +268,7 @@ impl<D: Delegate> Machine<D> {
                     }
                 }
                 if let Some(join) = join {
-                    self.join_progress(join, result);
+                    self.join_progress(now, join, result);
                 }
             }
             PendingStream::FallbackPing { seq } => {
@@ -276,7 +288,7 @@ impl<D: Delegate> Machine<D> {
         }
     }
 
-    fn join_progress(&mut self, id: JoinId, result: Result<(), String>) {
+    fn join_progress(&mut self, now: Time, id: JoinId, result: Result<(), String>) {
         let Some(state) = self.joins.get_mut(&id) else {
             return;
         };
@@ -284,16 +296,7 @@ impl<D: Delegate> Machine<D> {
             Ok(()) => state.joined += 1,
             Err(e) => state.errors.push(e),
         }
-        state.remaining -= 1;
-        if state.remaining == 0 {
-            if let Some(done) = self.joins.remove(&id) {
-                self.push_output(Output::JoinDone(JoinOutcome {
-                    id,
-                    joined: done.joined,
-                    errors: done.errors,
-                }));
-            }
-        }
+        self.join_next(now, id);
     }
 
     /// Go's `mergeRemoteState`: version checks, the merge delegate (joins only),
@@ -434,5 +437,102 @@ fn member_of(n: &PushNodeState<'_>, now: Time) -> Member {
             NodeState::Dead | NodeState::Other(_) => State::Dead,
         },
         state_change: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::node::config::Config;
+    use crate::node::delegate::NoDelegate;
+    use crate::wire::{decode_frame, Decoded};
+
+    fn member() -> Machine<NoDelegate> {
+        let mut config = Config::local();
+        config.name = "a".into();
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7946);
+        Machine::new(
+            config,
+            addr,
+            Vec::new(),
+            NoDelegate,
+            StdRng::seed_from_u64(7),
+            Time::ZERO,
+        )
+        .unwrap()
+    }
+
+    fn outputs(m: &mut Machine<NoDelegate>) -> (Vec<StreamRequest>, Vec<JoinOutcome>) {
+        let (mut streams, mut done) = (Vec::new(), Vec::new());
+        while let Some(o) = m.poll_output() {
+            match o {
+                Output::Stream(s) => streams.push(s),
+                Output::JoinDone(d) => done.push(d),
+                Output::Transmit(_) => {}
+            }
+        }
+        (streams, done)
+    }
+
+    /// The member names of a push/pull frame we sent.
+    fn pushed_names(m: &Machine<NoDelegate>, bytes: &[u8]) -> Vec<String> {
+        match decode_frame(bytes, &m.stream_config(Side::Acceptor)) {
+            Ok(Decoded::Frame(f)) => match f.message {
+                StreamMessage::PushPull { nodes, .. } => nodes
+                    .iter()
+                    .map(|n| n.name.to_str_lossy().into_owned())
+                    .collect(),
+                other => panic!("not a push/pull: {other:?}"),
+            },
+            other => panic!("no frame: {other:?}"),
+        }
+    }
+
+    /// Go's `Join` syncs with its peers one after the other, so the second push/pull
+    /// already carries the members the first one taught us.
+    #[test]
+    fn a_join_syncs_with_one_peer_after_the_other() {
+        let mut m = member();
+        let first: SocketAddr = "127.0.0.2:7946".parse().unwrap();
+        let second: SocketAddr = "127.0.0.3:7946".parse().unwrap();
+        let now = Time::ZERO;
+        let id = m.join(now, &[first, second]);
+        let (streams, done) = outputs(&mut m);
+        assert_eq!(streams.iter().map(|s| s.to).collect::<Vec<_>>(), [first]);
+        assert!(done.is_empty());
+        assert_eq!(pushed_names(&m, &streams[0].bytes), ["a"]);
+
+        let vsn = m.local_versions().to_vsn().to_vec();
+        let x = PushNodeState {
+            name: "x".to_owned().into(),
+            addr: Some(vec![127, 0, 0, 2].into()),
+            port: 7946,
+            meta: Some(Vec::new().into()),
+            incarnation: 1,
+            state: NodeState::Alive,
+            vsn: Some(vsn.into()),
+        };
+        let reply = StreamMessage::push_pull(true, vec![x], Vec::new());
+        m.handle_stream_reply(now, streams[0].id, StreamReply::Frame(reply));
+        let (streams, done) = outputs(&mut m);
+        assert_eq!(streams.iter().map(|s| s.to).collect::<Vec<_>>(), [second]);
+        assert!(done.is_empty());
+        let mut names = pushed_names(&m, &streams[0].bytes);
+        names.sort();
+        assert_eq!(names, ["a", "x"]);
+
+        m.handle_stream_reply(now, streams[0].id, StreamReply::Failed("refused".into()));
+        let (streams, done) = outputs(&mut m);
+        assert!(streams.is_empty());
+        assert_eq!(done.len(), 1);
+        assert_eq!(
+            (done[0].id, done[0].joined, done[0].errors.len()),
+            (id, 1, 1)
+        );
     }
 }
