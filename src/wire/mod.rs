@@ -7,6 +7,7 @@ pub mod compound;
 pub mod crc;
 pub mod crypto;
 pub mod error;
+pub mod go_struct;
 pub mod gostring;
 pub mod json;
 pub mod keyring;
