@@ -27,7 +27,7 @@ pub trait GoField<'a>: Sized {
     fn read_field(r: &mut Reader<'a>, ctx: &'static str) -> Result<Self>;
 }
 
-/// A field encoding chosen per field (`as Codec` in [`go_struct!`]) rather than by the
+/// A field encoding chosen per field (`as Codec` in `go_struct!`) rather than by the
 /// field's type.
 pub trait GoCodec<'a, T> {
     /// Writes `v`.

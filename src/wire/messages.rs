@@ -7,7 +7,9 @@
 //! an empty slice (`a0`), because Go re-encodes the two differently when it relays.
 //! `omitempty` fields are plain values, left off the wire when empty, as Go does.
 //! Encoders write keys in Go's order (sorted by field name), decoders take any order,
-//! the array form, unknown keys and nils (see [`super::msgpack`]).
+//! the array form, unknown keys and nils (see [`super::msgpack`]). Each struct is
+//! declared once with `go_struct!` ([`super::go_struct`]), which generates the struct,
+//! its encoder and its decoder.
 
 use std::borrow::Cow;
 
