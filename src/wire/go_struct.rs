@@ -13,6 +13,8 @@
 //! that memberlist always writes with signed markers but Serf re-encodes in the
 //! marker family it came in).
 
+use std::borrow::Cow;
+
 use super::error::Result;
 use super::gostring::GoString;
 use super::messages::{go_int, string, Bytes, GoInt, NodeState};
@@ -145,6 +147,49 @@ impl GoField<'_> for NodeState {
     }
 }
 
+/// A field value that can stop borrowing the buffer it was decoded from (for the
+/// `into_owned` that `+ into_owned` asks `go_struct!` for).
+pub trait IntoOwned {
+    /// The same value, borrowing nothing.
+    type Owned;
+    /// Copies out whatever is borrowed.
+    fn into_owned_field(self) -> Self::Owned;
+}
+
+/// Values that borrow nothing.
+macro_rules! owned_already {
+    ($($t:ty),*) => {$(
+        impl IntoOwned for $t {
+            type Owned = $t;
+            fn into_owned_field(self) -> $t {
+                self
+            }
+        }
+    )*};
+}
+owned_already!(u8, u16, u32, bool, GoInt, NodeState);
+
+impl IntoOwned for GoString<'_> {
+    type Owned = GoString<'static>;
+    fn into_owned_field(self) -> GoString<'static> {
+        self.into_owned()
+    }
+}
+
+impl IntoOwned for Bytes<'_> {
+    type Owned = Bytes<'static>;
+    fn into_owned_field(self) -> Bytes<'static> {
+        Cow::Owned(self.into_owned())
+    }
+}
+
+impl IntoOwned for Option<Bytes<'_>> {
+    type Owned = Option<Bytes<'static>>;
+    fn into_owned_field(self) -> Option<Bytes<'static>> {
+        self.map(IntoOwned::into_owned_field)
+    }
+}
+
 /// Whether Go name `a` sorts before `b` (bytewise, as go-msgpack sorts struct keys).
 const fn before(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
@@ -205,23 +250,24 @@ pub const fn key_order<const N: usize>(names: [&str; N]) -> [usize; N] {
 macro_rules! go_struct {
     (
         $(#[$m:meta])*
-        $vis:vis struct $name:ident $(<$lt:lifetime>)? in $sctx:literal $(/ $fctx:literal)? {
+        $vis:vis struct $name:ident $(<$lt:lifetime>)? in $sctx:literal $(/ $fctx:literal)?
+            $(+ $extra:ident)? {
             $($fields:tt)*
         }
     ) => {
         $crate::wire::go_struct::go_struct!(@build [$(#[$m])*] $vis $name [$($lt)?]
-            [lit $sctx [$($fctx)? $sctx]] { $($fields)* });
+            [lit $sctx [$($fctx)? $sctx]] [$($extra)?] { $($fields)* });
     };
     (
         $(#[$m:meta])*
-        $vis:vis struct $name:ident $(<$lt:lifetime>)? in $ctx:ident {
+        $vis:vis struct $name:ident $(<$lt:lifetime>)? in $ctx:ident $(+ $extra:ident)? {
             $($fields:tt)*
         }
     ) => {
         $crate::wire::go_struct::go_struct!(@build [$(#[$m])*] $vis $name [$($lt)?]
-            [param $ctx] { $($fields)* });
+            [param $ctx] [$($extra)?] { $($fields)* });
     };
-    (@build [$($m:tt)*] $vis:vis $name:ident [$($lt:lifetime)?] $mode:tt {
+    (@build [$($m:tt)*] $vis:vis $name:ident [$($lt:lifetime)?] $mode:tt $extra:tt {
         $(
             $(#[$fm:meta])*
             $go:literal $($omit:ident)? => $f:ident : $ty:ty $(as $codec:ty)?
@@ -268,6 +314,16 @@ macro_rules! go_struct {
         }
 
         $crate::wire::go_struct::go_struct!(@field_impl $mode $name [$($lt)?]);
+        $crate::wire::go_struct::go_struct!(@owned $extra $name { $($f),* });
+    };
+    (@owned [] $name:ident { $($f:ident),* }) => {};
+    (@owned [into_owned] $name:ident { $($f:ident),* }) => {
+        impl $name<'_> {
+            /// Detaches the message from the buffer it was decoded from.
+            pub fn into_owned(self) -> $name<'static> {
+                $name { $($f: $crate::wire::go_struct::IntoOwned::into_owned_field(self.$f)),* }
+            }
+        }
     };
     (@present $s:ident $f:ident) => { true };
     (@present $s:ident $f:ident omitempty) => { !OmitEmpty::is_go_empty(&$s.$f) };

@@ -56,26 +56,10 @@ pub(crate) fn string<'a>(r: &mut Reader<'a>, ctx: &'static str) -> Result<GoStri
     Ok(GoString(r.string(ctx)?.unwrap_or(Cow::Borrowed(&[]))))
 }
 
-/// Generates `into_owned` for a message struct whose fields are listed.
-macro_rules! owned {
-    ($ty:ident { $($f:ident: $how:ident),* $(,)? }) => {
-        impl $ty<'_> {
-            /// Detaches the message from the buffer it was decoded from.
-            pub fn into_owned(self) -> $ty<'static> {
-                $ty { $($f: owned!(@$how self.$f)),* }
-            }
-        }
-    };
-    (@copy $e:expr) => { $e };
-    (@str $e:expr) => { $e.into_owned() };
-    (@bytes $e:expr) => { Cow::Owned($e.into_owned()) };
-    (@opt $e:expr) => { $e.map(|b| Cow::Owned(b.into_owned())) };
-}
-
 go_struct! {
     /// `ping` (type 0): a direct probe.
     #[derive(Debug, Clone, PartialEq, Eq, Default)]
-    pub struct Ping<'a> in "ping" {
+    pub struct Ping<'a> in "ping" + into_owned {
         /// Sequence number the ack echoes.
         "SeqNo" => seq_no: u32,
         /// The intended recipient; a node drops a ping addressed to another name.
@@ -88,18 +72,11 @@ go_struct! {
         "SourceNode" omitempty => source_node: GoString<'a>,
     }
 }
-owned!(Ping {
-    seq_no: copy,
-    node: str,
-    source_addr: bytes,
-    source_port: copy,
-    source_node: str
-});
 
 go_struct! {
     /// `indirectPingReq` (type 1): asks a relay to probe `target` for us.
     #[derive(Debug, Clone, PartialEq, Eq, Default)]
-    pub struct IndirectPingReq<'a> in "indirect_ping" {
+    pub struct IndirectPingReq<'a> in "indirect_ping" + into_owned {
         /// Sequence number the ack (or nack) echoes.
         "SeqNo" => seq_no: u32,
         /// The target's IP bytes.
@@ -118,31 +95,17 @@ go_struct! {
         "SourceNode" omitempty => source_node: GoString<'a>,
     }
 }
-owned!(IndirectPingReq {
-    seq_no: copy,
-    target: opt,
-    port: copy,
-    node: str,
-    nack: copy,
-    source_addr: bytes,
-    source_port: copy,
-    source_node: str,
-});
 
 go_struct! {
     /// `ackResp` (type 2): the answer to a ping, with the ping delegate's payload.
     #[derive(Debug, Clone, PartialEq, Eq, Default)]
-    pub struct AckResp<'a> in "ack_resp" {
+    pub struct AckResp<'a> in "ack_resp" + into_owned {
         /// Sequence number of the ping answered.
         "SeqNo" => seq_no: u32,
         /// The ping delegate's payload (Serf's coordinate).
         "Payload" => payload: Option<Bytes<'a>>,
     }
 }
-owned!(AckResp {
-    seq_no: copy,
-    payload: opt
-});
 
 go_struct! {
     /// `nackResp` (type 11): a relay could not reach the target of an indirect ping.
@@ -156,18 +119,17 @@ go_struct! {
 go_struct! {
     /// `errResp` (type 13): a stream peer's error text.
     #[derive(Debug, Clone, PartialEq, Eq, Default)]
-    pub struct ErrResp<'a> in "err" {
+    pub struct ErrResp<'a> in "err" + into_owned {
         /// What went wrong, in the peer's words.
         "Error" => error: GoString<'a>,
     }
 }
-owned!(ErrResp { error: str });
 
 go_struct! {
     /// The body of `suspect` (type 3) and `dead` (type 5), which Go declares alike.
     /// A `dead` whose `from` equals `node` is a graceful leave.
     #[derive(Debug, Clone, PartialEq, Eq, Default)]
-    pub struct Accusation<'a> in ctx {
+    pub struct Accusation<'a> in ctx + into_owned {
         /// The accused node's incarnation the accusation holds against it.
         "Incarnation" => incarnation: u32,
         /// The accused node.
@@ -176,16 +138,11 @@ go_struct! {
         "From" => from: GoString<'a>,
     }
 }
-owned!(Accusation {
-    incarnation: copy,
-    node: str,
-    from: str
-});
 
 go_struct! {
     /// `alive` (type 4): a node announces (or refutes with) an incarnation.
     #[derive(Debug, Clone, PartialEq, Eq, Default)]
-    pub struct Alive<'a> in "alive" {
+    pub struct Alive<'a> in "alive" + into_owned {
         /// The node's incarnation: higher wins.
         "Incarnation" => incarnation: u32,
         /// The node's name.
@@ -200,14 +157,6 @@ go_struct! {
         "Vsn" => vsn: Option<Bytes<'a>>,
     }
 }
-owned!(Alive {
-    incarnation: copy,
-    node: str,
-    addr: opt,
-    port: copy,
-    meta: opt,
-    vsn: opt
-});
 
 /// A Go `int` as decoded, with the marker family that carried it: go-msgpack v0.5
 /// (memberlist ≤ 0.5.0) wrote values above 127 with unsigned markers, v2 with signed
@@ -314,7 +263,7 @@ impl NodeState {
 go_struct! {
     /// One member in a push/pull exchange.
     #[derive(Debug, Clone, PartialEq, Eq, Default)]
-    pub struct PushNodeState<'a> in "push_node_state" {
+    pub struct PushNodeState<'a> in "push_node_state" + into_owned {
         /// The member's name.
         "Name" => name: GoString<'a>,
         /// Its IP bytes.
@@ -331,15 +280,6 @@ go_struct! {
         "Vsn" => vsn: Option<Bytes<'a>>,
     }
 }
-owned!(PushNodeState {
-    name: str,
-    addr: opt,
-    port: copy,
-    meta: opt,
-    incarnation: copy,
-    state: copy,
-    vsn: opt,
-});
 
 go_struct! {
     /// The header of a reliable (TCP) user message (type 8 on a stream).
