@@ -3,6 +3,7 @@
 //! push/pull user state, and (for conflict and key-management answers) inside query
 //! and response payloads.
 //!
+//! The structs are declared with `go_struct!` (see [`crate::wire::go_struct`]).
 //! Field names are Go's in snake case; the conventions of [`crate::wire::messages`]
 //! hold: `Option` byte slices keep Go's nil apart from empty, keys are written sorted,
 //! and decoding takes any key order, the array form, unknown keys and nils. Serf
@@ -10,8 +11,9 @@
 //! `StatusLTimes`) are written sorted where Go writes them in random order.
 
 use super::lamport::LamportTime;
-use super::read::{self, write_int, write_strings};
+use super::read::{self, write_strings, KeepMarker};
 use super::tags::Tags;
+use crate::wire::go_struct::{go_struct, GoField};
 use crate::wire::messages::{read_struct, string, Bytes};
 use crate::wire::msgpack::{Reader, Writer};
 use crate::wire::{GoInt, GoString, Result, WireError};
@@ -88,289 +90,100 @@ pub const QUERY_FLAG_ACK: u32 = 1;
 /// Query flag: receivers must not re-broadcast the query.
 pub const QUERY_FLAG_NO_BROADCAST: u32 = 2;
 
-/// `messageLeave`: a node's intent to leave (or a force-leave of it).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Leave<'a> {
-    /// The member clock time of the intent.
-    pub ltime: LamportTime,
-    /// The node that leaves.
-    pub node: GoString<'a>,
-    /// Force-leave with prune: forget the member entirely.
-    pub prune: bool,
-}
-
-impl<'a> Leave<'a> {
-    /// Writes the msgpack body as Go encodes it (field order included).
-    pub fn write(&self, w: &mut Writer<'_>) {
-        w.map_header(3);
-        w.key("LTime");
-        w.uint(self.ltime.0);
-        w.key("Node");
-        w.raw(self.node.as_bytes());
-        w.key("Prune");
-        w.bool(self.prune);
-    }
-
-    /// Reads a msgpack body any Serf version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = Leave::default();
-        read_struct(r, "leave", &["LTime", "Node", "Prune"], |k, r| {
-            match k {
-                b"LTime" => m.ltime = read::lamport(r, "leave.LTime")?,
-                b"Node" => m.node = string(r, "leave.Node")?,
-                b"Prune" => m.prune = r.bool("leave.Prune")?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(m)
+go_struct! {
+    /// `messageLeave`: a node's intent to leave (or a force-leave of it).
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct Leave<'a> in "leave" {
+        /// The member clock time of the intent.
+        "LTime" => ltime: LamportTime,
+        /// The node that leaves.
+        "Node" => node: GoString<'a>,
+        /// Force-leave with prune: forget the member entirely.
+        "Prune" => prune: bool,
     }
 }
 
-/// `messageJoin`: ties a node's join to the member clock.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Join<'a> {
-    /// The member clock time of the intent.
-    pub ltime: LamportTime,
-    /// The node that joined.
-    pub node: GoString<'a>,
-}
-
-impl<'a> Join<'a> {
-    /// Writes the msgpack body as Go encodes it (field order included).
-    pub fn write(&self, w: &mut Writer<'_>) {
-        w.map_header(2);
-        w.key("LTime");
-        w.uint(self.ltime.0);
-        w.key("Node");
-        w.raw(self.node.as_bytes());
-    }
-
-    /// Reads a msgpack body any Serf version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = Join::default();
-        read_struct(r, "join", &["LTime", "Node"], |k, r| {
-            match k {
-                b"LTime" => m.ltime = read::lamport(r, "join.LTime")?,
-                b"Node" => m.node = string(r, "join.Node")?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(m)
+go_struct! {
+    /// `messageJoin`: ties a node's join to the member clock.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct Join<'a> in "join" {
+        /// The member clock time of the intent.
+        "LTime" => ltime: LamportTime,
+        /// The node that joined.
+        "Node" => node: GoString<'a>,
     }
 }
 
-/// `messageUserEvent`: an application event broadcast to the cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct UserEvent<'a> {
-    /// The event clock time.
-    pub ltime: LamportTime,
-    /// The event's name.
-    pub name: GoString<'a>,
-    /// The payload; `None` is Go's nil, kept apart from empty.
-    pub payload: Option<Bytes<'a>>,
-    /// "Can coalesce": receivers may deliver only the latest event of this name.
-    pub cc: bool,
-}
-
-impl<'a> UserEvent<'a> {
-    /// Writes the msgpack body as Go encodes it (field order included).
-    pub fn write(&self, w: &mut Writer<'_>) {
-        w.map_header(4);
-        w.key("CC");
-        w.bool(self.cc);
-        w.key("LTime");
-        w.uint(self.ltime.0);
-        w.key("Name");
-        w.raw(self.name.as_bytes());
-        w.key("Payload");
-        w.opt_raw(self.payload.as_deref());
-    }
-
-    /// Reads a msgpack body any Serf version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = UserEvent::default();
-        const DECL: &[&str] = &["LTime", "Name", "Payload", "CC"];
-        read_struct(r, "user_event", DECL, |k, r| {
-            match k {
-                b"LTime" => m.ltime = read::lamport(r, "user_event.LTime")?,
-                b"Name" => m.name = string(r, "user_event.Name")?,
-                b"Payload" => m.payload = read::opt_bytes(r, "user_event.Payload")?,
-                b"CC" => m.cc = r.bool("user_event.CC")?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(m)
+go_struct! {
+    /// `messageUserEvent`: an application event broadcast to the cluster.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct UserEvent<'a> in "user_event" {
+        /// The event clock time.
+        "LTime" => ltime: LamportTime,
+        /// The event's name.
+        "Name" => name: GoString<'a>,
+        /// The payload; `None` is Go's nil, kept apart from empty.
+        "Payload" => payload: Option<Bytes<'a>>,
+        /// "Can coalesce": receivers may deliver only the latest event of this name.
+        "CC" => cc: bool,
     }
 }
 
-/// One event of an event-buffer slot in the push/pull state (`userEvent`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct BufferedEvent<'a> {
-    /// The event's name.
-    pub name: GoString<'a>,
-    /// The payload (`None`: nil).
-    pub payload: Option<Bytes<'a>>,
-}
-
-impl<'a> BufferedEvent<'a> {
-    fn write(&self, w: &mut Writer<'_>) {
-        w.map_header(2);
-        w.key("Name");
-        w.raw(self.name.as_bytes());
-        w.key("Payload");
-        w.opt_raw(self.payload.as_deref());
-    }
-
-    fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = BufferedEvent::default();
-        read_struct(r, "user_event", &["Name", "Payload"], |k, r| {
-            match k {
-                b"Name" => m.name = string(r, "userEvent.Name")?,
-                b"Payload" => m.payload = read::opt_bytes(r, "userEvent.Payload")?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(m)
+go_struct! {
+    /// One event of an event-buffer slot in the push/pull state (`userEvent`).
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct BufferedEvent<'a> in "user_event" / "userEvent" {
+        /// The event's name.
+        "Name" => name: GoString<'a>,
+        /// The payload (`None`: nil).
+        "Payload" => payload: Option<Bytes<'a>>,
     }
 }
 
-/// A used slot of the event buffer (`userEvents`): the events seen at one time.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct EventSlot<'a> {
-    /// The event clock time of the slot.
-    pub ltime: LamportTime,
-    /// The events seen at that time.
-    pub events: Option<Vec<BufferedEvent<'a>>>,
+go_struct! {
+    /// A used slot of the event buffer (`userEvents`): the events seen at one time.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct EventSlot<'a> in "userEvents" {
+        /// The event clock time of the slot.
+        "LTime" => ltime: LamportTime,
+        /// The events seen at that time.
+        "Events" => events: Option<Vec<BufferedEvent<'a>>>,
+    }
 }
 
-impl<'a> EventSlot<'a> {
-    fn write(&self, w: &mut Writer<'_>) {
-        w.map_header(2);
-        w.key("Events");
-        match &self.events {
+/// A slot of the event ring: `None` (nil) for an unused one.
+impl<'a> GoField<'a> for Option<EventSlot<'a>> {
+    fn write_field(&self, w: &mut Writer<'_>) {
+        match self {
             None => w.nil(),
-            Some(evs) => {
-                w.array_len(evs.len());
-                evs.iter().for_each(|e| e.write(w));
-            }
-        }
-        w.key("LTime");
-        w.uint(self.ltime.0);
-    }
-
-    fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = EventSlot::default();
-        read_struct(r, "userEvents", &["LTime", "Events"], |k, r| {
-            match k {
-                b"LTime" => m.ltime = read::lamport(r, "userEvents.LTime")?,
-                b"Events" => m.events = read::slice(r, "userEvents.Events", BufferedEvent::read)?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(m)
-    }
-}
-
-/// `messagePushPull`: Serf's state in memberlist's push/pull exchange.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PushPull<'a> {
-    /// Member clock.
-    pub ltime: LamportTime,
-    /// The status time of every member the sender holds (a Go map: sorted here).
-    pub status_ltimes: Option<BTreeMap<GoString<'a>, LamportTime>>,
-    /// Members the sender knows as left.
-    pub left_members: Option<Vec<GoString<'a>>>,
-    /// Event clock.
-    pub event_ltime: LamportTime,
-    /// The event ring (`EventBuffer` slots, 512 by default); `None` entries are unused.
-    pub events: Option<Vec<Option<EventSlot<'a>>>>,
-    /// Query clock.
-    pub query_ltime: LamportTime,
-}
-
-impl<'a> PushPull<'a> {
-    /// Writes the msgpack body as Go encodes it (field order included).
-    pub fn write(&self, w: &mut Writer<'_>) {
-        w.map_header(6);
-        w.key("EventLTime");
-        w.uint(self.event_ltime.0);
-        w.key("Events");
-        match &self.events {
-            None => w.nil(),
-            Some(slots) => {
-                w.array_len(slots.len());
-                for s in slots {
-                    match s {
-                        None => w.nil(),
-                        Some(s) => s.write(w),
-                    }
-                }
-            }
-        }
-        w.key("LTime");
-        w.uint(self.ltime.0);
-        w.key("LeftMembers");
-        write_strings(w, self.left_members.as_deref());
-        w.key("QueryLTime");
-        w.uint(self.query_ltime.0);
-        w.key("StatusLTimes");
-        match &self.status_ltimes {
-            None => w.nil(),
-            Some(m) => {
-                w.map_len(m.len());
-                for (k, v) in m {
-                    w.raw(k.as_bytes());
-                    w.uint(v.0);
-                }
-            }
+            Some(s) => s.write(w),
         }
     }
+    fn read_field(r: &mut Reader<'a>, ctx: &'static str) -> Result<Self> {
+        if r.rest().first() == Some(&0xc0) {
+            r.take(1, ctx)?;
+            return Ok(None);
+        }
+        EventSlot::read(r).map(Some)
+    }
+}
 
-    /// Reads a msgpack body any Serf version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = PushPull::default();
-        const DECL: &[&str] = &[
-            "LTime",
-            "StatusLTimes",
-            "LeftMembers",
-            "EventLTime",
-            "Events",
-            "QueryLTime",
-        ];
-        read_struct(r, "push_pull", DECL, |k, r| {
-            match k {
-                b"LTime" => m.ltime = read::lamport(r, "push_pull.LTime")?,
-                b"StatusLTimes" => {
-                    m.status_ltimes = read::string_map(r, "push_pull.StatusLTimes", |r| {
-                        read::lamport(r, "push_pull.StatusLTimes")
-                    })?
-                }
-                b"LeftMembers" => {
-                    m.left_members = read::slice(r, "push_pull.LeftMembers", |r| {
-                        string(r, "push_pull.LeftMembers")
-                    })?
-                }
-                b"EventLTime" => m.event_ltime = read::lamport(r, "push_pull.EventLTime")?,
-                b"Events" => {
-                    m.events = read::slice(r, "push_pull.Events", |r| {
-                        if r.rest().first() == Some(&0xc0) {
-                            r.take(1, "push_pull.Events")?;
-                            return Ok(None);
-                        }
-                        EventSlot::read(r).map(Some)
-                    })?
-                }
-                b"QueryLTime" => m.query_ltime = read::lamport(r, "push_pull.QueryLTime")?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(m)
+go_struct! {
+    /// `messagePushPull`: Serf's state in memberlist's push/pull exchange.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct PushPull<'a> in "push_pull" {
+        /// Member clock.
+        "LTime" => ltime: LamportTime,
+        /// The status time of every member the sender holds (a Go map: sorted here).
+        "StatusLTimes" => status_ltimes: Option<BTreeMap<GoString<'a>, LamportTime>>,
+        /// Members the sender knows as left.
+        "LeftMembers" => left_members: Option<Vec<GoString<'a>>>,
+        /// Event clock.
+        "EventLTime" => event_ltime: LamportTime,
+        /// The event ring (`EventBuffer` slots, 512 by default); `None` entries are unused.
+        "Events" => events: Option<Vec<Option<EventSlot<'a>>>>,
+        /// Query clock.
+        "QueryLTime" => query_ltime: LamportTime,
     }
 }
 
@@ -397,6 +210,8 @@ impl<'a> Filter<'a> {
                 out.push(0);
                 write_strings(&mut Writer::new(out), Some(nodes));
             }
+            // Go's `filterTag` struct, written by hand rather than with `go_struct!`:
+            // it is this enum's variant, not a struct of its own.
             Filter::Tag { tag, expr } => {
                 out.push(1);
                 let mut w = Writer::new(out);
@@ -437,31 +252,33 @@ impl<'a> Filter<'a> {
     }
 }
 
-/// `messageQuery`: a question to (a filtered part of) the cluster.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Query<'a> {
-    /// The query clock time.
-    pub ltime: LamportTime,
-    /// Random id; (ltime, id) names the query at its origin.
-    pub id: u32,
-    /// The origin's IP (4 or 16 bytes) and port, where answers go.
-    pub addr: Option<Bytes<'a>>,
-    /// The origin's port.
-    pub port: u16,
-    /// The origin's node name.
-    pub source_node: GoString<'a>,
-    /// Encoded [`Filter`]s, kept as sent (Go refuses to process unknown ones).
-    pub filters: Option<Vec<Bytes<'a>>>,
-    /// [`QUERY_FLAG_ACK`], [`QUERY_FLAG_NO_BROADCAST`].
-    pub flags: u32,
-    /// How many extra copies of each answer go through relays.
-    pub relay_factor: u8,
-    /// A Go `time.Duration`: nanoseconds.
-    pub timeout: GoInt,
-    /// The query's name.
-    pub name: GoString<'a>,
-    /// The payload (`None`: nil).
-    pub payload: Option<Bytes<'a>>,
+go_struct! {
+    /// `messageQuery`: a question to (a filtered part of) the cluster.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct Query<'a> in "query" {
+        /// The query clock time.
+        "LTime" => ltime: LamportTime,
+        /// Random id; (ltime, id) names the query at its origin.
+        "ID" => id: u32,
+        /// The origin's IP (4 or 16 bytes) and port, where answers go.
+        "Addr" => addr: Option<Bytes<'a>>,
+        /// The origin's port.
+        "Port" => port: u16,
+        /// The origin's node name.
+        "SourceNode" => source_node: GoString<'a>,
+        /// Encoded [`Filter`]s, kept as sent (Go refuses to process unknown ones).
+        "Filters" => filters: Option<Vec<Bytes<'a>>>,
+        /// [`QUERY_FLAG_ACK`], [`QUERY_FLAG_NO_BROADCAST`].
+        "Flags" => flags: u32,
+        /// How many extra copies of each answer go through relays.
+        "RelayFactor" => relay_factor: u8,
+        /// A Go `time.Duration`: nanoseconds.
+        "Timeout" => timeout: GoInt as KeepMarker,
+        /// The query's name.
+        "Name" => name: GoString<'a>,
+        /// The payload (`None`: nil).
+        "Payload" => payload: Option<Bytes<'a>>,
+    }
 }
 
 impl<'a> Query<'a> {
@@ -484,94 +301,23 @@ impl<'a> Query<'a> {
     pub fn internal(&self) -> Option<InternalQuery> {
         InternalQuery::from_name(self.name.as_bytes())
     }
-
-    /// Writes the msgpack body as Go encodes it (field order included).
-    pub fn write(&self, w: &mut Writer<'_>) {
-        w.map_header(11);
-        w.key("Addr");
-        w.opt_raw(self.addr.as_deref());
-        w.key("Filters");
-        match &self.filters {
-            None => w.nil(),
-            Some(fs) => {
-                w.array_len(fs.len());
-                fs.iter().for_each(|f| w.raw(f));
-            }
-        }
-        w.key("Flags");
-        w.uint(self.flags as u64);
-        w.key("ID");
-        w.uint(self.id as u64);
-        w.key("LTime");
-        w.uint(self.ltime.0);
-        w.key("Name");
-        w.raw(self.name.as_bytes());
-        w.key("Payload");
-        w.opt_raw(self.payload.as_deref());
-        w.key("Port");
-        w.uint(self.port as u64);
-        w.key("RelayFactor");
-        w.uint(self.relay_factor as u64);
-        w.key("SourceNode");
-        w.raw(self.source_node.as_bytes());
-        w.key("Timeout");
-        write_int(w, self.timeout);
-    }
-
-    /// Reads a msgpack body any Serf version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = Query::default();
-        const DECL: &[&str] = &[
-            "LTime",
-            "ID",
-            "Addr",
-            "Port",
-            "SourceNode",
-            "Filters",
-            "Flags",
-            "RelayFactor",
-            "Timeout",
-            "Name",
-            "Payload",
-        ];
-        read_struct(r, "query", DECL, |k, r| {
-            match k {
-                b"LTime" => m.ltime = read::lamport(r, "query.LTime")?,
-                b"ID" => m.id = r.u32("query.ID")?,
-                b"Addr" => m.addr = read::opt_bytes(r, "query.Addr")?,
-                b"Port" => m.port = r.u16("query.Port")?,
-                b"SourceNode" => m.source_node = string(r, "query.SourceNode")?,
-                b"Filters" => {
-                    m.filters = read::slice(r, "query.Filters", |r| {
-                        Ok(read::opt_bytes(r, "query.Filters")?.unwrap_or_default())
-                    })?
-                }
-                b"Flags" => m.flags = r.u32("query.Flags")?,
-                b"RelayFactor" => m.relay_factor = r.u8("query.RelayFactor")?,
-                b"Timeout" => m.timeout = read::int(r, "query.Timeout")?,
-                b"Name" => m.name = string(r, "query.Name")?,
-                b"Payload" => m.payload = read::opt_bytes(r, "query.Payload")?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(m)
-    }
 }
 
-/// `messageQueryResponse`: an ack (flag 1, no payload) or an answer to a query.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct QueryResponse<'a> {
-    /// The query's time, by which the origin finds it.
-    pub ltime: LamportTime,
-    /// The query's id.
-    pub id: u32,
-    /// The answering node.
-    pub from: GoString<'a>,
-    /// [`QUERY_FLAG_ACK`] for an ack.
-    pub flags: u32,
-    /// The answer (`None` for an ack).
-    pub payload: Option<Bytes<'a>>,
+go_struct! {
+    /// `messageQueryResponse`: an ack (flag 1, no payload) or an answer to a query.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct QueryResponse<'a> in "query_response" {
+        /// The query's time, by which the origin finds it.
+        "LTime" => ltime: LamportTime,
+        /// The query's id.
+        "ID" => id: u32,
+        /// The answering node.
+        "From" => from: GoString<'a>,
+        /// [`QUERY_FLAG_ACK`] for an ack.
+        "Flags" => flags: u32,
+        /// The answer (`None` for an ack).
+        "Payload" => payload: Option<Bytes<'a>>,
+    }
 }
 
 impl<'a> QueryResponse<'a> {
@@ -579,250 +325,76 @@ impl<'a> QueryResponse<'a> {
     pub fn ack(&self) -> bool {
         self.flags & QUERY_FLAG_ACK != 0
     }
+}
 
-    /// Writes the msgpack body as Go encodes it (field order included).
-    pub fn write(&self, w: &mut Writer<'_>) {
-        w.map_header(5);
-        w.key("Flags");
-        w.uint(self.flags as u64);
-        w.key("From");
-        w.raw(self.from.as_bytes());
-        w.key("ID");
-        w.uint(self.id as u64);
-        w.key("LTime");
-        w.uint(self.ltime.0);
-        w.key("Payload");
-        w.opt_raw(self.payload.as_deref());
-    }
-
-    /// Reads a msgpack body any Serf version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = QueryResponse::default();
-        const DECL: &[&str] = &["LTime", "ID", "From", "Flags", "Payload"];
-        read_struct(r, "query_response", DECL, |k, r| {
-            match k {
-                b"LTime" => m.ltime = read::lamport(r, "query_response.LTime")?,
-                b"ID" => m.id = r.u32("query_response.ID")?,
-                b"From" => m.from = string(r, "query_response.From")?,
-                b"Flags" => m.flags = r.u32("query_response.Flags")?,
-                b"Payload" => m.payload = read::opt_bytes(r, "query_response.Payload")?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(m)
+go_struct! {
+    /// `serf.Member` as a node describes another in its answer to `_serf_conflict`.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct Member<'a> in "member" {
+        /// The member's name.
+        "Name" => name: GoString<'a>,
+        /// Its IP bytes.
+        "Addr" => addr: Option<Bytes<'a>>,
+        /// Its port.
+        "Port" => port: u16,
+        /// Its tags.
+        "Tags" => tags: Option<Tags<'a>>,
+        /// 0 none, 1 alive, 2 leaving, 3 left, 4 failed (a Go `int`).
+        "Status" => status: GoInt as KeepMarker,
+        /// Oldest memberlist protocol it understands.
+        "ProtocolMin" => protocol_min: u8,
+        /// Newest memberlist protocol it understands.
+        "ProtocolMax" => protocol_max: u8,
+        /// The memberlist protocol it speaks.
+        "ProtocolCur" => protocol_cur: u8,
+        /// Oldest Serf protocol it understands.
+        "DelegateMin" => delegate_min: u8,
+        /// Newest Serf protocol it understands.
+        "DelegateMax" => delegate_max: u8,
+        /// The Serf protocol it speaks.
+        "DelegateCur" => delegate_cur: u8,
     }
 }
 
-/// `serf.Member` as a node describes another in its answer to `_serf_conflict`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Member<'a> {
-    /// The member's name.
-    pub name: GoString<'a>,
-    /// Its IP bytes.
-    pub addr: Option<Bytes<'a>>,
-    /// Its port.
-    pub port: u16,
-    /// Its tags.
-    pub tags: Option<Tags<'a>>,
-    /// 0 none, 1 alive, 2 leaving, 3 left, 4 failed (a Go `int`).
-    pub status: GoInt,
-    /// Oldest memberlist protocol it understands.
-    pub protocol_min: u8,
-    /// Newest memberlist protocol it understands.
-    pub protocol_max: u8,
-    /// The memberlist protocol it speaks.
-    pub protocol_cur: u8,
-    /// Oldest Serf protocol it understands.
-    pub delegate_min: u8,
-    /// Newest Serf protocol it understands.
-    pub delegate_max: u8,
-    /// The Serf protocol it speaks.
-    pub delegate_cur: u8,
-}
-
-impl<'a> Member<'a> {
-    /// Writes the msgpack body as Go encodes it (field order included).
-    pub fn write(&self, w: &mut Writer<'_>) {
-        w.map_header(11);
-        w.key("Addr");
-        w.opt_raw(self.addr.as_deref());
-        w.key("DelegateCur");
-        w.uint(self.delegate_cur as u64);
-        w.key("DelegateMax");
-        w.uint(self.delegate_max as u64);
-        w.key("DelegateMin");
-        w.uint(self.delegate_min as u64);
-        w.key("Name");
-        w.raw(self.name.as_bytes());
-        w.key("Port");
-        w.uint(self.port as u64);
-        w.key("ProtocolCur");
-        w.uint(self.protocol_cur as u64);
-        w.key("ProtocolMax");
-        w.uint(self.protocol_max as u64);
-        w.key("ProtocolMin");
-        w.uint(self.protocol_min as u64);
-        w.key("Status");
-        write_int(w, self.status);
-        w.key("Tags");
-        match &self.tags {
-            None => w.nil(),
-            Some(t) => t.write(w),
-        }
-    }
-
-    /// Reads a msgpack body any Serf version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = Member::default();
-        const DECL: &[&str] = &[
-            "Name",
-            "Addr",
-            "Port",
-            "Tags",
-            "Status",
-            "ProtocolMin",
-            "ProtocolMax",
-            "ProtocolCur",
-            "DelegateMin",
-            "DelegateMax",
-            "DelegateCur",
-        ];
-        read_struct(r, "member", DECL, |k, r| {
-            match k {
-                b"Name" => m.name = string(r, "member.Name")?,
-                b"Addr" => m.addr = read::opt_bytes(r, "member.Addr")?,
-                b"Port" => m.port = r.u16("member.Port")?,
-                b"Tags" => m.tags = Tags::read(r)?,
-                b"Status" => m.status = read::int(r, "member.Status")?,
-                b"ProtocolMin" => m.protocol_min = r.u8("member.ProtocolMin")?,
-                b"ProtocolMax" => m.protocol_max = r.u8("member.ProtocolMax")?,
-                b"ProtocolCur" => m.protocol_cur = r.u8("member.ProtocolCur")?,
-                b"DelegateMin" => m.delegate_min = r.u8("member.DelegateMin")?,
-                b"DelegateMax" => m.delegate_max = r.u8("member.DelegateMax")?,
-                b"DelegateCur" => m.delegate_cur = r.u8("member.DelegateCur")?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(m)
+go_struct! {
+    /// `keyRequest`: the payload of the key-management queries (an empty key for list).
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct KeyRequest<'a> in "key_request" {
+        /// The raw AES key (16, 24 or 32 bytes).
+        "Key" => key: Option<Bytes<'a>>,
     }
 }
 
-/// `keyRequest`: the payload of the key-management queries (an empty key for list).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct KeyRequest<'a> {
-    /// The raw AES key (16, 24 or 32 bytes).
-    pub key: Option<Bytes<'a>>,
-}
-
-impl<'a> KeyRequest<'a> {
-    /// Writes the msgpack body as Go encodes it (field order included).
-    pub fn write(&self, w: &mut Writer<'_>) {
-        w.map_header(1);
-        w.key("Key");
-        w.opt_raw(self.key.as_deref());
-    }
-
-    /// Reads a msgpack body any Serf version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = KeyRequest::default();
-        read_struct(r, "key_request", &["Key"], |k, r| {
-            if k != b"Key" {
-                return Ok(false);
-            }
-            m.key = read::opt_bytes(r, "key_request.Key")?;
-            Ok(true)
-        })?;
-        Ok(m)
+go_struct! {
+    /// `nodeKeyResponse`: one node's answer to a key-management query.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct KeyResponse<'a> in "key_response" {
+        /// Whether the node did what was asked.
+        "Result" => result: bool,
+        /// Error or warning text.
+        "Message" => message: GoString<'a>,
+        /// Installed keys, base64 (list-keys only).
+        "Keys" => keys: Option<Vec<GoString<'a>>>,
+        /// The primary key, base64 (list-keys only; serf ≥ 0.9.4).
+        "PrimaryKey" => primary_key: GoString<'a>,
     }
 }
 
-/// `nodeKeyResponse`: one node's answer to a key-management query.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct KeyResponse<'a> {
-    /// Whether the node did what was asked.
-    pub result: bool,
-    /// Error or warning text.
-    pub message: GoString<'a>,
-    /// Installed keys, base64 (list-keys only).
-    pub keys: Option<Vec<GoString<'a>>>,
-    /// The primary key, base64 (list-keys only; serf ≥ 0.9.4).
-    pub primary_key: GoString<'a>,
-}
-
-impl<'a> KeyResponse<'a> {
-    /// Writes the msgpack body as Go encodes it (field order included).
-    pub fn write(&self, w: &mut Writer<'_>) {
-        w.map_header(4);
-        w.key("Keys");
-        write_strings(w, self.keys.as_deref());
-        w.key("Message");
-        w.raw(self.message.as_bytes());
-        w.key("PrimaryKey");
-        w.raw(self.primary_key.as_bytes());
-        w.key("Result");
-        w.bool(self.result);
-    }
-
-    /// Reads a msgpack body any Serf version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = KeyResponse::default();
-        const DECL: &[&str] = &["Result", "Message", "Keys", "PrimaryKey"];
-        read_struct(r, "key_response", DECL, |k, r| {
-            match k {
-                b"Result" => m.result = r.bool("key_response.Result")?,
-                b"Message" => m.message = string(r, "key_response.Message")?,
-                b"Keys" => {
-                    m.keys =
-                        read::slice(r, "key_response.Keys", |r| string(r, "key_response.Keys"))?
-                }
-                b"PrimaryKey" => m.primary_key = string(r, "key_response.PrimaryKey")?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(m)
+go_struct! {
+    /// Go's `net.UDPAddr` as the relay header carries it.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct UdpAddr<'a> in "UDPAddr" / "DestAddr" {
+        /// The IP bytes.
+        "IP" => ip: Option<Bytes<'a>>,
+        /// A Go `int`.
+        "Port" => port: GoInt as KeepMarker,
+        /// The IPv6 zone (empty for IPv4).
+        "Zone" => zone: GoString<'a>,
     }
 }
 
-/// Go's `net.UDPAddr` as the relay header carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct UdpAddr<'a> {
-    /// The IP bytes.
-    pub ip: Option<Bytes<'a>>,
-    /// A Go `int`.
-    pub port: GoInt,
-    /// The IPv6 zone (empty for IPv4).
-    pub zone: GoString<'a>,
-}
-
-impl<'a> UdpAddr<'a> {
-    fn write(&self, w: &mut Writer<'_>) {
-        w.map_header(3);
-        w.key("IP");
-        w.opt_raw(self.ip.as_deref());
-        w.key("Port");
-        write_int(w, self.port);
-        w.key("Zone");
-        w.raw(self.zone.as_bytes());
-    }
-
-    fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = UdpAddr::default();
-        read_struct(r, "UDPAddr", &["IP", "Port", "Zone"], |k, r| {
-            match k {
-                b"IP" => m.ip = read::opt_bytes(r, "DestAddr.IP")?,
-                b"Port" => m.port = read::int(r, "DestAddr.Port")?,
-                b"Zone" => m.zone = string(r, "DestAddr.Zone")?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(m)
-    }
-}
-
+// Written by hand rather than with `go_struct!`: the relayed message follows the
+// msgpack header as raw bytes, which no Go field holds.
 /// `messageRelay`: asks a node to forward `message` to `dest_addr` unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Relay<'a> {

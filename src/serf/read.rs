@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::lamport::LamportTime;
-use crate::wire::messages::{go_int, string, Bytes};
+use crate::wire::go_struct::{GoCodec, GoField};
+use crate::wire::messages::{go_int, string};
 use crate::wire::msgpack::{IntMarker, Reader, Writer};
 use crate::wire::{GoInt, GoString, Result, WireError};
 
@@ -136,10 +137,6 @@ pub fn lamport(r: &mut Reader<'_>, ctx: &'static str) -> Result<LamportTime> {
     r.uint(ctx).map(LamportTime)
 }
 
-pub fn opt_bytes<'a>(r: &mut Reader<'a>, ctx: &'static str) -> Result<Option<Bytes<'a>>> {
-    r.bytes(ctx)
-}
-
 /// Reads a Go `int`/`int64`. Values 0..=127 are a fixint in both codec generations, so
 /// they say nothing about the sender's: they are recorded as the current one.
 pub fn int(r: &mut Reader<'_>, ctx: &'static str) -> Result<GoInt> {
@@ -171,5 +168,62 @@ pub fn write_strings(w: &mut Writer<'_>, v: Option<&[GoString<'_>]>) {
             w.array_len(items.len());
             items.iter().for_each(|s| w.raw(s.as_bytes()));
         }
+    }
+}
+
+impl GoField<'_> for LamportTime {
+    fn write_field(&self, w: &mut Writer<'_>) {
+        w.uint(self.0)
+    }
+    fn read_field(r: &mut Reader<'_>, ctx: &'static str) -> Result<Self> {
+        lamport(r, ctx)
+    }
+}
+
+/// A Go slice: nil is `None`; its elements are named by the slice's `ctx`.
+impl<'a, T: GoField<'a>> GoField<'a> for Option<Vec<T>> {
+    fn write_field(&self, w: &mut Writer<'_>) {
+        match self {
+            None => w.nil(),
+            Some(items) => {
+                w.array_len(items.len());
+                items.iter().for_each(|i| i.write_field(w));
+            }
+        }
+    }
+    fn read_field(r: &mut Reader<'a>, ctx: &'static str) -> Result<Self> {
+        slice(r, ctx, |r| T::read_field(r, ctx))
+    }
+}
+
+/// A Go `map[string]V` (nil is `None`), written in key order where Go's is random.
+impl<'a, V: GoField<'a>> GoField<'a> for Option<BTreeMap<GoString<'a>, V>> {
+    fn write_field(&self, w: &mut Writer<'_>) {
+        match self {
+            None => w.nil(),
+            Some(m) => {
+                w.map_len(m.len());
+                for (k, v) in m {
+                    w.raw(k.as_bytes());
+                    v.write_field(w);
+                }
+            }
+        }
+    }
+    fn read_field(r: &mut Reader<'a>, ctx: &'static str) -> Result<Self> {
+        string_map(r, ctx, |r| V::read_field(r, ctx))
+    }
+}
+
+/// The codec of a Serf Go `int`: re-encoded in the marker family it came in
+/// ([`int`], [`write_int`]), where memberlist's always go out signed.
+pub struct KeepMarker;
+
+impl GoCodec<'_, GoInt> for KeepMarker {
+    fn write(v: &GoInt, w: &mut Writer<'_>) {
+        write_int(w, *v)
+    }
+    fn read(r: &mut Reader<'_>, ctx: &'static str) -> Result<GoInt> {
+        int(r, ctx)
     }
 }

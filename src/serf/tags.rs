@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::read;
+use crate::wire::go_struct::GoField;
 use crate::wire::messages::string;
 use crate::wire::msgpack::{Reader, Writer};
 use crate::wire::{GoString, Result, WireError};
@@ -154,6 +155,19 @@ impl<'a> Tags<'a> {
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect(),
         )
+    }
+}
+
+/// `serf.Member.Tags`, a Go map: nil is `None`; errors name the tags, not the field.
+impl<'a> GoField<'a> for Option<Tags<'a>> {
+    fn write_field(&self, w: &mut Writer<'_>) {
+        match self {
+            None => w.nil(),
+            Some(t) => t.write(w),
+        }
+    }
+    fn read_field(r: &mut Reader<'a>, _ctx: &'static str) -> Result<Self> {
+        Tags::read(r)
     }
 }
 

@@ -7,14 +7,17 @@
 //! an empty slice (`a0`), because Go re-encodes the two differently when it relays.
 //! `omitempty` fields are plain values, left off the wire when empty, as Go does.
 //! Encoders write keys in Go's order (sorted by field name), decoders take any order,
-//! the array form, unknown keys and nils (see [`super::msgpack`]).
+//! the array form, unknown keys and nils (see [`super::msgpack`]). Each struct is
+//! declared once with `go_struct!` ([`super::go_struct`]), which generates the struct,
+//! its encoder and its decoder.
 
 use std::borrow::Cow;
 
 use super::error::{Result, WireError};
+use super::go_struct::go_struct;
 use super::gostring::GoString;
 use super::message_type::MessageType;
-use super::msgpack::{IntMarker, Reader, StructForm, Writer};
+use super::msgpack::{IntMarker, Reader, StructForm};
 
 /// A Go `[]byte` field's contents, borrowed when decoded.
 pub type Bytes<'a> = Cow<'a, [u8]>;
@@ -53,405 +56,105 @@ pub(crate) fn string<'a>(r: &mut Reader<'a>, ctx: &'static str) -> Result<GoStri
     Ok(GoString(r.string(ctx)?.unwrap_or(Cow::Borrowed(&[]))))
 }
 
-fn empty<'a>() -> Bytes<'a> {
-    Cow::Borrowed(&[])
-}
-
-/// Generates `into_owned` for a message struct whose fields are listed.
-macro_rules! owned {
-    ($ty:ident { $($f:ident: $how:ident),* $(,)? }) => {
-        impl $ty<'_> {
-            /// Detaches the message from the buffer it was decoded from.
-            pub fn into_owned(self) -> $ty<'static> {
-                $ty { $($f: owned!(@$how self.$f)),* }
-            }
-        }
-    };
-    (@copy $e:expr) => { $e };
-    (@str $e:expr) => { $e.into_owned() };
-    (@bytes $e:expr) => { Cow::Owned($e.into_owned()) };
-    (@opt $e:expr) => { $e.map(|b| Cow::Owned(b.into_owned())) };
-}
-
-/// `ping` (type 0): a direct probe.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Ping<'a> {
-    /// Sequence number the ack echoes.
-    pub seq_no: u32,
-    /// The intended recipient; a node drops a ping addressed to another name.
-    pub node: GoString<'a>,
-    /// Where to send the ack (omitempty).
-    pub source_addr: Bytes<'a>,
-    /// Where to send the ack: port.
-    pub source_port: u16,
-    /// The sender's name.
-    pub source_node: GoString<'a>,
-}
-owned!(Ping {
-    seq_no: copy,
-    node: str,
-    source_addr: bytes,
-    source_port: copy,
-    source_node: str
-});
-
-impl<'a> Ping<'a> {
-    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut w = Writer::new(out);
-        let n = 2
-            + !self.source_addr.is_empty() as u8
-            + !self.source_node.is_empty() as u8
-            + (self.source_port != 0) as u8;
-        w.map_header(n);
-        w.key("Node");
-        w.raw(self.node.as_bytes());
-        w.key("SeqNo");
-        w.uint(self.seq_no as u64);
-        if !self.source_addr.is_empty() {
-            w.key("SourceAddr");
-            w.raw(&self.source_addr);
-        }
-        if !self.source_node.is_empty() {
-            w.key("SourceNode");
-            w.raw(self.source_node.as_bytes());
-        }
-        if self.source_port != 0 {
-            w.key("SourcePort");
-            w.uint(self.source_port as u64);
-        }
-    }
-
-    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = Ping {
-            source_addr: empty(),
-            ..Default::default()
-        };
-        const DECL: &[&str] = &["SeqNo", "Node", "SourceAddr", "SourcePort", "SourceNode"];
-        read_struct(r, "ping", DECL, |k, r| {
-            match k {
-                b"SeqNo" => m.seq_no = r.u32("ping.SeqNo")?,
-                b"Node" => m.node = string(r, "ping.Node")?,
-                b"SourceAddr" => m.source_addr = r.bytes("ping.SourceAddr")?.unwrap_or_default(),
-                b"SourcePort" => m.source_port = r.u16("ping.SourcePort")?,
-                b"SourceNode" => m.source_node = string(r, "ping.SourceNode")?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(m)
+go_struct! {
+    /// `ping` (type 0): a direct probe.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct Ping<'a> in "ping" + into_owned {
+        /// Sequence number the ack echoes.
+        "SeqNo" => seq_no: u32,
+        /// The intended recipient; a node drops a ping addressed to another name.
+        "Node" => node: GoString<'a>,
+        /// Where to send the ack (omitempty).
+        "SourceAddr" omitempty => source_addr: Bytes<'a>,
+        /// Where to send the ack: port.
+        "SourcePort" omitempty => source_port: u16,
+        /// The sender's name.
+        "SourceNode" omitempty => source_node: GoString<'a>,
     }
 }
 
-/// `indirectPingReq` (type 1): asks a relay to probe `target` for us.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct IndirectPingReq<'a> {
-    /// Sequence number the ack (or nack) echoes.
-    pub seq_no: u32,
-    /// The target's IP bytes.
-    pub target: Option<Bytes<'a>>,
-    /// The target's port.
-    pub port: u16,
-    /// The target's name.
-    pub node: GoString<'a>,
-    /// The requester wants a nack if the target does not answer (protocol ≥ 4).
-    pub nack: bool,
-    /// The requester's IP, where the ack goes.
-    pub source_addr: Bytes<'a>,
-    /// The requester's port.
-    pub source_port: u16,
-    /// The requester's name.
-    pub source_node: GoString<'a>,
-}
-owned!(IndirectPingReq {
-    seq_no: copy,
-    target: opt,
-    port: copy,
-    node: str,
-    nack: copy,
-    source_addr: bytes,
-    source_port: copy,
-    source_node: str,
-});
-
-impl<'a> IndirectPingReq<'a> {
-    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut w = Writer::new(out);
-        let n = 5
-            + !self.source_addr.is_empty() as u8
-            + !self.source_node.is_empty() as u8
-            + (self.source_port != 0) as u8;
-        w.map_header(n);
-        w.key("Nack");
-        w.bool(self.nack);
-        w.key("Node");
-        w.raw(self.node.as_bytes());
-        w.key("Port");
-        w.uint(self.port as u64);
-        w.key("SeqNo");
-        w.uint(self.seq_no as u64);
-        if !self.source_addr.is_empty() {
-            w.key("SourceAddr");
-            w.raw(&self.source_addr);
-        }
-        if !self.source_node.is_empty() {
-            w.key("SourceNode");
-            w.raw(self.source_node.as_bytes());
-        }
-        if self.source_port != 0 {
-            w.key("SourcePort");
-            w.uint(self.source_port as u64);
-        }
-        w.key("Target");
-        w.opt_raw(self.target.as_deref());
-    }
-
-    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = IndirectPingReq {
-            source_addr: empty(),
-            ..Default::default()
-        };
-        const DECL: &[&str] = &[
-            "SeqNo",
-            "Target",
-            "Port",
-            "Node",
-            "Nack",
-            "SourceAddr",
-            "SourcePort",
-            "SourceNode",
-        ];
-        read_struct(r, "indirect_ping", DECL, |k, r| {
-            match k {
-                b"SeqNo" => m.seq_no = r.u32("indirect_ping.SeqNo")?,
-                b"Target" => m.target = r.bytes("indirect_ping.Target")?,
-                b"Port" => m.port = r.u16("indirect_ping.Port")?,
-                b"Node" => m.node = string(r, "indirect_ping.Node")?,
-                b"Nack" => m.nack = r.bool("indirect_ping.Nack")?,
-                b"SourceAddr" => {
-                    m.source_addr = r.bytes("indirect_ping.SourceAddr")?.unwrap_or_default()
-                }
-                b"SourcePort" => m.source_port = r.u16("indirect_ping.SourcePort")?,
-                b"SourceNode" => m.source_node = string(r, "indirect_ping.SourceNode")?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(m)
+go_struct! {
+    /// `indirectPingReq` (type 1): asks a relay to probe `target` for us.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct IndirectPingReq<'a> in "indirect_ping" + into_owned {
+        /// Sequence number the ack (or nack) echoes.
+        "SeqNo" => seq_no: u32,
+        /// The target's IP bytes.
+        "Target" => target: Option<Bytes<'a>>,
+        /// The target's port.
+        "Port" => port: u16,
+        /// The target's name.
+        "Node" => node: GoString<'a>,
+        /// The requester wants a nack if the target does not answer (protocol ≥ 4).
+        "Nack" => nack: bool,
+        /// The requester's IP, where the ack goes.
+        "SourceAddr" omitempty => source_addr: Bytes<'a>,
+        /// The requester's port.
+        "SourcePort" omitempty => source_port: u16,
+        /// The requester's name.
+        "SourceNode" omitempty => source_node: GoString<'a>,
     }
 }
 
-/// `ackResp` (type 2): the answer to a ping, with the ping delegate's payload.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AckResp<'a> {
-    /// Sequence number of the ping answered.
-    pub seq_no: u32,
-    /// The ping delegate's payload (Serf's coordinate).
-    pub payload: Option<Bytes<'a>>,
-}
-owned!(AckResp {
-    seq_no: copy,
-    payload: opt
-});
-
-impl<'a> AckResp<'a> {
-    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut w = Writer::new(out);
-        w.map_header(2);
-        w.key("Payload");
-        w.opt_raw(self.payload.as_deref());
-        w.key("SeqNo");
-        w.uint(self.seq_no as u64);
-    }
-
-    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = AckResp::default();
-        read_struct(r, "ack_resp", &["SeqNo", "Payload"], |k, r| {
-            match k {
-                b"SeqNo" => m.seq_no = r.u32("ack_resp.SeqNo")?,
-                b"Payload" => m.payload = r.bytes("ack_resp.Payload")?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(m)
+go_struct! {
+    /// `ackResp` (type 2): the answer to a ping, with the ping delegate's payload.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct AckResp<'a> in "ack_resp" + into_owned {
+        /// Sequence number of the ping answered.
+        "SeqNo" => seq_no: u32,
+        /// The ping delegate's payload (Serf's coordinate).
+        "Payload" => payload: Option<Bytes<'a>>,
     }
 }
 
-/// `nackResp` (type 11): a relay could not reach the target of an indirect ping.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct NackResp {
-    /// Sequence number of the indirect ping answered.
-    pub seq_no: u32,
-}
-
-impl NackResp {
-    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut w = Writer::new(out);
-        w.map_header(1);
-        w.key("SeqNo");
-        w.uint(self.seq_no as u64);
-    }
-
-    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'_>) -> Result<Self> {
-        let mut m = NackResp::default();
-        read_struct(r, "nack_resp", &["SeqNo"], |k, r| {
-            if k != b"SeqNo" {
-                return Ok(false);
-            }
-            m.seq_no = r.u32("nack_resp.SeqNo")?;
-            Ok(true)
-        })?;
-        Ok(m)
+go_struct! {
+    /// `nackResp` (type 11): a relay could not reach the target of an indirect ping.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct NackResp in "nack_resp" {
+        /// Sequence number of the indirect ping answered.
+        "SeqNo" => seq_no: u32,
     }
 }
 
-/// `errResp` (type 13): a stream peer's error text.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ErrResp<'a> {
-    /// What went wrong, in the peer's words.
-    pub error: GoString<'a>,
-}
-owned!(ErrResp { error: str });
-
-impl<'a> ErrResp<'a> {
-    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut w = Writer::new(out);
-        w.map_header(1);
-        w.key("Error");
-        w.raw(self.error.as_bytes());
-    }
-
-    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = ErrResp::default();
-        read_struct(r, "err", &["Error"], |k, r| {
-            if k != b"Error" {
-                return Ok(false);
-            }
-            m.error = string(r, "err.Error")?;
-            Ok(true)
-        })?;
-        Ok(m)
+go_struct! {
+    /// `errResp` (type 13): a stream peer's error text.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct ErrResp<'a> in "err" + into_owned {
+        /// What went wrong, in the peer's words.
+        "Error" => error: GoString<'a>,
     }
 }
 
-/// The body of `suspect` (type 3) and `dead` (type 5), which Go declares alike.
-/// A `dead` whose `from` equals `node` is a graceful leave.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Accusation<'a> {
-    /// The accused node's incarnation the accusation holds against it.
-    pub incarnation: u32,
-    /// The accused node.
-    pub node: GoString<'a>,
-    /// The accuser.
-    pub from: GoString<'a>,
-}
-owned!(Accusation {
-    incarnation: copy,
-    node: str,
-    from: str
-});
-
-impl<'a> Accusation<'a> {
-    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut w = Writer::new(out);
-        w.map_header(3);
-        w.key("From");
-        w.raw(self.from.as_bytes());
-        w.key("Incarnation");
-        w.uint(self.incarnation as u64);
-        w.key("Node");
-        w.raw(self.node.as_bytes());
-    }
-
-    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
-    /// Reads the body; `ctx` names the message (`suspect` or `dead`) in errors.
-    pub fn read(r: &mut Reader<'a>, ctx: &'static str) -> Result<Self> {
-        let mut m = Accusation::default();
-        read_struct(r, ctx, &["Incarnation", "Node", "From"], |k, r| {
-            match k {
-                b"Incarnation" => m.incarnation = r.u32(ctx)?,
-                b"Node" => m.node = string(r, ctx)?,
-                b"From" => m.from = string(r, ctx)?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(m)
+go_struct! {
+    /// The body of `suspect` (type 3) and `dead` (type 5), which Go declares alike.
+    /// A `dead` whose `from` equals `node` is a graceful leave.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct Accusation<'a> in ctx + into_owned {
+        /// The accused node's incarnation the accusation holds against it.
+        "Incarnation" => incarnation: u32,
+        /// The accused node.
+        "Node" => node: GoString<'a>,
+        /// The accuser.
+        "From" => from: GoString<'a>,
     }
 }
 
-/// `alive` (type 4): a node announces (or refutes with) an incarnation.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Alive<'a> {
-    /// The node's incarnation: higher wins.
-    pub incarnation: u32,
-    /// The node's name.
-    pub node: GoString<'a>,
-    /// The IP, 4 or 16 bytes as the sender's `net.IP` held it.
-    pub addr: Option<Bytes<'a>>,
-    /// Its gossip port.
-    pub port: u16,
-    /// Its node meta (at most 512 bytes).
-    pub meta: Option<Bytes<'a>>,
-    /// `[pmin, pmax, pcur, dmin, dmax, dcur]`.
-    pub vsn: Option<Bytes<'a>>,
-}
-owned!(Alive {
-    incarnation: copy,
-    node: str,
-    addr: opt,
-    port: copy,
-    meta: opt,
-    vsn: opt
-});
-
-impl<'a> Alive<'a> {
-    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut w = Writer::new(out);
-        w.map_header(6);
-        w.key("Addr");
-        w.opt_raw(self.addr.as_deref());
-        w.key("Incarnation");
-        w.uint(self.incarnation as u64);
-        w.key("Meta");
-        w.opt_raw(self.meta.as_deref());
-        w.key("Node");
-        w.raw(self.node.as_bytes());
-        w.key("Port");
-        w.uint(self.port as u64);
-        w.key("Vsn");
-        w.opt_raw(self.vsn.as_deref());
-    }
-
-    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = Alive::default();
-        const DECL: &[&str] = &["Incarnation", "Node", "Addr", "Port", "Meta", "Vsn"];
-        read_struct(r, "alive", DECL, |k, r| {
-            match k {
-                b"Incarnation" => m.incarnation = r.u32("alive.Incarnation")?,
-                b"Node" => m.node = string(r, "alive.Node")?,
-                b"Addr" => m.addr = r.bytes("alive.Addr")?,
-                b"Port" => m.port = r.u16("alive.Port")?,
-                b"Meta" => m.meta = r.bytes("alive.Meta")?,
-                b"Vsn" => m.vsn = r.bytes("alive.Vsn")?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(m)
+go_struct! {
+    /// `alive` (type 4): a node announces (or refutes with) an incarnation.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct Alive<'a> in "alive" + into_owned {
+        /// The node's incarnation: higher wins.
+        "Incarnation" => incarnation: u32,
+        /// The node's name.
+        "Node" => node: GoString<'a>,
+        /// The IP, 4 or 16 bytes as the sender's `net.IP` held it.
+        "Addr" => addr: Option<Bytes<'a>>,
+        /// Its gossip port.
+        "Port" => port: u16,
+        /// Its node meta (at most 512 bytes).
+        "Meta" => meta: Option<Bytes<'a>>,
+        /// `[pmin, pmax, pcur, dmin, dmax, dcur]`.
+        "Vsn" => vsn: Option<Bytes<'a>>,
     }
 }
 
@@ -487,48 +190,16 @@ pub(crate) fn go_int(r: &mut Reader<'_>, ctx: &'static str) -> Result<GoInt> {
     Ok(GoInt { value, marker })
 }
 
-/// The header of a push/pull state exchange (type 6, TCP only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PushPullHeader {
-    /// How many members follow.
-    pub nodes: GoInt,
-    /// Bytes of the delegate's state after the members.
-    pub user_state_len: GoInt,
-    /// True for the join exchange, false for periodic anti-entropy.
-    pub join: bool,
-}
-
-impl PushPullHeader {
-    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut w = Writer::new(out);
-        w.map_header(3);
-        w.key("Join");
-        w.bool(self.join);
-        w.key("Nodes");
-        w.int(self.nodes.value);
-        w.key("UserStateLen");
-        w.int(self.user_state_len.value);
-    }
-
-    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'_>) -> Result<Self> {
-        let mut m = PushPullHeader::default();
-        read_struct(
-            r,
-            "push_pull",
-            &["Nodes", "UserStateLen", "Join"],
-            |k, r| {
-                match k {
-                    b"Nodes" => m.nodes = go_int(r, "push_pull.Nodes")?,
-                    b"UserStateLen" => m.user_state_len = go_int(r, "push_pull.UserStateLen")?,
-                    b"Join" => m.join = r.bool("push_pull.Join")?,
-                    _ => return Ok(false),
-                }
-                Ok(true)
-            },
-        )?;
-        Ok(m)
+go_struct! {
+    /// The header of a push/pull state exchange (type 6, TCP only).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct PushPullHeader in "push_pull" {
+        /// How many members follow.
+        "Nodes" => nodes: GoInt,
+        /// Bytes of the delegate's state after the members.
+        "UserStateLen" => user_state_len: GoInt,
+        /// True for the join exchange, false for periodic anti-entropy.
+        "Join" => join: bool,
     }
 }
 
@@ -545,6 +216,13 @@ pub enum NodeState {
     Left,
     /// Any other number: Go's decoder takes it, so we keep it to report it.
     Other(i64),
+}
+
+/// Go's zero value, 0.
+impl Default for NodeState {
+    fn default() -> Self {
+        NodeState::Alive
+    }
 }
 
 impl NodeState {
@@ -582,161 +260,45 @@ impl NodeState {
     }
 }
 
-/// One member in a push/pull exchange.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushNodeState<'a> {
-    /// The member's name.
-    pub name: GoString<'a>,
-    /// Its IP bytes.
-    pub addr: Option<Bytes<'a>>,
-    /// Its port.
-    pub port: u16,
-    /// Its node meta.
-    pub meta: Option<Bytes<'a>>,
-    /// Its incarnation.
-    pub incarnation: u32,
-    /// Its state as the sender believes it.
-    pub state: NodeState,
-    /// Its version vector.
-    pub vsn: Option<Bytes<'a>>,
-}
-owned!(PushNodeState {
-    name: str,
-    addr: opt,
-    port: copy,
-    meta: opt,
-    incarnation: copy,
-    state: copy,
-    vsn: opt,
-});
-
-impl Default for PushNodeState<'_> {
-    fn default() -> Self {
-        PushNodeState {
-            name: GoString::default(),
-            addr: None,
-            port: 0,
-            meta: None,
-            incarnation: 0,
-            state: NodeState::Alive,
-            vsn: None,
-        }
+go_struct! {
+    /// One member in a push/pull exchange.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct PushNodeState<'a> in "push_node_state" + into_owned {
+        /// The member's name.
+        "Name" => name: GoString<'a>,
+        /// Its IP bytes.
+        "Addr" => addr: Option<Bytes<'a>>,
+        /// Its port.
+        "Port" => port: u16,
+        /// Its node meta.
+        "Meta" => meta: Option<Bytes<'a>>,
+        /// Its incarnation.
+        "Incarnation" => incarnation: u32,
+        /// Its state as the sender believes it.
+        "State" => state: NodeState,
+        /// Its version vector.
+        "Vsn" => vsn: Option<Bytes<'a>>,
     }
 }
 
-impl<'a> PushNodeState<'a> {
-    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut w = Writer::new(out);
-        w.map_header(7);
-        w.key("Addr");
-        w.opt_raw(self.addr.as_deref());
-        w.key("Incarnation");
-        w.uint(self.incarnation as u64);
-        w.key("Meta");
-        w.opt_raw(self.meta.as_deref());
-        w.key("Name");
-        w.raw(self.name.as_bytes());
-        w.key("Port");
-        w.uint(self.port as u64);
-        w.key("State");
-        w.int(self.state.to_int());
-        w.key("Vsn");
-        w.opt_raw(self.vsn.as_deref());
-    }
-
-    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = PushNodeState::default();
-        const DECL: &[&str] = &[
-            "Name",
-            "Addr",
-            "Port",
-            "Meta",
-            "Incarnation",
-            "State",
-            "Vsn",
-        ];
-        read_struct(r, "push_node_state", DECL, |k, r| {
-            match k {
-                b"Name" => m.name = string(r, "push_node_state.Name")?,
-                b"Addr" => m.addr = r.bytes("push_node_state.Addr")?,
-                b"Port" => m.port = r.u16("push_node_state.Port")?,
-                b"Meta" => m.meta = r.bytes("push_node_state.Meta")?,
-                b"Incarnation" => m.incarnation = r.u32("push_node_state.Incarnation")?,
-                b"State" => m.state = NodeState::from_int(r.int("push_node_state.State")?.0),
-                b"Vsn" => m.vsn = r.bytes("push_node_state.Vsn")?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(m)
+go_struct! {
+    /// The header of a reliable (TCP) user message (type 8 on a stream).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct UserMsgHeader in "user" {
+        /// Bytes of the user message after the header.
+        "UserMsgLen" => user_msg_len: GoInt,
     }
 }
 
-/// The header of a reliable (TCP) user message (type 8 on a stream).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct UserMsgHeader {
-    /// Bytes of the user message after the header.
-    pub user_msg_len: GoInt,
-}
-
-impl UserMsgHeader {
-    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut w = Writer::new(out);
-        w.map_header(1);
-        w.key("UserMsgLen");
-        w.int(self.user_msg_len.value);
-    }
-
-    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'_>) -> Result<Self> {
-        let mut m = UserMsgHeader::default();
-        read_struct(r, "user", &["UserMsgLen"], |k, r| {
-            if k != b"UserMsgLen" {
-                return Ok(false);
-            }
-            m.user_msg_len = go_int(r, "user.UserMsgLen")?;
-            Ok(true)
-        })?;
-        Ok(m)
-    }
-}
-
-/// The body of a `compress` message (type 9): `Algo` 0 is LZW (hashicorp/memberlist's
-/// only one), 1 snappy (Grafana's fork).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Compress<'a> {
-    /// The algorithm (0: LZW, 1: snappy).
-    pub algo: u8,
-    /// The compressed message (type byte + body).
-    pub buf: Option<Bytes<'a>>,
-}
-
-impl<'a> Compress<'a> {
-    /// Appends the msgpack body as Go encodes it (field order and omitted fields included).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut w = Writer::new(out);
-        w.map_header(2);
-        w.key("Algo");
-        w.uint(self.algo as u64);
-        w.key("Buf");
-        w.opt_raw(self.buf.as_deref());
-    }
-
-    /// Reads a msgpack body any memberlist version wrote; unknown fields are skipped.
-    pub fn read(r: &mut Reader<'a>) -> Result<Self> {
-        let mut m = Compress::default();
-        read_struct(r, "compress", &["Algo", "Buf"], |k, r| {
-            match k {
-                b"Algo" => m.algo = r.u8("compress.Algo")?,
-                b"Buf" => m.buf = r.bytes("compress.Buf")?,
-                _ => return Ok(false),
-            }
-            Ok(true)
-        })?;
-        Ok(m)
+go_struct! {
+    /// The body of a `compress` message (type 9): `Algo` 0 is LZW (hashicorp/memberlist's
+    /// only one), 1 snappy (Grafana's fork).
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct Compress<'a> in "compress" {
+        /// The algorithm (0: LZW, 1: snappy).
+        "Algo" => algo: u8,
+        /// The compressed message (type byte + body).
+        "Buf" => buf: Option<Bytes<'a>>,
     }
 }
 

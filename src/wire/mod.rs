@@ -8,6 +8,7 @@ pub mod crc;
 pub mod crypto;
 pub mod dskit;
 pub mod error;
+pub mod go_struct;
 pub mod gostring;
 pub mod json;
 pub mod keyring;
