@@ -43,7 +43,7 @@ pub struct SerfArgs {
     tags: Vec<(String, String)>,
     /// Run SCRIPT (with `sh -c`) for events, as the serf agent's -event-handler:
     /// FILTER is a comma-separated list of member-join, member-leave, member-failed,
-    /// member-update, member-reap, user[:NAME], query[:NAME] or * (the default);
+    /// member-update, member-reap, user, user:NAME, query, query:NAME or * (the default);
     /// a query handler's output is its answer (repeatable).
     #[arg(long = "event-handler", value_name = "[FILTER=]SCRIPT", value_parser = Handler::parse, requires = "serf")]
     handlers: Vec<Handler>,

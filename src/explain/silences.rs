@@ -43,7 +43,7 @@ struct Track {
 pub struct Silences {
     tracks: Vec<(String, Track)>,
     index: BTreeMap<String, usize>,
-    /// Silences seen after [`MAX_SILENCES`] were followed.
+    /// Silences seen after the first `MAX_SILENCES` were followed.
     pub dropped: u64,
 }
 

@@ -1,7 +1,7 @@
 //! Test vectors for other implementations: the Go-produced fixtures exported as a
 //! language-neutral corpus ([`corpus`]), a reference decoder that answers the decoder
-//! protocol with our codec ([`reference`]), and the runner that feeds another
-//! implementation's decoder every vector and reports where it disagrees ([`check`]).
+//! protocol with our codec ([`mod@reference`]), and the runner that feeds another
+//! implementation's decoder every vector and reports where it disagrees ([`mod@check`]).
 //! The corpus format and the decoder protocol are documented in the README
 //! ("Test vectors"), which the export copies into the corpus.
 
