@@ -23,6 +23,8 @@ const WAIT: Duration = Duration::from_secs(30);
 struct Agent {
     child: Child,
     out: Arc<LineLog<Value>>,
+    /// What it wrote on stderr, for a failing assertion to show.
+    err: Arc<LineLog<String>>,
 }
 
 impl Agent {
@@ -32,13 +34,14 @@ impl Agent {
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start memberlist agent");
         let out = LineLog::spawn(child.stdout.take().expect("stdout"), |l| {
             serde_json::from_str(&l).unwrap_or(Value::String(l))
         });
-        Agent { child, out }
+        let err = LineLog::spawn(child.stderr.take().expect("stderr"), |l| l);
+        Agent { child, out, err }
     }
 }
 
@@ -215,7 +218,12 @@ fn a_config_files_rpc_auth_guards_the_control_port() {
     ]);
     ours.out
         .wait_for(|e| e["event"] == "started", WAIT)
-        .expect("our agent started");
+        .unwrap_or_else(|e| {
+            panic!(
+                "our agent did not start: {e}; its stderr: {:?}",
+                ours.err.snapshot()
+            )
+        });
     let members = |token: Option<&str>| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_memberlist"));
         cmd.args(["members", "--rpc-addr", &rpc.to_string()])

@@ -55,12 +55,20 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>
 }
 
 /// A port free for both TCP and UDP on `ip` at the time of the call (memberlist and
-/// serf bind both). Another process may still take it before the caller binds it.
+/// serf bind both), and never handed out before in this test process: tests run in
+/// parallel, and the kernel may give a port that one test has not bound yet to
+/// another. Another process may still take it before the caller binds it.
 pub fn free_port(ip: IpAddr) -> u16 {
-    for _ in 0..64 {
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    for _ in 0..256 {
         let tcp = TcpListener::bind(SocketAddr::new(ip, 0)).expect("bind a loopback TCP port");
         let port = tcp.local_addr().expect("local address").port();
-        if UdpSocket::bind(SocketAddr::new(ip, port)).is_ok() {
+        if UdpSocket::bind(SocketAddr::new(ip, port)).is_err() {
+            continue;
+        }
+        let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if !handed.contains(&port) {
+            handed.push(port);
             return port;
         }
     }
