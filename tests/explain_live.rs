@@ -636,6 +636,7 @@ fn prober_whose_packets_are_delayed_is_blamed_on_itself() {
         "p never suspected a or b: {suspected:?}"
     );
     let mut blamed_on_p = 0;
+    let mut chains_of_p = 0;
     for t in ["a", "b"] {
         let m = member(&report, t);
         for v in verdicts(m) {
@@ -650,13 +651,19 @@ fn prober_whose_packets_are_delayed_is_blamed_on_itself() {
             assert!(text.contains("which Lifeguard counts against p's own health score"));
             blamed_on_p += 1;
         }
+        // Every suspicion by p whose probes the captures show is p's own health. One
+        // of p's suspicions may show no failed probe at all (CI saw one: the capture
+        // on p's side holds the ack in time, and no helper request of p's for it); it
+        // must then blame nobody, which the verdict loop above checks.
         for s in m["suspicions"].as_array().unwrap() {
-            if s["by"] == "p" {
+            if s["by"] == "p" && !s["chain"].is_null() {
                 assert_eq!(s["chain"]["verdict"]["kind"], "prober_health", "{s:#}");
+                chains_of_p += 1;
             }
         }
     }
     assert!(blamed_on_p > 0, "{report:#}");
+    assert!(chains_of_p > 0, "no suspicion by p has a chain: {report:#}");
     // a and b's pings of p were answered 600 ms late, after their probe timeout.
     let p = member(&report, "p");
     let on_p = verdicts(p);
