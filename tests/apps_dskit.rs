@@ -421,6 +421,9 @@ fn explain_tells_which_instance_stopped_heartbeating() {
     )
     .expect("ing-a sees ing-b leave");
     let left = unix_now();
+    // The LEFT update ing-a acted on may still sit in tcpdump's buffer (.ci/apps saw a
+    // capture that ended at LEAVING on a loaded machine): give it a moment to land.
+    std::thread::sleep(Duration::from_secs(1));
     let pcap = capture.stop();
 
     let out = run_bounded(
