@@ -144,3 +144,40 @@ fn log_json_and_log_level() {
         ours.stderr.snapshot()
     );
 }
+
+/// One push/pull interval in, the agent hands its start-up pages back to the kernel
+/// (src/cli/startup_pages.rs) and says so at debug level; the code it runs from then
+/// on faults back in, so it still serves a join and gossips as before.
+#[test]
+fn the_agent_hands_back_its_start_up_pages_and_goes_on() {
+    let go = GoNode::spawn(go_node("go-1"));
+    let ours = Agent::spawn(
+        "rust-1",
+        go.addr(),
+        &["--profile", "local", "--key", KEY, "--log-level", "debug"],
+    );
+    let released = Regex::new(r"released (\d+) KiB of start-up pages").unwrap();
+    let line = ours.wait_line(&released);
+    let kib: u64 = released.captures(&line).unwrap()[1].parse().unwrap();
+    assert!(kib > 0, "{line}");
+    // After the release: a new Go member joins through our agent, and both sides see
+    // all three alive.
+    let late = GoNode::spawn(go_node("go-2").join(ours.bind));
+    late.wait_members(
+        |m| m.iter().filter(|m| m.state == "alive").count() == 3,
+        WAIT,
+    )
+    .expect("go-2, joined through the agent, sees all three");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let members = ours.control("members");
+        let alive = members["members"]
+            .as_array()
+            .map_or(0, |ms| ms.iter().filter(|m| m["State"] == "alive").count());
+        if alive == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the agent's view: {members}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

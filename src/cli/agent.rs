@@ -359,6 +359,7 @@ async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
     let mut watcher = args.app.map(|_| Watcher::new(args.format));
     let delegate = AgentDelegate::new(delegate, watcher.as_ref().map(|_| watch_tx));
     let (keyring, label) = (config.keyring.clone(), config.label.clone());
+    let settle = config.push_pull_interval;
     let node = Memberlist::start(config, args.meta.clone().into_bytes(), delegate)
         .await
         .map_err(|e| gossip_error(&args, &e, keyring.as_ref(), label.as_ref()))?;
@@ -397,6 +398,7 @@ async fn agent(args: Args, logs: LogBus) -> Result<(), String> {
         async move { node.join(peers).await.map_err(|e| e.to_string()) }
     })?;
     tokio::spawn(serve_rpc(rpc, node.clone(), token));
+    tokio::spawn(super::startup_pages::release_after(settle));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
     let mut diag_tick = tokio::time::interval(Duration::from_millis(500));

@@ -23,6 +23,7 @@ pub mod rpc;
 pub mod rpc_args;
 pub mod serf_agent;
 pub mod serf_cmds;
+pub mod startup_pages;
 pub mod statsd;
 pub mod tree;
 pub mod vectors;

@@ -224,6 +224,7 @@ pub async fn run(args: Args, logs: LogBus) -> Result<(), String> {
         None => args.serf.protocol,
     };
     let (keyring, label) = (config.keyring.clone(), config.label.clone());
+    let settle = config.push_pull_interval;
     let serf = Serf::start(config, serf_config, &tags, protocol)
         .await
         .map_err(|e| super::agent::gossip_error(&args, &e, keyring.as_ref(), label.as_ref()))?;
@@ -279,6 +280,7 @@ pub async fn run(args: Args, logs: LogBus) -> Result<(), String> {
         async move { serf.join(peers).await.map_err(|e| e.to_string()) }
     })?;
     tokio::spawn(server.clone().serve(rpc));
+    tokio::spawn(super::startup_pages::release_after(settle));
     let mut me = Self_ {
         name,
         tags: tags.into_iter().collect(),
